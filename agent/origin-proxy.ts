@@ -1,0 +1,209 @@
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Logger } from 'pino';
+import { Pool, type Dispatcher } from 'undici';
+import { TunnelError } from '../tunnel/errors.js';
+import {
+  META_CLOUDFLARED,
+  META_ORIGIN,
+  RESPONSE_HEADERS,
+  RESPONSE_META,
+  canonicalHeaderName,
+  isTunnelInternalHeader,
+  packHeaders,
+} from '../tunnel/header-packing.js';
+import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
+
+/**
+ * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pool. Bodies stream
+ * both ways with backpressure; nothing is buffered whole. Listeners are module-level functions that
+ * find their exchange through the stream, so the hot path allocates one object per request.
+ */
+export interface OriginProxyOptions {
+  origin: URL;
+  connectorId: string;
+  log: Logger;
+  /** cloudflared's defaults: 100 idle connections, 90 s idle timeout, 30 s connect timeout. */
+  keepAliveConnections?: number;
+  keepAliveTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  responseHeaderTimeoutMs?: number;
+}
+
+const EXCHANGE = Symbol('exchange');
+type TunnelStream = ServerHttp2Stream & { [EXCHANGE]?: OriginExchange };
+
+/** Request headers the tunnel uses for itself and never forwards. */
+const DROP_REQUEST = new Set([
+  'cf-cloudflared-proxy-connection-upgrade',
+  'cf-cloudflared-proxy-src',
+  'cf-trace-id',
+  'host',
+]);
+
+const canonicalCache = new Map<string, string>();
+function canonical(lower: string): string {
+  let c = canonicalCache.get(lower);
+  if (c === undefined) {
+    c = canonicalHeaderName(lower);
+    if (canonicalCache.size < 10_000) canonicalCache.set(lower, c);
+  }
+  return c;
+}
+
+export class OriginProxy {
+  readonly pool: Pool;
+  private readonly originPath: string;
+
+  constructor(readonly opts: OriginProxyOptions) {
+    this.pool = new Pool(opts.origin.origin, {
+      connections: null,
+      keepAliveTimeout: opts.keepAliveTimeoutMs ?? 90_000,
+      keepAliveMaxTimeout: opts.keepAliveTimeoutMs ?? 90_000,
+      connectTimeout: opts.connectTimeoutMs ?? 30_000,
+      headersTimeout: opts.responseHeaderTimeoutMs ?? 120_000,
+      // Long-lived streams (server-sent events, slow downloads) must not be cut for being quiet.
+      bodyTimeout: 0,
+      pipelining: 1,
+    });
+    this.originPath = opts.origin.pathname === '/' ? '' : opts.origin.pathname.replace(/\/$/, '');
+  }
+
+  /** Serves one HTTP request stream from the edge. */
+  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const method = (headers[':method'] as string | undefined) ?? 'GET';
+    const path = this.originPath + ((headers[':path'] as string | undefined) ?? '/');
+    const authority =
+      (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
+    const out: string[] = ['host', authority];
+    const listed = connectionTokens(headers.connection);
+    for (const name in headers) {
+      if (isTunnelInternalHeader(name) || isHopByHop(name) || DROP_REQUEST.has(name)) continue;
+      if (listed !== null && listed.has(name)) continue;
+      const v = headers[name];
+      if (v === undefined) continue;
+      if (typeof v === 'string') out.push(name, v);
+      else for (let i = 0; i < v.length; i++) out.push(name, v[i] as string);
+    }
+    out.push('cf-warp-tag-id', this.opts.connectorId);
+    const exchange = new OriginExchange(this, stream as TunnelStream, method, path);
+    (stream as TunnelStream)[EXCHANGE] = exchange;
+    stream.on('close', onStreamClose);
+    stream.on('drain', onStreamDrain);
+    this.pool.dispatch(
+      {
+        path,
+        method,
+        headers: out,
+        body: stream.endAfterHeaders ? null : stream,
+      },
+      exchange,
+    );
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function onStreamClose(this: TunnelStream): void {
+  const ex = this[EXCHANGE];
+  if (ex !== undefined && !ex.finished) ex.abort();
+}
+
+function onStreamDrain(this: TunnelStream): void {
+  this[EXCHANGE]?.controller?.resume();
+}
+
+class OriginExchange implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | null = null;
+  finished = false;
+  private responded = false;
+
+  constructor(
+    private readonly proxy: OriginProxy,
+    private readonly stream: TunnelStream,
+    private readonly method: string,
+    private readonly path: string,
+  ) {}
+
+  abort(): void {
+    this.finished = true;
+    this.controller?.abort(
+      new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }),
+    );
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.finished)
+      controller.abort(new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    // Informational responses (100 Continue, 103 Early Hints) are not relayed on this transport.
+    if (statusCode < 200 && statusCode !== 101) return;
+    const stream = this.stream;
+    if (stream.destroyed || stream.headersSent) return;
+    const pairs: Array<[string, string]> = [];
+    const listed = connectionTokens(headers.connection);
+    for (const name in headers) {
+      if (isHopByHop(name) || (listed !== null && listed.has(name))) continue;
+      const v = headers[name];
+      if (v === undefined) continue;
+      const cname = canonical(name);
+      if (typeof v === 'string') pairs.push([cname, v]);
+      else for (let i = 0; i < v.length; i++) pairs.push([cname, v[i] as string]);
+    }
+    const response: http2.OutgoingHttpHeaders = {
+      ':status': statusCode === 101 ? 200 : statusCode,
+      [RESPONSE_HEADERS]: packHeaders(pairs),
+      [RESPONSE_META]: META_ORIGIN,
+    };
+    const cl = headers['content-length'];
+    if (typeof cl === 'string') response['content-length'] = cl;
+    this.responded = true;
+    stream.respond(response);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return;
+    if (!stream.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.finished = true;
+    const stream = this.stream;
+    if (!stream.destroyed && !stream.writableEnded) stream.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const wasFinished = this.finished;
+    this.finished = true;
+    const stream = this.stream;
+    if (wasFinished || stream.destroyed) return;
+    const { log, origin } = this.proxy.opts;
+    if (!this.responded && !stream.headersSent) {
+      log.warn(
+        {
+          origin: origin.origin,
+          method: this.method,
+          path: this.path,
+          err: err.message,
+          code: (err as NodeJS.ErrnoException).code,
+        },
+        'origin request failed',
+      );
+      stream.respond({ ':status': 502, [RESPONSE_META]: META_CLOUDFLARED }, { endStream: true });
+      return;
+    }
+    // The response already started: reset the stream so the visitor sees a broken response, never a
+    // complete-looking short one.
+    log.warn({ origin: origin.origin, path: this.path, err: err.message }, 'origin response failed mid-body');
+    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  }
+}

@@ -1,0 +1,242 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { uuidToBytes, type TunnelCredentials } from '../tunnel/credentials.js';
+import { isTunnelError } from '../tunnel/errors.js';
+import {
+  AgentHttp2Connection,
+  RegistrationError,
+  type StreamKind,
+} from '../tunnel/http2/agent-connection.js';
+import { bytesToUuid } from '../tunnel/credentials.js';
+import { Backoff } from './backoff.js';
+
+/**
+ * Keeps `haConnections` tunnel connections registered, as cloudflared's supervisor does: index 0
+ * first, the others once it has registered, one a second; each reconnects on its own with full-jitter
+ * backoff that resets after a successful registration.
+ */
+export interface EdgeAddress {
+  host: string;
+  port: number;
+}
+
+export interface SupervisorOptions {
+  credentials: TunnelCredentials;
+  edges: EdgeAddress[];
+  ca?: Buffer;
+  insecureSkipVerify?: boolean;
+  haConnections: number;
+  connectorId: string;
+  version: string;
+  log: Logger;
+  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, kind: StreamKind): void;
+  /** Delay between starting connections after index 0 registered (cloudflared: 1 s). */
+  staggerMs?: number;
+  backoffBaseMs?: number;
+}
+
+export interface ConnectionStatus {
+  index: number;
+  state: 'connecting' | 'registered' | 'backoff' | 'stopped';
+  edge: string;
+  connectionId: string | null;
+  location: string | null;
+  protocol: string;
+  registeredAt: Date | null;
+  lastError: string | null;
+  reconnects: number;
+}
+
+const FEATURES = ['serialized_headers'];
+
+function goArch(): string {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
+  return `${os.platform()}_${arch}`;
+}
+
+export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] }> {
+  readonly status: ConnectionStatus[];
+  private readonly conns: Array<AgentHttp2Connection | null>;
+  private stopping = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+    this.status = Array.from({ length: opts.haConnections }, (_, index) => ({
+      index,
+      state: 'stopped' as const,
+      edge: this.edgeFor(index),
+      connectionId: null,
+      location: null,
+      protocol: 'http2',
+      registeredAt: null,
+      lastError: null,
+      reconnects: 0,
+    }));
+    this.conns = Array.from({ length: opts.haConnections }, () => null);
+  }
+
+  get readyConnections(): number {
+    return this.status.filter((s) => s.state === 'registered').length;
+  }
+
+  private edgeFor(index: number): string {
+    const e = this.opts.edges[index % this.opts.edges.length] as EdgeAddress;
+    return `${e.host}:${e.port}`;
+  }
+
+  start(): void {
+    void this.runIndex(0, () => {
+      for (let i = 1; i < this.opts.haConnections; i++) {
+        const t = setTimeout(
+          () => {
+            this.timers.delete(t);
+            if (!this.stopping) void this.runIndex(i);
+          },
+          i * (this.opts.staggerMs ?? 1000),
+        );
+        this.timers.add(t);
+      }
+    });
+  }
+
+  private update(index: number, patch: Partial<ConnectionStatus>): void {
+    const s = this.status[index] as ConnectionStatus;
+    Object.assign(s, patch);
+    this.emit('change', s);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.timers.delete(t);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.timers.add(t);
+      this.sleepers.add(done);
+    });
+  }
+
+  private async runIndex(index: number, onFirstRegistration?: () => void): Promise<void> {
+    const backoff = new Backoff(this.opts.backoffBaseMs ?? 1000);
+    const { log, credentials } = this.opts;
+    let first = onFirstRegistration;
+    while (!this.stopping) {
+      const edge = this.opts.edges[index % this.opts.edges.length] as EdgeAddress;
+      this.update(index, { state: 'connecting', edge: `${edge.host}:${edge.port}` });
+      let conn: AgentHttp2Connection;
+      try {
+        conn = await AgentHttp2Connection.connect({
+          host: edge.host,
+          port: edge.port,
+          ca: this.opts.ca,
+          insecureSkipVerify: this.opts.insecureSkipVerify,
+          registration: {
+            auth: { accountTag: credentials.accountTag, tunnelSecret: credentials.tunnelSecret },
+            tunnelId: uuidToBytes(credentials.tunnelId),
+            connIndex: index,
+            options: {
+              client: {
+                clientId: uuidToBytes(this.opts.connectorId),
+                features: FEATURES,
+                version: this.opts.version,
+                arch: goArch(),
+              },
+              originLocalIp: Buffer.alloc(0),
+              replaceExisting: false,
+              compressionQuality: 0,
+              numPreviousAttempts: Math.min(backoff.attempts, 255),
+            },
+          },
+          onStream: this.opts.onStream,
+        });
+      } catch (err) {
+        const wait = backoff.next();
+        const message = err instanceof Error ? err.message : String(err);
+        const fields = {
+          connIndex: index,
+          edge: `${edge.host}:${edge.port}`,
+          err: message,
+          code: isTunnelError(err) ? err.code : undefined,
+          retryInMs: wait,
+        };
+        if (err instanceof RegistrationError && !err.shouldRetry && !err.duplicate) {
+          log.error(fields, 'the edge refused this tunnel: check the credentials file or token; retrying');
+        } else {
+          log.warn(fields, 'tunnel connection failed; retrying');
+        }
+        this.update(index, { state: 'backoff', lastError: message, connectionId: null });
+        if (this.stopping) break;
+        await this.sleep(wait);
+        continue;
+      }
+      if (this.stopping) {
+        conn.close();
+        break;
+      }
+      backoff.reset();
+      this.conns[index] = conn;
+      const details = conn.details;
+      const connectionId = details === null ? null : bytesToUuid(details.uuid);
+      log.info(
+        {
+          connIndex: index,
+          connection: connectionId,
+          location: details?.locationName,
+          protocol: conn.protocol,
+          edge: `${edge.host}:${edge.port}`,
+        },
+        'Registered tunnel connection',
+      );
+      this.update(index, {
+        state: 'registered',
+        connectionId,
+        location: details?.locationName ?? null,
+        registeredAt: new Date(),
+        lastError: null,
+      });
+      if (first !== undefined) {
+        first();
+        first = undefined;
+      }
+      const closeErr = await new Promise<Error | null>((resolve) => conn.once('close', resolve));
+      this.conns[index] = null;
+      if (this.stopping) break;
+      const wait = backoff.next();
+      log.warn(
+        { connIndex: index, err: closeErr?.message ?? 'closed by the edge', retryInMs: wait },
+        'tunnel connection lost; reconnecting',
+      );
+      const s = this.status[index] as ConnectionStatus;
+      this.update(index, {
+        state: 'backoff',
+        connectionId: null,
+        lastError: closeErr?.message ?? 'closed',
+        reconnects: s.reconnects + 1,
+      });
+      await this.sleep(wait);
+    }
+    this.update(index, { state: 'stopped', connectionId: null });
+  }
+
+  /**
+   * Graceful shutdown: unregister every connection so the edge sends nothing new, let streams in
+   * flight finish within the grace period, then close.
+   */
+  async shutdown(gracePeriodMs: number): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const wake of [...this.sleepers]) wake();
+    const live = this.conns.filter((c): c is AgentHttp2Connection => c !== null);
+    await Promise.all(live.map((c) => c.unregister(Math.min(gracePeriodMs, 5000)).catch(() => {})));
+    for (const s of this.status) if (s.state === 'registered') this.update(s.index, { state: 'stopped' });
+    await Promise.all(live.map((c) => c.drained(gracePeriodMs)));
+    for (const c of live) c.close();
+  }
+}

@@ -1,0 +1,90 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ConnectionRegistry } from './connection-registry.js';
+import type { TunnelStore } from './tunnel-store.js';
+
+/**
+ * edge-sim's own endpoints under /_edge, for tests and operators: what is connected, and a way to drop
+ * a connection on purpose. The Cloudflare API joins this listener under /client/v4.
+ */
+export interface AdminApiOptions {
+  host: string;
+  port: number;
+  store: TunnelStore;
+  registry: ConnectionRegistry;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export class AdminApi {
+  readonly server: http.Server;
+
+  constructor(private readonly opts: AdminApiOptions) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        const a = this.server.address() as { address: string; port: number };
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    const url = new URL(req.url ?? '/', 'http://edge-sim');
+    if (req.method === 'GET' && url.pathname === '/_edge/tunnels') {
+      json(res, 200, { tunnels: this.tunnels() });
+      return;
+    }
+    const drop = /^\/_edge\/connections\/([0-9a-f-]{36})\/drop$/.exec(url.pathname);
+    if (drop !== null) {
+      if (req.method !== 'POST') {
+        json(res, 405, { error: 'use POST' });
+        return;
+      }
+      const conn = this.opts.registry.get(drop[1] as string);
+      if (conn === undefined) {
+        json(res, 404, { error: 'no such connection' });
+        return;
+      }
+      conn.link.close();
+      json(res, 200, { dropped: conn.id });
+      return;
+    }
+    json(res, 404, { error: 'not found' });
+  }
+
+  private tunnels(): unknown[] {
+    return this.opts.store.list().map((t) => ({
+      id: t.id,
+      name: t.name,
+      accountTag: t.accountTag,
+      connections: this.opts.registry.forTunnel(t.id).map((c) => ({
+        id: c.id,
+        connIndex: c.connIndex,
+        clientId: c.clientId,
+        clientVersion: c.clientVersion,
+        clientArch: c.clientArch,
+        features: c.features,
+        protocol: c.protocol,
+        location: c.location,
+        remoteAddress: c.remoteAddress,
+        openedAt: c.openedAt.toISOString(),
+        draining: c.draining,
+        inflight: c.inflight,
+      })),
+    }));
+  }
+}

@@ -1,0 +1,85 @@
+import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
+
+/**
+ * Registered connector connections, per tunnel. New visitor streams go to the registered, non-draining
+ * connection with the fewest streams in flight.
+ */
+export interface TunnelLink {
+  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream;
+  close(): void;
+  readonly isClosed: boolean;
+}
+
+export interface EdgeConnection {
+  id: string;
+  tunnelId: string;
+  connIndex: number;
+  clientId: string;
+  clientVersion: string;
+  clientArch: string;
+  features: string[];
+  protocol: string;
+  location: string;
+  remoteAddress: string;
+  openedAt: Date;
+  draining: boolean;
+  inflight: number;
+  link: TunnelLink;
+}
+
+export class ConnectionRegistry {
+  private readonly byTunnel = new Map<string, EdgeConnection[]>();
+  private readonly byId = new Map<string, EdgeConnection>();
+
+  /** Adds a connection, replacing (and closing) one from the same connector with the same index. */
+  register(conn: EdgeConnection): EdgeConnection | null {
+    const list = this.byTunnel.get(conn.tunnelId) ?? [];
+    const dupAt = list.findIndex((c) => c.clientId === conn.clientId && c.connIndex === conn.connIndex);
+    let replaced: EdgeConnection | null = null;
+    if (dupAt >= 0) {
+      replaced = list[dupAt] as EdgeConnection;
+      list.splice(dupAt, 1);
+      this.byId.delete(replaced.id);
+    }
+    list.push(conn);
+    this.byTunnel.set(conn.tunnelId, list);
+    this.byId.set(conn.id, conn);
+    if (replaced !== null) replaced.link.close();
+    return replaced;
+  }
+
+  remove(conn: EdgeConnection): void {
+    if (this.byId.get(conn.id) !== conn) return;
+    this.byId.delete(conn.id);
+    const list = this.byTunnel.get(conn.tunnelId);
+    if (list === undefined) return;
+    const at = list.indexOf(conn);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) this.byTunnel.delete(conn.tunnelId);
+  }
+
+  get(id: string): EdgeConnection | undefined {
+    return this.byId.get(id);
+  }
+
+  forTunnel(tunnelId: string): readonly EdgeConnection[] {
+    return this.byTunnel.get(tunnelId) ?? [];
+  }
+
+  /** The least-loaded connection that takes new streams, or null. */
+  pick(tunnelId: string): EdgeConnection | null {
+    const list = this.byTunnel.get(tunnelId);
+    if (list === undefined) return null;
+    let best: EdgeConnection | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i] as EdgeConnection;
+      if (c.draining || c.link.isClosed) continue;
+      if (best === null || c.inflight < best.inflight) best = c;
+    }
+    return best;
+  }
+
+  all(): EdgeConnection[] {
+    return [...this.byId.values()];
+  }
+}

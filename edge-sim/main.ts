@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { startEdgeSim, type HostPort } from './edge-sim.js';
+
+const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
+
+  --state-dir DIR            CA, server certificate and tunnels live here (default .edge-sim)
+  --create-tunnel NAME       create a tunnel if missing; writes DIR/tunnels/NAME.json and NAME.token (repeatable)
+  --tunnel-listen HOST:PORT  where connectors dial in (default 127.0.0.1:7844)
+  --public-listen HOST:PORT  HTTP/1.1 listener for visitors
+  --api-listen HOST:PORT     /_edge admin endpoints
+  --route HOST=TUNNEL        send visitors of HOST to TUNNEL (name or id) (repeatable)
+  --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
+  --log-level LEVEL          pino level (default info)
+`;
+
+export function parseHostPort(value: string, flag: string): HostPort {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
+  if (m === null) throw new Error(`${flag} wants HOST:PORT, got "${value}"`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`${flag}: port ${port} is out of range`);
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'state-dir': { type: 'string', default: '.edge-sim' },
+      'create-tunnel': { type: 'string', multiple: true, default: [] },
+      'tunnel-listen': { type: 'string', default: '127.0.0.1:7844' },
+      'public-listen': { type: 'string' },
+      'api-listen': { type: 'string' },
+      route: { type: 'string', multiple: true, default: [] },
+      location: { type: 'string', default: 'SIM' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const log = pino({ name: 'edge-sim', level: values['log-level'] });
+  const sim = await startEdgeSim({
+    stateDir: values['state-dir'],
+    tunnelListen: parseHostPort(values['tunnel-listen'], '--tunnel-listen'),
+    publicListen:
+      values['public-listen'] === undefined
+        ? undefined
+        : parseHostPort(values['public-listen'], '--public-listen'),
+    apiListen:
+      values['api-listen'] === undefined ? undefined : parseHostPort(values['api-listen'], '--api-listen'),
+    createTunnels: values['create-tunnel'],
+    routes: values.route,
+    location: values.location,
+    log,
+  });
+  const fmt = (a?: HostPort) => (a === undefined ? undefined : `${a.host}:${a.port}`);
+  log.info(
+    {
+      tunnel: fmt(sim.addresses.tunnel),
+      public: fmt(sim.addresses.public),
+      api: fmt(sim.addresses.api),
+      stateDir: values['state-dir'],
+    },
+    'edge-sim listening',
+  );
+  const stop = () => {
+    log.info('edge-sim stopping');
+    sim.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`edge-sim: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

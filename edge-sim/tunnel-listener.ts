@@ -1,0 +1,156 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { bytesToUuid } from '../tunnel/credentials.js';
+import { EdgeHttp2Connection } from '../tunnel/http2/edge-connection.js';
+import type { RegistrationHandler } from '../tunnel/registration.js';
+import type { ConnectionResponse, RegisterConnectionParams } from '../tunnel/schema/tunnelrpc.js';
+import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
+import type { EdgePki } from './pki.js';
+import type { TunnelStore } from './tunnel-store.js';
+
+/**
+ * Accepts connector connections over TCP+TLS (the HTTP/2 transport), checks each registration against
+ * the tunnel store, and keeps the registry current. A bad peer costs only its own connection.
+ */
+export interface TunnelListenerOptions {
+  host: string;
+  port: number;
+  location: string;
+  pki: EdgePki;
+  store: TunnelStore;
+  registry: ConnectionRegistry;
+  log: Logger;
+}
+
+function refuse(cause: string, shouldRetry = false): ConnectionResponse {
+  return { kind: 'error', error: { cause, retryAfter: shouldRetry ? 1_000_000_000n : 0n, shouldRetry } };
+}
+
+export class TunnelListener {
+  readonly server: tls.Server;
+  private readonly sockets = new Set<tls.TLSSocket>();
+
+  constructor(private readonly opts: TunnelListenerOptions) {
+    this.server = tls.createServer({
+      key: opts.pki.keyPem,
+      cert: opts.pki.certPem,
+      minVersion: 'TLSv1.2',
+    });
+    this.server.on('secureConnection', (socket) => this.accept(socket));
+    this.server.on('tlsClientError', (err, socket) => {
+      opts.log.warn({ err: err.message, remote: socket.remoteAddress }, 'tunnel TLS handshake failed');
+    });
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        const a = this.server.address() as { address: string; port: number };
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: tls.TLSSocket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => {});
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    let registered: EdgeConnection | null = null;
+    const { registry, log, location } = this.opts;
+
+    const handler: RegistrationHandler = {
+      registerConnection: async (p: RegisterConnectionParams) => {
+        const verdict = this.check(p);
+        if (verdict !== null) {
+          log.warn({ remote, connIndex: p.connIndex, cause: verdict.cause }, 'registration refused');
+          return refuse(verdict.cause);
+        }
+        const tunnelId = bytesToUuid(p.tunnelId);
+        const clientId =
+          p.options.client.clientId.length === 16 ? bytesToUuid(p.options.client.clientId) : 'unknown';
+        const conn: EdgeConnection = {
+          id: randomUUID(),
+          tunnelId,
+          connIndex: p.connIndex,
+          clientId,
+          clientVersion: p.options.client.version,
+          clientArch: p.options.client.arch,
+          features: p.options.client.features,
+          protocol: 'http2',
+          location,
+          remoteAddress: remote,
+          openedAt: new Date(),
+          draining: false,
+          inflight: 0,
+          link,
+        };
+        const replaced = registry.register(conn);
+        registered = conn;
+        log.info(
+          {
+            tunnelId,
+            connIndex: p.connIndex,
+            connectionId: conn.id,
+            clientId,
+            version: conn.clientVersion,
+            replaced: replaced?.id,
+          },
+          'connection registered',
+        );
+        return {
+          kind: 'connectionDetails',
+          details: {
+            uuid: Buffer.from(conn.id.replace(/-/g, ''), 'hex'),
+            locationName: location,
+            tunnelIsRemotelyManaged: false,
+          },
+        };
+      },
+      unregisterConnection: async () => {
+        if (registered !== null) {
+          registered.draining = true;
+          log.info(
+            { connectionId: registered.id, connIndex: registered.connIndex },
+            'connection unregistered, draining',
+          );
+        }
+      },
+      updateLocalConfiguration: async (config: Buffer) => {
+        log.debug({ bytes: config.length, tunnelId: registered?.tunnelId }, 'local configuration received');
+      },
+    };
+
+    const link = new EdgeHttp2Connection(socket, { registration: handler });
+    link.on('close', (err) => {
+      if (registered !== null) {
+        registry.remove(registered);
+        log.info(
+          { connectionId: registered.id, connIndex: registered.connIndex, err: err?.message },
+          'connection closed',
+        );
+      }
+    });
+  }
+
+  /** Null when the registration is acceptable, else why not. */
+  private check(p: RegisterConnectionParams): { cause: string } | null {
+    if (p.tunnelId.length !== 16) return { cause: 'Unauthorized: tunnel id must be 16 bytes' };
+    const tunnel = this.opts.store.byId(bytesToUuid(p.tunnelId));
+    if (tunnel === undefined) return { cause: 'Unauthorized: unknown tunnel' };
+    if (tunnel.accountTag !== p.auth.accountTag)
+      return { cause: 'Unauthorized: account tag does not match the tunnel' };
+    const given = Buffer.from(p.auth.tunnelSecret);
+    if (given.length !== tunnel.secret.length || !timingSafeEqual(given, tunnel.secret)) {
+      return { cause: 'Unauthorized: Invalid tunnel secret' };
+    }
+    return null;
+  }
+}

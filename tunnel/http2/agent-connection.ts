@@ -1,0 +1,357 @@
+import { EventEmitter } from 'node:events';
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import tls from 'node:tls';
+import { TunnelError } from '../errors.js';
+import { PROXY_CONNECTION_UPGRADE, PROXY_SRC, META_CLOUDFLARED, RESPONSE_META } from '../header-packing.js';
+import {
+  callRegisterConnection,
+  callUnregisterConnection,
+  callUpdateLocalConfiguration,
+} from '../registration.js';
+import { RpcConnection, type RemoteCapability } from '../rpc/rpc-connection.js';
+import type {
+  ConnectionDetails,
+  RegisterConnectionParams,
+  UpdateConfigurationResponse,
+} from '../schema/tunnelrpc.js';
+import {
+  DEFAULT_KEEPALIVE,
+  MAX_SESSION_MEMORY_MB,
+  TUNNEL_SETTINGS,
+  raiseConnectionWindow,
+  startKeepalive,
+  type KeepaliveOptions,
+} from './settings.js';
+
+/**
+ * The agent's end of one HTTP/2 tunnel connection (spec §7): it dials TCP+TLS to the edge and then acts
+ * as the HTTP/2 *server* on that socket, because the edge opens every stream.
+ */
+export const H2_SERVER_NAME = 'h2.cftunnel.com';
+
+export type StreamKind = 'http' | 'websocket' | 'tcp';
+
+export interface AgentHttp2Options {
+  host: string;
+  port: number;
+  /** PEM CA bundle to trust instead of the system roots (edge-sim's ca.pem). */
+  ca?: Buffer | string;
+  /** Skips certificate verification; only for an operator who asked for it explicitly. */
+  insecureSkipVerify?: boolean;
+  registration: RegisterConnectionParams;
+  /** Sent with updateLocalConfiguration after registration (cloudflared does so on index 0). */
+  localConfiguration?: Buffer;
+  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, kind: StreamKind): void;
+  onConfiguration?(version: number, config: Buffer): Promise<UpdateConfigurationResponse>;
+  keepalive?: KeepaliveOptions;
+  dialTimeoutMs?: number;
+  registerTimeoutMs?: number;
+}
+
+export class RegistrationError extends TunnelError {
+  constructor(
+    message: string,
+    readonly shouldRetry: boolean,
+    readonly retryAfterMs: number,
+    readonly duplicate: boolean,
+  ) {
+    super(duplicate ? 'REGISTRATION_DUPLICATE' : 'REGISTRATION_REJECTED', message, { source: 'edge' });
+    this.name = 'RegistrationError';
+  }
+}
+
+export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }> {
+  readonly protocol = 'http2';
+  details: ConnectionDetails | null = null;
+  private socket: tls.TLSSocket | null = null;
+  private session: http2.ServerHttp2Session | null = null;
+  private control: ServerHttp2Stream | null = null;
+  private rpc: RpcConnection | null = null;
+  private cap: RemoteCapability | null = null;
+  private stopKeepalive: () => void = () => {};
+  private closed = false;
+  private activeStreams = 0;
+
+  private constructor(private readonly opts: AgentHttp2Options) {
+    super();
+  }
+
+  /** Dials, registers and resolves once the edge accepted the connection. */
+  static async connect(opts: AgentHttp2Options): Promise<AgentHttp2Connection> {
+    const conn = new AgentHttp2Connection(opts);
+    try {
+      await conn.start();
+    } catch (err) {
+      conn.destroy(err as Error);
+      throw err;
+    }
+    return conn;
+  }
+
+  get inflight(): number {
+    return this.activeStreams;
+  }
+
+  private dial(): Promise<tls.TLSSocket> {
+    const { host, port, ca, insecureSkipVerify } = this.opts;
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        host,
+        port,
+        servername: H2_SERVER_NAME,
+        ca,
+        rejectUnauthorized: insecureSkipVerify !== true,
+        minVersion: 'TLSv1.2',
+      });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(
+          new TunnelError('EDGE_DIAL_TIMEOUT', `TLS dial to ${host}:${port} timed out`, { source: 'edge' }),
+        );
+      }, this.opts.dialTimeoutMs ?? 15_000);
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (cause) => {
+        clearTimeout(timer);
+        reject(
+          new TunnelError('EDGE_DIAL_FAILED', `cannot reach the edge at ${host}:${port}: ${cause.message}`, {
+            source: 'edge',
+            cause,
+          }),
+        );
+      });
+    });
+  }
+
+  private async start(): Promise<void> {
+    const socket = await this.dial();
+    this.socket = socket;
+    socket.setNoDelay(true);
+    const server = http2.createServer({ settings: TUNNEL_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
+    const registered = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new TunnelError('REGISTRATION_TIMEOUT', 'the edge did not complete registration in time', {
+              source: 'edge',
+            }),
+          ),
+        this.opts.registerTimeoutMs ?? 15_000,
+      );
+      server.on('session', (session) => {
+        this.session = session;
+        raiseConnectionWindow(session);
+        session.on('error', () => {});
+        session.on('close', () => this.destroy(null));
+        this.stopKeepalive = startKeepalive(session, this.opts.keepalive ?? DEFAULT_KEEPALIVE, () =>
+          this.destroy(
+            new TunnelError('EDGE_UNRESPONSIVE', 'the edge stopped answering PINGs', { source: 'edge' }),
+          ),
+        );
+      });
+      server.on('stream', (stream, headers) => {
+        const upgrade = headers[PROXY_CONNECTION_UPGRADE];
+        if (upgrade === 'control-stream') {
+          this.serveControl(stream).then(
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            (err: unknown) => {
+              clearTimeout(timer);
+              reject(err as Error);
+            },
+          );
+          return;
+        }
+        this.serveStream(stream, headers, upgrade);
+      });
+      this.once('close', (err) => {
+        clearTimeout(timer);
+        reject(
+          err ??
+            new TunnelError('EDGE_CLOSED', 'the edge closed the connection during registration', {
+              source: 'edge',
+            }),
+        );
+      });
+    });
+    // A plain (non-TLS) http2 server takes any duplex, but treats a TLS socket without ALPN as HTTP/1.1.
+    // cloudflared offers no ALPN on this transport, so the socket is marked as h2 by hand.
+    Object.defineProperty(socket, 'alpnProtocol', { value: 'h2', configurable: true, writable: true });
+    server.emit('connection', socket);
+    await registered;
+  }
+
+  private async serveControl(stream: ServerHttp2Stream): Promise<void> {
+    stream.respond({ ':status': 200 });
+    const rpc = new RpcConnection({
+      peer: 'edge',
+      send: (frame) => {
+        if (!stream.destroyed) stream.write(frame);
+      },
+      onClose: () => {
+        if (!stream.destroyed) stream.end();
+      },
+    });
+    this.rpc = rpc;
+    this.control = stream;
+    stream.on('data', (chunk: Buffer) => rpc.receive(chunk));
+    stream.on('close', () => {
+      rpc.streamClosed();
+      // Without its control stream the connection is no longer registered.
+      if (this.details !== null)
+        this.destroy(
+          new TunnelError('CONTROL_STREAM_CLOSED', 'the control stream closed', { source: 'edge' }),
+        );
+    });
+    stream.on('error', () => {});
+    this.cap = rpc.bootstrap();
+    const response = await callRegisterConnection(rpc, this.cap, this.opts.registration);
+    if (response.kind === 'error') {
+      const { cause, shouldRetry, retryAfter } = response.error;
+      throw new RegistrationError(
+        `the edge refused registration: ${cause}`,
+        shouldRetry,
+        Number(retryAfter / 1_000_000n),
+        cause === 'EDUPCONN',
+      );
+    }
+    if (response.details.uuid.length !== 16) {
+      throw new TunnelError(
+        'REGISTRATION_MALFORMED',
+        'the edge returned a connection id that is not 16 bytes',
+        { source: 'edge' },
+      );
+    }
+    this.details = response.details;
+    if (this.opts.localConfiguration !== undefined && !response.details.tunnelIsRemotelyManaged) {
+      // An error here is only logged by cloudflared; it does not undo the registration.
+      await callUpdateLocalConfiguration(rpc, this.cap, this.opts.localConfiguration).catch(() => {});
+    }
+  }
+
+  private serveStream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    upgrade: string | string[] | undefined,
+  ): void {
+    if (this.closed) {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (upgrade === 'update-configuration') {
+      this.serveConfiguration(stream);
+      return;
+    }
+    this.activeStreams++;
+    stream.once('close', this.onStreamClose);
+    stream.on('error', () => {});
+    const src = headers[PROXY_SRC];
+    const kind: StreamKind =
+      upgrade === 'websocket' ? 'websocket' : typeof src === 'string' && src !== '' ? 'tcp' : 'http';
+    this.opts.onStream(stream, headers, kind);
+  }
+
+  private readonly onStreamClose = (): void => {
+    this.activeStreams--;
+  };
+
+  private serveConfiguration(stream: ServerHttp2Stream): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > 16 * 1024 * 1024) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      else chunks.push(c);
+    });
+    stream.on('error', () => {});
+    stream.on('end', () => {
+      let body: { version?: unknown; config?: unknown };
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+      } catch {
+        stream.respond({ ':status': 502, [RESPONSE_META]: META_CLOUDFLARED });
+        stream.end();
+        return;
+      }
+      const version = typeof body.version === 'number' ? body.version : 0;
+      const config = Buffer.from(JSON.stringify(body.config ?? {}));
+      const handler = this.opts.onConfiguration ?? (async () => ({ latestAppliedVersion: version, err: '' }));
+      handler(version, config).then(
+        (res) => {
+          if (stream.destroyed) return;
+          stream.respond({ ':status': 200, 'content-type': 'application/json' });
+          stream.end(
+            JSON.stringify({
+              lastAppliedVersion: res.latestAppliedVersion,
+              err: res.err ? { message: res.err } : null,
+            }),
+          );
+        },
+        () => {
+          if (stream.destroyed) return;
+          stream.respond({ ':status': 502, [RESPONSE_META]: META_CLOUDFLARED });
+          stream.end();
+        },
+      );
+    });
+  }
+
+  /**
+   * Graceful step one: tell the edge to stop sending new streams here. Streams in flight continue;
+   * the caller closes the connection once they are done or its grace period ends.
+   */
+  async unregister(timeoutMs: number): Promise<void> {
+    const rpc = this.rpc;
+    const cap = this.cap;
+    if (rpc === null || cap === null || rpc.isClosed) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        callUnregisterConnection(rpc, cap),
+        new Promise<void>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new TunnelError('UNREGISTER_TIMEOUT', 'unregister timed out', { source: 'edge' })),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.details = null;
+      rpc.release(cap);
+      rpc.abort('rpc: shutdown');
+    }
+  }
+
+  /** Resolves when no request stream is in flight, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.activeStreams > 0 && Date.now() < deadline && !this.closed) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  close(): void {
+    this.destroy(null);
+  }
+
+  private destroy(err: Error | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopKeepalive();
+    this.rpc?.streamClosed(err);
+    const session = this.session;
+    if (session !== null && !session.destroyed) {
+      if (err === null) session.close();
+      setTimeout(() => session.destroy(), err === null ? 1000 : 0).unref();
+    } else {
+      this.socket?.destroy();
+    }
+    this.emit('close', err);
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{tunnel,agent,edge-sim,test}/**/*.test.ts'],
+    // End-to-end files spawn real processes; two cores do not profit from more parallel files.
+    fileParallelism: true,
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
