@@ -40,11 +40,11 @@ function fail(message: string): never {
   throw new TunnelError('CONFIG_INVALID', message, { source: 'internal' });
 }
 
-export function parseHostPort(value: string, flag: string): EdgeAddress {
+export function parseHostPort(value: string, flag: string, allowAnyPort = false): EdgeAddress {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
   if (m === null) fail(`${flag} wants HOST:PORT, got "${value}"`);
   const port = Number(m[2]);
-  if (port < 1 || port > 65535) fail(`${flag}: port ${port} is out of range`);
+  if ((port < 1 && !allowAnyPort) || port > 65535) fail(`${flag}: port ${port} is out of range`);
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
@@ -117,7 +117,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     protocol: 'http2',
     haConnections: ha,
     url,
-    metrics: parseHostPort(flags.metrics ?? env.TUNNEL_METRICS ?? '127.0.0.1:0', '--metrics'),
+    metrics: parseHostPort(flags.metrics ?? env.TUNNEL_METRICS ?? '127.0.0.1:0', '--metrics', true),
     gracePeriodMs,
     logLevel: flags['log-level'] ?? env.LOG_LEVEL ?? 'info',
     logPretty: flags['log-pretty'] === true,

@@ -1,4 +1,5 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import { Pool, type Dispatcher } from 'undici';
 import { TunnelError } from '../tunnel/errors.js';
@@ -94,7 +95,9 @@ export class OriginProxy {
         path,
         method,
         headers: out,
-        body: stream.endAfterHeaders ? null : stream,
+        // undici destroys a stream body once sent; the tunnel stream is a duplex whose response side must
+        // outlive that, so undici gets a readable of its own.
+        body: stream.endAfterHeaders ? null : stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })),
       },
       exchange,
     );

@@ -30,6 +30,8 @@ export class EdgeHttp2Connection extends EventEmitter<{ close: [Error | null] }>
   private readonly rpc: RpcConnection;
   private readonly stopKeepalive: () => void;
   private closed = false;
+  /** Set once the connector called unregisterConnection: its streams in flight may still finish. */
+  private unregistered = false;
 
   constructor(
     readonly socket: TLSSocket,
@@ -57,19 +59,31 @@ export class EdgeHttp2Connection extends EventEmitter<{ close: [Error | null] }>
       { ':method': 'GET', ':path': '/', [PROXY_CONNECTION_UPGRADE]: 'control-stream' },
       { endStream: false },
     );
+    const registration: RegistrationHandler = {
+      registerConnection: (p) => opts.registration.registerConnection(p),
+      updateLocalConfiguration: (c) => opts.registration.updateLocalConfiguration(c),
+      unregisterConnection: async () => {
+        this.unregistered = true;
+        await opts.registration.unregisterConnection();
+      },
+    };
     this.rpc = new RpcConnection({
       peer: 'origin',
-      bootstrap: registrationServer(opts.registration),
+      bootstrap: registrationServer(registration),
       send: (frame) => {
         if (!control.destroyed) control.write(frame);
       },
-      onClose: (err) => this.destroy(err),
+      onClose: (err) => {
+        if (!this.unregistered) this.destroy(err);
+      },
     });
     control.on('data', (chunk: Buffer) => this.rpc.receive(chunk));
     control.on('error', () => {});
     control.on('close', () => {
       this.rpc.streamClosed();
-      this.destroy(null);
+      // After a clean unregister the connector closes the connection itself once its streams are done
+      // (spec §8); before it, a lost control stream means a lost registration.
+      if (!this.unregistered) this.destroy(null);
     });
   }
 

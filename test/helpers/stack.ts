@@ -1,0 +1,121 @@
+import path from 'node:path';
+import { request } from 'undici';
+import { spawnTs, tempDir, waitUntil, type Proc } from './processes.js';
+
+/** edge-sim and agent processes wired together, as a test needs them. */
+export interface EdgeSimProc {
+  proc: Proc;
+  stateDir: string;
+  tunnelAddr: string;
+  publicUrl: string;
+  apiUrl: string;
+  credentialsFile(name: string): string;
+  tokenFile(name: string): string;
+  caFile: string;
+  tunnels(): Promise<EdgeTunnelView[]>;
+  stop(): Promise<void>;
+}
+
+export interface EdgeConnectionView {
+  id: string;
+  connIndex: number;
+  clientId: string;
+  clientVersion: string;
+  features: string[];
+  draining: boolean;
+  inflight: number;
+  location: string;
+}
+
+export interface EdgeTunnelView {
+  id: string;
+  name: string;
+  connections: EdgeConnectionView[];
+}
+
+export async function startEdgeSim(opts: {
+  tunnels: string[];
+  routes: string[];
+  stateDir?: string;
+  tunnelPort?: number;
+}): Promise<EdgeSimProc> {
+  const tmp = opts.stateDir === undefined ? await tempDir('edge') : null;
+  const stateDir = opts.stateDir ?? (tmp as { dir: string }).dir;
+  const args = [
+    '--state-dir',
+    stateDir,
+    '--tunnel-listen',
+    `127.0.0.1:${opts.tunnelPort ?? 0}`,
+    '--public-listen',
+    '127.0.0.1:0',
+    '--api-listen',
+    '127.0.0.1:0',
+    ...opts.tunnels.flatMap((t) => ['--create-tunnel', t]),
+    ...opts.routes.flatMap((r) => ['--route', r]),
+  ];
+  const proc = spawnTs('edge-sim', 'edge-sim/main.ts', args);
+  const ready = await proc.waitForMsg('edge-sim listening', 20_000);
+  const apiUrl = `http://${ready.api as string}`;
+  return {
+    proc,
+    stateDir,
+    tunnelAddr: ready.tunnel as string,
+    publicUrl: `http://${ready.public as string}`,
+    apiUrl,
+    caFile: path.join(stateDir, 'ca.pem'),
+    credentialsFile: (name) => path.join(stateDir, 'tunnels', `${name}.json`),
+    tokenFile: (name) => path.join(stateDir, 'tunnels', `${name}.token`),
+    async tunnels() {
+      const res = await request(`${apiUrl}/_edge/tunnels`);
+      return ((await res.body.json()) as { tunnels: EdgeTunnelView[] }).tunnels;
+    },
+    async stop() {
+      await proc.stop();
+      await tmp?.remove();
+    },
+  };
+}
+
+export interface AgentProc {
+  proc: Proc;
+  metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(args: string[], opts: { waitReady?: number } = {}): Promise<AgentProc> {
+  const proc = spawnTs('agent', 'agent/main.ts', ['--metrics', '127.0.0.1:0', ...args]);
+  const started = await proc.waitForMsg('tunnel-ingress starting', 20_000);
+  const metricsUrl = `http://${started.metrics as string}`;
+  if (opts.waitReady !== undefined) {
+    const want = opts.waitReady;
+    await waitUntil(
+      async () => {
+        const res = await request(`${metricsUrl}/ready`);
+        const body = (await res.body.json()) as { readyConnections: number };
+        return body.readyConnections >= want ? true : undefined;
+      },
+      20_000,
+      `${want} ready tunnel connections`,
+    );
+  }
+  return { proc, metricsUrl, stop: () => proc.stop() };
+}
+
+export function agentArgs(
+  edge: EdgeSimProc,
+  tunnel: string,
+  originUrl: string,
+  extra: string[] = [],
+): string[] {
+  return [
+    '--credentials-file',
+    edge.credentialsFile(tunnel),
+    '--edge',
+    edge.tunnelAddr,
+    '--cacert',
+    edge.caFile,
+    '--url',
+    originUrl,
+    ...extra,
+  ];
+}
