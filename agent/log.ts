@@ -22,7 +22,12 @@ export function createLogger(level: string, pretty = false): Logger {
       censor: '[redacted]',
     },
     ...(pretty
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } }
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l' },
+          },
+        }
       : {}),
   });
 }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { META_CLOUDFLARED, RESPONSE_META } from '../tunnel/header-packing.js';
 import { AdminServer } from './admin-server.js';
@@ -7,6 +6,7 @@ import { buildConfig } from './config.js';
 import { createLogger } from './log.js';
 import { OriginProxy } from './origin-proxy.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
+import { agentVersion } from './version.js';
 
 const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare tunnel
 
@@ -23,13 +23,6 @@ const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare t
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --log-pretty              human-readable logs
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return `tunnel-ingress-${pkg.version}`;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -73,7 +66,7 @@ async function main(): Promise<void> {
     insecureSkipVerify: config.insecureSkipVerify,
     haConnections: config.haConnections,
     connectorId,
-    version: version(),
+    version: agentVersion(),
     log,
     onStream(stream, headers, kind) {
       if (kind !== 'http') {

@@ -93,8 +93,14 @@ export class PublicListener {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  // Ray IDs only need to be unique and opaque: a random per-process prefix and a counter, rather than
+  // fresh randomness on every request.
+  private readonly rayPrefix = randomBytes(4).toString('hex');
+  private raySeq = randomBytes(4).readUInt32BE(0);
+
   private rayId(): string {
-    return `${randomBytes(8).toString('hex')}-${this.opts.location}`;
+    this.raySeq = (this.raySeq + 1) >>> 0;
+    return `${this.rayPrefix}${this.raySeq.toString(16).padStart(8, '0')}-${this.opts.location}`;
   }
 
   private sendError(res: ServerResponse, page: EdgeErrorPage, host: string, ray: string): void {
@@ -275,7 +281,10 @@ class Relay {
   }
 
   private onVisitorClose(): void {
-    if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    // 'close' follows a finished response too; only a visitor who left early cancels the stream. A
+    // cancel per request would also trip the peer's rapid-reset protection.
+    if (this.res.writableFinished) return;
     this.req.unpipe(this.stream);
+    if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
 }

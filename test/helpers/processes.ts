@@ -100,9 +100,18 @@ export class Proc {
   }
 }
 
-/** Runs a TypeScript entry point of this repository as a separate Node process. */
+/**
+ * Runs a TypeScript entry point of this repository as a separate Node process: through tsx, or with
+ * TI_USE_DIST=1 the compiled file under dist/ (what a deployment runs; the benchmarks use it). TI_NODE_ARGS
+ * adds Node flags (for example `--cpu-prof --cpu-prof-dir=prof`, which NODE_OPTIONS does not allow).
+ */
 export function spawnTs(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry), ...args], {
+  const nodeArgs = (process.env.TI_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const program =
+    process.env.TI_USE_DIST === '1'
+      ? [path.join(ROOT, 'dist', entry.replace(/\.ts$/, '.js'))]
+      : ['--import', 'tsx', path.join(ROOT, entry)];
+  const child = spawn(process.execPath, [...nodeArgs, ...program, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

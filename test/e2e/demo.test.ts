@@ -1,0 +1,17 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/processes.js';
+
+const run = promisify(execFile);
+
+describe('npm run demo', () => {
+  it('starts everything, gets a request through the edge, and prints what to try', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--smoke'], {
+      cwd: ROOT,
+      timeout: 60_000,
+    });
+    expect(stdout).toContain('a request went visitor → edge-sim → tunnel → agent → origin and came back');
+    expect(stdout).toMatch(/curl -H 'Host: app\.localhost' http:\/\/127\.0\.0\.1:\d+\/echo/);
+  }, 70_000);
+});
