@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { EdgeAddress } from './tunnel-supervisor.js';
+import { listen, type HostPort } from '../tunnel/net.js';
 
 /**
  * The agent's admin endpoints on --metrics: /ready in cloudflared's JSON shape (200 only with a live
@@ -14,7 +14,7 @@ export class AdminServer {
   readonly server: http.Server;
 
   constructor(
-    private readonly address: EdgeAddress,
+    private readonly address: HostPort,
     private readonly readiness: ReadinessSource,
   ) {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -22,14 +22,8 @@ export class AdminServer {
     this.server.requestTimeout = 10_000;
   }
 
-  listen(): Promise<EdgeAddress> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.address.port, this.address.host, () => {
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<HostPort> {
+    return listen(this.server, this.address);
   }
 
   close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseCredentialsFile, parseToken, type TunnelCredentials } from '../tunnel/credentials.js';
 import { TunnelError } from '../tunnel/errors.js';
-import type { EdgeAddress } from './tunnel-supervisor.js';
+import { parseHostPort, type HostPort } from '../tunnel/net.js';
 
 /**
  * Turns command-line flags and environment variables into a checked configuration, with one clear
@@ -9,13 +9,13 @@ import type { EdgeAddress } from './tunnel-supervisor.js';
  */
 export interface AgentConfig {
   credentials: TunnelCredentials;
-  edges: EdgeAddress[];
+  edges: HostPort[];
   ca: Buffer | undefined;
   insecureSkipVerify: boolean;
   protocol: 'http2';
   haConnections: number;
   url: URL;
-  metrics: EdgeAddress;
+  metrics: HostPort;
   gracePeriodMs: number;
   logLevel: string;
   logPretty: boolean;
@@ -38,14 +38,6 @@ export interface RawFlags {
 
 function fail(message: string): never {
   throw new TunnelError('CONFIG_INVALID', message, { source: 'internal' });
-}
-
-export function parseHostPort(value: string, flag: string, allowAnyPort = false): EdgeAddress {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  if (m === null) fail(`${flag} wants HOST:PORT, got "${value}"`);
-  const port = Number(m[2]);
-  if ((port < 1 && !allowAnyPort) || port > 65535) fail(`${flag}: port ${port} is out of range`);
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
 /** Go-style durations ("30s", "1m30s", "500ms") or plain seconds. */

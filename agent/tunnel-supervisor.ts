@@ -10,6 +10,7 @@ import {
   type StreamKind,
 } from '../tunnel/http2/agent-connection.js';
 import { bytesToUuid } from '../tunnel/credentials.js';
+import type { HostPort } from '../tunnel/net.js';
 import { Backoff } from './backoff.js';
 
 /**
@@ -17,14 +18,9 @@ import { Backoff } from './backoff.js';
  * first, the others once it has registered, one a second; each reconnects on its own with full-jitter
  * backoff that resets after a successful registration.
  */
-export interface EdgeAddress {
-  host: string;
-  port: number;
-}
-
 export interface SupervisorOptions {
   credentials: TunnelCredentials;
-  edges: EdgeAddress[];
+  edges: HostPort[];
   ca?: Buffer;
   insecureSkipVerify?: boolean;
   haConnections: number;
@@ -84,7 +80,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
   }
 
   private edgeFor(index: number): string {
-    const e = this.opts.edges[index % this.opts.edges.length] as EdgeAddress;
+    const e = this.opts.edges[index % this.opts.edges.length] as HostPort;
     return `${e.host}:${e.port}`;
   }
 
@@ -128,7 +124,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
     const { log, credentials } = this.opts;
     let first = onFirstRegistration;
     while (!this.stopping) {
-      const edge = this.opts.edges[index % this.opts.edges.length] as EdgeAddress;
+      const edge = this.opts.edges[index % this.opts.edges.length] as HostPort;
       this.update(index, { state: 'connecting', edge: `${edge.host}:${edge.port}` });
       let conn: AgentHttp2Connection;
       try {

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { TunnelStore } from './tunnel-store.js';
+import { listen, type HostPort } from '../tunnel/net.js';
 
 /**
  * edge-sim's own endpoints under /_edge, for tests and operators: what is connected, and a way to drop
@@ -26,14 +27,8 @@ export class AdminApi {
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<HostPort> {
+    return listen(this.server, this.opts);
   }
 
   close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { HostPort } from '../tunnel/net.js';
 import { AdminApi } from './admin-api.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { loadOrCreatePki } from './pki.js';
@@ -7,11 +8,6 @@ import { TunnelListener } from './tunnel-listener.js';
 import { TunnelStore } from './tunnel-store.js';
 
 /** Starts every edge-sim listener; used by the CLI, the demo and the tests. */
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
 export interface EdgeSimOptions {
   stateDir: string;
   tunnelListen: HostPort;

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { startEdgeSim, type HostPort } from './edge-sim.js';
+import { parseHostPort, type HostPort } from '../tunnel/net.js';
+import { startEdgeSim } from './edge-sim.js';
 
 const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
 
@@ -13,14 +14,6 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
   --log-level LEVEL          pino level (default info)
 `;
-
-export function parseHostPort(value: string, flag: string): HostPort {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  if (m === null) throw new Error(`${flag} wants HOST:PORT, got "${value}"`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new Error(`${flag}: port ${port} is out of range`);
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -44,13 +37,15 @@ async function main(): Promise<void> {
   const log = pino({ name: 'edge-sim', level: values['log-level'] });
   const sim = await startEdgeSim({
     stateDir: values['state-dir'],
-    tunnelListen: parseHostPort(values['tunnel-listen'], '--tunnel-listen'),
+    tunnelListen: parseHostPort(values['tunnel-listen'], '--tunnel-listen', true),
     publicListen:
       values['public-listen'] === undefined
         ? undefined
-        : parseHostPort(values['public-listen'], '--public-listen'),
+        : parseHostPort(values['public-listen'], '--public-listen', true),
     apiListen:
-      values['api-listen'] === undefined ? undefined : parseHostPort(values['api-listen'], '--api-listen'),
+      values['api-listen'] === undefined
+        ? undefined
+        : parseHostPort(values['api-listen'], '--api-listen', true),
     createTunnels: values['create-tunnel'],
     routes: values.route,
     location: values.location,

@@ -11,6 +11,7 @@ import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
 import { ERRORS, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
+import { listen, type HostPort } from '../tunnel/net.js';
 
 /**
  * The visitors' side of the edge: HTTP/1.1 on a public port, routed by hostname to a tunnel, relayed
@@ -78,14 +79,8 @@ export class PublicListener {
     });
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<HostPort> {
+    return listen(this.server, this.opts);
   }
 
   close(): Promise<void> {

@@ -8,6 +8,7 @@ import type { ConnectionResponse, RegisterConnectionParams } from '../tunnel/sch
 import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
 import type { EdgePki } from './pki.js';
 import type { TunnelStore } from './tunnel-store.js';
+import { listen, type HostPort } from '../tunnel/net.js';
 
 /**
  * Accepts connector connections over TCP+TLS (the HTTP/2 transport), checks each registration against
@@ -43,14 +44,8 @@ export class TunnelListener {
     });
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<HostPort> {
+    return listen(this.server, this.opts);
   }
 
   close(): Promise<void> {

@@ -48,6 +48,21 @@ describe.each(['http2'])('through edge-sim and the agent over %s', (protocol) =>
       headers: { host: HOST, ...(opts.headers as Record<string, string>) },
     });
 
+  /** The response headers curl received for `path`, as raw text. */
+  const curlHeaders = async (path: string) =>
+    (
+      await run('curl', [
+        '-s',
+        '-D',
+        '-',
+        '-o',
+        '/dev/null',
+        '-H',
+        `Host: ${HOST}`,
+        `${edge.publicUrl}${path}`,
+      ])
+    ).stdout;
+
   beforeAll(async () => {
     origin = await startEchoOrigin('origin-a');
     edge = await startEdgeSim({ tunnels: ['t1'], routes: [`${HOST}=t1`] });
@@ -111,16 +126,7 @@ describe.each(['http2'])('through edge-sim and the agent over %s', (protocol) =>
     const echo = (await req.body.json()) as Echo;
     expect(echo.headers['transfer-encoding']).toBe('chunked');
     expect(echo.bodySha256).toBe(patternSha256(300_000));
-    const { stdout } = await run('curl', [
-      '-s',
-      '-D',
-      '-',
-      '-o',
-      '/dev/null',
-      '-H',
-      `Host: ${HOST}`,
-      `${edge.publicUrl}/bytes/100000?chunked=1`,
-    ]);
+    const stdout = await curlHeaders('/bytes/100000?chunked=1');
     expect(stdout.toLowerCase()).toContain('transfer-encoding: chunked');
     expect(stdout.toLowerCase()).not.toContain('content-length');
   });
@@ -136,16 +142,7 @@ describe.each(['http2'])('through edge-sim and the agent over %s', (protocol) =>
   });
 
   it('keeps repeated Set-Cookie headers', async () => {
-    const { stdout } = await run('curl', [
-      '-s',
-      '-D',
-      '-',
-      '-o',
-      '/dev/null',
-      '-H',
-      `Host: ${HOST}`,
-      `${edge.publicUrl}/cookies`,
-    ]);
+    const stdout = await curlHeaders('/cookies');
     const cookies = stdout.split('\r\n').filter((l) => l.toLowerCase().startsWith('set-cookie:'));
     expect(cookies).toEqual(['Set-Cookie: a=1; Path=/', 'Set-Cookie: b=2; HttpOnly']);
   });

@@ -5,11 +5,25 @@ import { createPki, type EdgePki } from '../../edge-sim/pki.js';
 import { AgentHttp2Connection } from '../../tunnel/http2/agent-connection.js';
 import { EdgeHttp2Connection } from '../../tunnel/http2/edge-connection.js';
 import type { RegistrationHandler } from '../../tunnel/registration.js';
+import type { RegisterConnectionParams } from '../../tunnel/schema/tunnelrpc.js';
 
 /**
  * A silent network (packets stop, nothing closes) between agent and edge: both ends must notice by
  * PING within a few seconds, with the default keepalive settings.
  */
+const registration: RegisterConnectionParams = {
+  auth: { accountTag: 'a', tunnelSecret: Buffer.alloc(32) },
+  tunnelId: Buffer.alloc(16),
+  connIndex: 0,
+  options: {
+    client: { clientId: Buffer.alloc(16), features: [], version: 'test', arch: 'linux_amd64' },
+    originLocalIp: Buffer.alloc(0),
+    replaceExisting: false,
+    compressionQuality: 0,
+    numPreviousAttempts: 0,
+  },
+};
+
 describe('HTTP/2 tunnel keepalive', () => {
   let pki: EdgePki;
   let edgeServer: tls.Server;
@@ -60,18 +74,7 @@ describe('HTTP/2 tunnel keepalive', () => {
       host: '127.0.0.1',
       port: (proxy.address() as net.AddressInfo).port,
       ca: pki.caPem,
-      registration: {
-        auth: { accountTag: 'a', tunnelSecret: Buffer.alloc(32) },
-        tunnelId: Buffer.alloc(16),
-        connIndex: 0,
-        options: {
-          client: { clientId: Buffer.alloc(16), features: [], version: 'test', arch: 'linux_amd64' },
-          originLocalIp: Buffer.alloc(0),
-          replaceExisting: false,
-          compressionQuality: 0,
-          numPreviousAttempts: 0,
-        },
-      },
+      registration,
       onStream: (stream) => stream.close(),
     });
     expect(conn.details?.locationName).toBe('KA');
@@ -97,18 +100,7 @@ describe('HTTP/2 tunnel keepalive', () => {
         host: '127.0.0.1',
         port: (edgeServer.address() as net.AddressInfo).port,
         ca: other.caPem,
-        registration: {
-          auth: { accountTag: 'a', tunnelSecret: Buffer.alloc(32) },
-          tunnelId: Buffer.alloc(16),
-          connIndex: 0,
-          options: {
-            client: { clientId: Buffer.alloc(16), features: [], version: 'test', arch: 'x' },
-            originLocalIp: Buffer.alloc(0),
-            replaceExisting: false,
-            compressionQuality: 0,
-            numPreviousAttempts: 0,
-          },
-        },
+        registration,
         onStream: () => {},
       }),
     ).rejects.toMatchObject({ code: 'EDGE_DIAL_FAILED' });
