@@ -131,6 +131,11 @@ export class TunnelListener {
           { connectionId: registered.id, connIndex: registered.connIndex, err: err?.message },
           'connection closed',
         );
+      } else if (err !== null) {
+        log.warn(
+          { remote, err: err.message, code: (err as { code?: string }).code },
+          'connection failed before registering',
+        );
       }
     });
   }

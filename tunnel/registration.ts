@@ -13,6 +13,7 @@ import {
   readUpdateConfigurationResponse,
   writeConnectionResponse,
   writeRegisterConnectionParams,
+  writeRegisterUdpSessionResponse,
   writeUpdateConfigurationResponse,
   type ConnectionResponse,
   type RegisterConnectionParams,

@@ -185,3 +185,54 @@ export function writeUpdateConfigurationResponse(sb: StructBuilder, v: UpdateCon
 export function readUpdateConfigurationResponse(s: StructReader): UpdateConfigurationResponse {
   return { latestAppliedVersion: s.i32(0), err: s.text(0) };
 }
+
+/** RegisterUdpSessionResponse 0xab6d5210c1f26687: D0/P2, err p0, spans p1. */
+export interface RegisterUdpSessionResponse {
+  err: string;
+  spans: Uint8Array;
+}
+export function writeRegisterUdpSessionResponse(sb: StructBuilder, v: RegisterUdpSessionResponse): void {
+  sb.setText(0, v.err);
+  if (v.spans.length > 0) sb.setData(1, v.spans);
+}
+export function readRegisterUdpSessionResponse(s: StructReader): RegisterUdpSessionResponse {
+  return { err: s.text(0), spans: s.data(1) };
+}
+
+/** registerUdpSession params: D2/P3, dstPort u16 @0, closeAfterIdleHint i64 @8 (ns), sessionId p0, dstIp p1, traceContext p2. */
+export interface RegisterUdpSessionParams {
+  sessionId: Uint8Array;
+  dstIp: Uint8Array;
+  dstPort: number;
+  closeAfterIdleHint: bigint;
+  traceContext: string;
+}
+export function writeRegisterUdpSessionParams(sb: StructBuilder, v: RegisterUdpSessionParams): void {
+  sb.setU16(0, v.dstPort);
+  sb.setI64(8, v.closeAfterIdleHint);
+  sb.setData(0, v.sessionId);
+  sb.setData(1, v.dstIp);
+  sb.setText(2, v.traceContext);
+}
+export function readRegisterUdpSessionParams(s: StructReader): RegisterUdpSessionParams {
+  return {
+    sessionId: s.data(0),
+    dstIp: s.data(1),
+    dstPort: s.u16(0),
+    closeAfterIdleHint: s.i64(8),
+    traceContext: s.text(2),
+  };
+}
+
+/** unregisterUdpSession params: D0/P2, sessionId p0, message p1. */
+export interface UnregisterUdpSessionParams {
+  sessionId: Uint8Array;
+  message: string;
+}
+export function writeUnregisterUdpSessionParams(sb: StructBuilder, v: UnregisterUdpSessionParams): void {
+  sb.setData(0, v.sessionId);
+  sb.setText(1, v.message);
+}
+export function readUnregisterUdpSessionParams(s: StructReader): UnregisterUdpSessionParams {
+  return { sessionId: s.data(0), message: s.text(1) };
+}
