@@ -157,7 +157,10 @@ export function cloudflaredServer(handler: CloudflaredHandler): RpcServer {
           dataWords: 0,
           ptrCount: 1,
           write: (sb) =>
-            sb.initStruct(0, 0, 2).setText(0, 'UDP sessions are not supported by tunnel-ingress'),
+            writeRegisterUdpSessionResponse(sb.initStruct(0, 0, 2), {
+              err: 'UDP sessions are not supported by tunnel-ingress',
+              spans: new Uint8Array(0),
+            }),
         };
       }
       if (interfaceId === SessionManagerId && methodId === 1) return EMPTY_CONTENT;

@@ -9,7 +9,12 @@ import {
   registrationServer,
   type RegistrationHandler,
 } from '../registration.js';
-import { RegistrationServerId, type RegisterConnectionParams } from '../schema/tunnelrpc.js';
+import {
+  RegistrationServerId,
+  SessionManagerId,
+  readRegisterUdpSessionResponse,
+  type RegisterConnectionParams,
+} from '../schema/tunnelrpc.js';
 import { MessageTag, decodeRpcMessage, encodeBootstrap } from './messages.js';
 import { RpcConnection } from './rpc-connection.js';
 
@@ -185,5 +190,23 @@ describe('registration over RPC', () => {
     const back = decodeRpcMessage(decodeFrame(sent[0]!));
     expect(back.tag).toBe(MessageTag.Unimplemented);
     expect(conn.isClosed).toBe(false);
+  });
+});
+
+describe('UDP sessions', () => {
+  it('answers registerUdpSession with an error instead of hanging the edge', async () => {
+    const { client } = pair(
+      cloudflaredServer({
+        async updateConfiguration() {
+          return { latestAppliedVersion: 0, err: '' };
+        },
+      }),
+    );
+    const { content } = await client.call(client.bootstrap(), SessionManagerId, 0, {
+      dataWords: 2,
+      ptrCount: 3,
+      write: (sb) => sb.setU16(0, 53),
+    });
+    expect(readRegisterUdpSessionResponse(content!.struct(0)!).err).toMatch(/not supported/);
   });
 });
