@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{tunnel,agent,edge-sim,test}/**/*.test.ts'],
+    include: ['{common,tunnel,agent,edge-sim,kube-sim,test}/**/*.test.ts'],
     // End-to-end files spawn real processes; two cores do not profit from more parallel files.
     fileParallelism: true,
     maxWorkers: 2,

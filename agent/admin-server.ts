@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen, type HostPort } from '../tunnel/net.js';
+import { listen, type HostPort } from '../common/net.js';
 
 /**
  * The agent's admin endpoints on --metrics: /ready in cloudflared's JSON shape (200 only with a live

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseCredentialsFile, parseToken, type TunnelCredentials } from '../tunnel/credentials.js';
 import { TunnelError } from '../tunnel/errors.js';
-import { parseHostPort, type HostPort } from '../tunnel/net.js';
+import { parseHostPort, type HostPort } from '../common/net.js';
 
 /**
  * Turns command-line flags and environment variables into a checked configuration, with one clear

@@ -10,7 +10,7 @@ import {
   type StreamKind,
 } from '../tunnel/http2/agent-connection.js';
 import { bytesToUuid } from '../tunnel/credentials.js';
-import type { HostPort } from '../tunnel/net.js';
+import type { HostPort } from '../common/net.js';
 import { Backoff } from './backoff.js';
 
 /**

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { TunnelStore } from './tunnel-store.js';
-import { listen, type HostPort } from '../tunnel/net.js';
+import { listen, type HostPort } from '../common/net.js';
 
 /**
  * edge-sim's own endpoints under /_edge, for tests and operators: what is connected, and a way to drop

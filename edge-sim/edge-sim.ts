@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { HostPort } from '../tunnel/net.js';
+import type { HostPort } from '../common/net.js';
 import { AdminApi } from './admin-api.js';
 import { ConnectionRegistry } from './connection-registry.js';
-import { loadOrCreatePki } from './pki.js';
+import { loadOrCreatePki } from '../common/pki.js';
 import { PublicListener, type RouteResolver } from './public-listener.js';
 import { TunnelListener } from './tunnel-listener.js';
 import { TunnelStore } from './tunnel-store.js';

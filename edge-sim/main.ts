@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { parseHostPort, type HostPort } from '../tunnel/net.js';
+import { parseHostPort, type HostPort } from '../common/net.js';
 import { startEdgeSim } from './edge-sim.js';
 
 const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge

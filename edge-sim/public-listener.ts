@@ -11,7 +11,7 @@ import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
 import { ERRORS, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
-import { listen, type HostPort } from '../tunnel/net.js';
+import { listen, type HostPort } from '../common/net.js';
 
 /**
  * The visitors' side of the edge: HTTP/1.1 on a public port, routed by hostname to a tunnel, relayed

@@ -6,9 +6,9 @@ import { EdgeHttp2Connection } from '../tunnel/http2/edge-connection.js';
 import type { RegistrationHandler } from '../tunnel/registration.js';
 import type { ConnectionResponse, RegisterConnectionParams } from '../tunnel/schema/tunnelrpc.js';
 import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
-import type { EdgePki } from './pki.js';
+import type { EdgePki } from '../common/pki.js';
 import type { TunnelStore } from './tunnel-store.js';
-import { listen, type HostPort } from '../tunnel/net.js';
+import { listen, type HostPort } from '../common/net.js';
 
 /**
  * Accepts connector connections over TCP+TLS (the HTTP/2 transport), checks each registration against

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPki, type EdgePki } from '../../edge-sim/pki.js';
+import { createPki, type EdgePki } from '../../common/pki.js';
 import { AgentHttp2Connection } from '../../tunnel/http2/agent-connection.js';
 import { EdgeHttp2Connection } from '../../tunnel/http2/edge-connection.js';
 import type { RegistrationHandler } from '../../tunnel/registration.js';

@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { TunnelError } from './errors.js';
+import { TunnelError } from '../tunnel/errors.js';
 
 /** Addresses as both programs take them on the command line, and the one way they start listening. */
 export interface HostPort {

@@ -7,12 +7,21 @@ import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 
 /**
- * edge-sim's certificates: a CA the agent (or cloudflared) is told to trust with --cacert, and a server
- * certificate for the names cloudflared verifies. Keys are ECDSA P-256, which every cloudflared accepts.
+ * Certificates for the simulators: a CA that clients are told to trust (edge-sim's --cacert, kube-sim's
+ * kubeconfig) and a server certificate for the names and addresses they verify. Keys are ECDSA P-256,
+ * which every cloudflared accepts.
  */
 export const EDGE_SERVER_NAMES = ['h2.cftunnel.com', 'quic.cftunnel.com', 'probe.cftunnel.com'];
 
-export interface EdgePki {
+export interface PkiNames {
+  dnsNames: readonly string[];
+  ipAddresses?: readonly string[];
+  caName?: string;
+}
+
+export type EdgePki = Pki;
+
+export interface Pki {
   caPem: string;
   certPem: string;
   keyPem: string;
@@ -27,7 +36,10 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${b64.trimEnd()}\n-----END ${label}-----\n`;
 }
 
-export async function createPki(serverNames: readonly string[] = EDGE_SERVER_NAMES): Promise<EdgePki> {
+export async function createPki(
+  names: PkiNames = { dnsNames: EDGE_SERVER_NAMES, caName: 'edge-sim CA' },
+): Promise<Pki> {
+  const serverNames = names.dnsNames;
   x509.cryptoProvider.set(webcrypto as never);
   const now = Date.now();
   const notBefore = new Date(now - 60 * 60 * 1000);
@@ -35,7 +47,7 @@ export async function createPki(serverNames: readonly string[] = EDGE_SERVER_NAM
   const caKeys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
-    name: 'CN=edge-sim CA',
+    name: `CN=${names.caName ?? 'simulator CA'}`,
     notBefore,
     notAfter,
     keys: caKeys as never,
@@ -60,7 +72,10 @@ export async function createPki(serverNames: readonly string[] = EDGE_SERVER_NAM
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(serverNames.map((value) => ({ type: 'dns' as const, value }))),
+      new x509.SubjectAlternativeNameExtension([
+        ...serverNames.map((value) => ({ type: 'dns' as const, value })),
+        ...(names.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+      ]),
       await x509.AuthorityKeyIdentifierExtension.create(ca),
     ],
   });
@@ -73,7 +88,7 @@ export async function createPki(serverNames: readonly string[] = EDGE_SERVER_NAM
 }
 
 /** Loads DIR/ca.pem, DIR/server.pem and DIR/server-key.pem, creating them on first use. */
-export async function loadOrCreatePki(dir: string): Promise<EdgePki> {
+export async function loadOrCreatePki(dir: string, names?: PkiNames): Promise<Pki> {
   const files = { caPem: 'ca.pem', certPem: 'server.pem', keyPem: 'server-key.pem' } as const;
   try {
     const [caPem, certPem, keyPem] = await Promise.all(
@@ -83,7 +98,7 @@ export async function loadOrCreatePki(dir: string): Promise<EdgePki> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const pki = await createPki();
+  const pki = await createPki(names);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, files.caPem), pki.caPem);
   await writeFile(path.join(dir, files.certPem), pki.certPem);
