@@ -24,7 +24,18 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 const SEP = '\n';
 
 /** Server-owned metadata that no manager owns. */
-const UNTRACKED_META = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'selfLink']);
+const UNTRACKED_META = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'managedFields',
+  'selfLink',
+]);
 
 function dotted(segments: string[]): string {
   // "spec.ports" for merge-key lookups: field names only, list elements as [].
@@ -47,9 +58,12 @@ export function fieldPaths(value: unknown, sem: ListSemantics): Set<string> {
   const walk = (v: unknown, segs: string[]) => {
     const path = dotted(segs);
     if (isObject(v)) {
-      const entries = Object.entries(v).filter(([k]) => !(segs.length === 1 && segs[0] === 'f:metadata' && UNTRACKED_META.has(k)));
+      const entries = Object.entries(v).filter(
+        ([k]) => !(segs.length === 1 && segs[0] === 'f:metadata' && UNTRACKED_META.has(k)),
+      );
       if (segs.length === 0) {
-        for (const [k, x] of entries) if (k !== 'apiVersion' && k !== 'kind' && k !== 'status') walk(x, [`f:${k}`]);
+        for (const [k, x] of entries)
+          if (k !== 'apiVersion' && k !== 'kind' && k !== 'status') walk(x, [`f:${k}`]);
         return;
       }
       if (entries.length === 0) out.add(segs.join(SEP));
@@ -93,7 +107,10 @@ function navigate(obj: unknown, segs: string[], sem: ListSemantics): { found: bo
       if (el === undefined) return { found: false, value: undefined };
       cur = el;
     } else if (s.startsWith('v:')) {
-      return { found: Array.isArray(cur) && cur.some((e) => 'v:' + JSON.stringify(e) === s), value: s.slice(2) };
+      return {
+        found: Array.isArray(cur) && cur.some((e) => 'v:' + JSON.stringify(e) === s),
+        value: s.slice(2),
+      };
     }
     seen.push(s);
   }
@@ -248,19 +265,37 @@ export function serverSideApply(
   dropped.sort((a, b) => a.split(SEP).length - b.split(SEP).length);
   for (const p of dropped) removePath(merged as Obj, p.split(SEP), sem);
 
-  const entry: ManagedEntry = { manager, operation: 'Apply', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(appliedPaths) };
+  const entry: ManagedEntry = {
+    manager,
+    operation: 'Apply',
+    apiVersion,
+    time: now(),
+    fieldsType: 'FieldsV1',
+    fieldsV1: toFieldsV1(appliedPaths),
+  };
   writeManaged(merged, [...others, entry]);
   return merged;
 }
 
 /** After a non-apply write: the fields that changed now belong to `manager`'s Update entry. */
-export function recordUpdate(before: KubeObject | undefined, after: KubeObject, manager: string, sem: ListSemantics, apiVersion: string, subresource?: string): void {
+export function recordUpdate(
+  before: KubeObject | undefined,
+  after: KubeObject,
+  manager: string,
+  sem: ListSemantics,
+  apiVersion: string,
+  subresource?: string,
+): void {
   const oldPaths = before === undefined ? new Set<string>() : fieldPaths(stripManaged(before), sem);
   const newPaths = fieldPaths(stripManaged(after), sem);
   const changed = new Set<string>();
   for (const p of newPaths) {
     const segs = p.split(SEP);
-    if (!oldPaths.has(p) || JSON.stringify(navigate(before, segs, sem).value) !== JSON.stringify(navigate(after, segs, sem).value)) changed.add(p);
+    if (
+      !oldPaths.has(p) ||
+      JSON.stringify(navigate(before, segs, sem).value) !== JSON.stringify(navigate(after, segs, sem).value)
+    )
+      changed.add(p);
   }
   const entries = readManaged(before ?? {}).map((e) => ({ ...e }));
   if (changed.size === 0) {
@@ -273,9 +308,19 @@ export function recordUpdate(before: KubeObject | undefined, after: KubeObject, 
     for (const p of changed) owned.delete(p);
     e.fieldsV1 = toFieldsV1(owned);
   }
-  let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && e.subresource === subresource);
+  let mine = entries.find(
+    (e) => e.manager === manager && e.operation === 'Update' && e.subresource === subresource,
+  );
   if (mine === undefined) {
-    mine = { manager, operation: 'Update', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) };
+    mine = {
+      manager,
+      operation: 'Update',
+      apiVersion,
+      time: now(),
+      fieldsType: 'FieldsV1',
+      fieldsV1: {},
+      ...(subresource ? { subresource } : {}),
+    };
     entries.push(mine);
   }
   const owned = fromFieldsV1(mine.fieldsV1);

@@ -21,7 +21,11 @@ export function versionInfo(): Record<string, string> {
 }
 
 export function apiVersions(serverAddress: string): Record<string, unknown> {
-  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+  };
 }
 
 function groups(resources: ResourceKind[]): Map<string, string[]> {
@@ -53,7 +57,11 @@ export function apiGroup(resources: ResourceKind[], group: string): Record<strin
   return versions === undefined ? null : groupDoc(group, versions);
 }
 
-export function apiResourceList(resources: ResourceKind[], group: string, version: string): Record<string, unknown> | null {
+export function apiResourceList(
+  resources: ResourceKind[],
+  group: string,
+  version: string,
+): Record<string, unknown> | null {
   const kinds = resources.filter((r) => r.group === group && r.version === version);
   if (kinds.length === 0) return null;
   const list: Array<Record<string, unknown>> = [];
@@ -68,8 +76,19 @@ export function apiResourceList(resources: ResourceKind[], group: string, versio
       storageVersionHash: Buffer.from(`${r.group}/${r.version}/${r.kind}`).toString('base64').slice(0, 11),
     });
     if (r.statusSubresource) {
-      list.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] });
+      list.push({
+        name: `${r.plural}/status`,
+        singularName: '',
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: ['get', 'patch', 'update'],
+      });
     }
   }
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf(kinds[0] as ResourceKind), resources: list };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: apiVersionOf(kinds[0] as ResourceKind),
+    resources: list,
+  };
 }

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import jsonPatch from 'fast-json-patch';
 import { ApplyConflict, recordUpdate, serverSideApply } from './apply.js';
 import { PatchError, listSemantics, mergePatch, patchSemantics, strategicMergePatch } from './patch.js';
-import { apiVersionOf, resourceKey, type FieldError, type KubeObject, type ResourceKind } from './resources.js';
+import {
+  apiVersionOf,
+  resourceKey,
+  type FieldError,
+  type KubeObject,
+  type ResourceKind,
+} from './resources.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
 import { ApiError, notFound } from './status.js';
 import type { Store } from './store.js';
@@ -71,7 +77,13 @@ export class Handlers {
     return o;
   }
 
-  list(r: ResourceKind, ns: string | undefined, match: Matcher, limit: number, cont: string | null): KubeObject {
+  list(
+    r: ResourceKind,
+    ns: string | undefined,
+    match: Matcher,
+    limit: number,
+    cont: string | null,
+  ): KubeObject {
     let after: string | null = null;
     if (cont !== null && cont !== '') {
       try {
@@ -88,28 +100,49 @@ export class Handlers {
     const more = limit > 0 && from + limit < all.length;
     const metadata: Record<string, unknown> = { resourceVersion: String(this.store.resourceVersion) };
     if (more) {
-      metadata.continue = Buffer.from(JSON.stringify({ after: keyOf(page[page.length - 1] as KubeObject) })).toString('base64url');
+      metadata.continue = Buffer.from(
+        JSON.stringify({ after: keyOf(page[page.length - 1] as KubeObject) }),
+      ).toString('base64url');
       metadata.remainingItemCount = all.length - from - page.length;
     }
-    return { apiVersion: apiVersionOf(r), kind: `${r.kind}List`, metadata, items: page.map((o) => structuredClone(o)) } as KubeObject;
+    return {
+      apiVersion: apiVersionOf(r),
+      kind: `${r.kind}List`,
+      metadata,
+      items: page.map((o) => structuredClone(o)),
+    } as KubeObject;
   }
 
   private checkBody(r: ResourceKind, body: unknown, ns: string | undefined, name?: string): KubeObject {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'BadRequest', 'the body must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new ApiError(400, 'BadRequest', 'the body must be a JSON object');
     const obj = body as KubeObject;
     if (obj.kind !== undefined && obj.kind !== r.kind) {
-      throw new ApiError(400, 'BadRequest', `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersionOf(r)}) or kind ${String(obj.kind)} is not ${r.kind}`);
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersionOf(r)}) or kind ${String(obj.kind)} is not ${r.kind}`,
+      );
     }
     if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersionOf(r)) {
-      throw new ApiError(400, 'BadRequest', `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersionOf(r)})`);
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersionOf(r)})`,
+      );
     }
     obj.apiVersion = apiVersionOf(r);
     obj.kind = r.kind;
     const meta = (obj.metadata ??= {});
-    if (typeof meta !== 'object' || Array.isArray(meta)) throw new ApiError(400, 'BadRequest', 'metadata must be an object');
+    if (typeof meta !== 'object' || Array.isArray(meta))
+      throw new ApiError(400, 'BadRequest', 'metadata must be an object');
     if (r.namespaced) {
       if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== ns) {
-        throw new ApiError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+        throw new ApiError(
+          400,
+          'BadRequest',
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       meta.namespace = ns;
     } else {
@@ -131,7 +164,11 @@ export class Handlers {
       const unknown = unknownFields(r, obj);
       if (unknown.length > 0) {
         if (opts.fieldValidation === 'Strict') {
-          throw new ApiError(400, 'BadRequest', `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+          throw new ApiError(
+            400,
+            'BadRequest',
+            `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`,
+          );
         }
         for (const f of unknown) opts.warnings.push(`unknown field "${f}"`);
       }
@@ -142,7 +179,10 @@ export class Handlers {
     if (!r.namespaced) return;
     const nsKind = this.resources.find((k) => k.kind === 'Namespace' && k.group === '') as ResourceKind;
     if (ns === undefined || this.store.get(nsKind, undefined, ns) === undefined) {
-      throw new ApiError(404, 'NotFound', `namespaces "${ns ?? ''}" not found`, { name: ns, kind: 'namespaces' });
+      throw new ApiError(404, 'NotFound', `namespaces "${ns ?? ''}" not found`, {
+        name: ns,
+        kind: 'namespaces',
+      });
     }
   }
 
@@ -152,11 +192,23 @@ export class Handlers {
     if ((meta.name === undefined || meta.name === '') && typeof meta.generateName === 'string') {
       meta.name = meta.generateName + randomBytes(3).toString('hex').slice(0, 5);
     }
-    for (const k of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'generation', 'managedFields'] as const) delete meta[k];
+    for (const k of [
+      'uid',
+      'resourceVersion',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'generation',
+      'managedFields',
+    ] as const)
+      delete meta[k];
     this.validate(r, obj, opts);
     this.requireNamespace(r, ns);
     if (this.store.get(r, ns, meta.name as string) !== undefined) {
-      throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${String(meta.name)}" already exists`, { name: meta.name, group: r.group, kind: r.plural });
+      throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${String(meta.name)}" already exists`, {
+        name: meta.name,
+        group: r.group,
+        kind: r.plural,
+      });
     }
     if (r.statusSubresource && r.kind !== 'Namespace') delete obj.status;
     r.defaults?.(obj);
@@ -166,24 +218,51 @@ export class Handlers {
   }
 
   /** PUT, on the object or on its status. */
-  update(r: ResourceKind, ns: string | undefined, name: string, body: unknown, opts: WriteOptions, status: boolean): KubeObject {
+  update(
+    r: ResourceKind,
+    ns: string | undefined,
+    name: string,
+    body: unknown,
+    opts: WriteOptions,
+    status: boolean,
+  ): KubeObject {
     const existing = this.get(r, ns, name);
     const obj = this.checkBody(r, body, ns, name);
-    return this.commit(r, existing, obj, opts, status, (obj.metadata?.resourceVersion as string | undefined) ?? '');
+    return this.commit(
+      r,
+      existing,
+      obj,
+      opts,
+      status,
+      (obj.metadata?.resourceVersion as string | undefined) ?? '',
+    );
   }
 
   /**
    * Stores `next` in place of `existing` with the server's rules applied. `appliedFields` carries the
    * managedFields server-side apply computed; other writes record an Update for their field manager.
    */
-  private commit(r: ResourceKind, existing: KubeObject, next: KubeObject, opts: WriteOptions, status: boolean, precondition: string, appliedFields?: unknown): KubeObject {
+  private commit(
+    r: ResourceKind,
+    existing: KubeObject,
+    next: KubeObject,
+    opts: WriteOptions,
+    status: boolean,
+    precondition: string,
+    appliedFields?: unknown,
+  ): KubeObject {
     const name = existing.metadata?.name as string;
     if (precondition !== '' && precondition !== existing.metadata?.resourceVersion) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
-        name,
-        group: r.group,
-        kind: r.plural,
-      });
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        {
+          name,
+          group: r.group,
+          kind: r.plural,
+        },
+      );
     }
     let obj: KubeObject;
     if (status) {
@@ -215,54 +294,109 @@ export class Handlers {
       meta.managedFields = appliedFields as unknown[];
     } else {
       meta.managedFields = old.managedFields;
-      recordUpdate(existing, obj, opts.fieldManager, listSemantics(r), apiVersionOf(r), status ? 'status' : undefined);
+      recordUpdate(
+        existing,
+        obj,
+        opts.fieldManager,
+        listSemantics(r),
+        apiVersionOf(r),
+        status ? 'status' : undefined,
+      );
     }
     if (withoutVolatile(obj) === withoutVolatile(existing)) return existing; // a no-op write stores nothing
     if (opts.dryRun) return obj;
-    if (meta.deletionTimestamp !== undefined && (meta.finalizers ?? []).length === 0) return this.store.remove(r, obj);
+    if (meta.deletionTimestamp !== undefined && (meta.finalizers ?? []).length === 0)
+      return this.store.remove(r, obj);
     return this.store.put(r, obj, 'MODIFIED');
   }
 
-  patch(r: ResourceKind, ns: string | undefined, name: string, contentType: string, parsed: unknown, opts: WriteOptions & { force: boolean }, status: boolean): { object: KubeObject; created: boolean } {
+  patch(
+    r: ResourceKind,
+    ns: string | undefined,
+    name: string,
+    contentType: string,
+    parsed: unknown,
+    opts: WriteOptions & { force: boolean },
+    status: boolean,
+  ): { object: KubeObject; created: boolean } {
     if (contentType.startsWith('application/apply-patch')) return this.apply(r, ns, name, parsed, opts);
     const existing = this.get(r, ns, name);
     let next: unknown;
     try {
       if (contentType.startsWith('application/json-patch+json')) {
-        if (!Array.isArray(parsed)) throw new ApiError(400, 'BadRequest', 'a JSON patch must be a list of operations');
-        next = jsonPatch.applyPatch(structuredClone(existing), parsed as jsonPatch.Operation[], true, false).newDocument;
+        if (!Array.isArray(parsed))
+          throw new ApiError(400, 'BadRequest', 'a JSON patch must be a list of operations');
+        next = jsonPatch.applyPatch(
+          structuredClone(existing),
+          parsed as jsonPatch.Operation[],
+          true,
+          false,
+        ).newDocument;
       } else if (contentType.startsWith('application/merge-patch+json')) {
         next = mergePatch(existing, parsed);
       } else if (contentType.startsWith('application/strategic-merge-patch+json')) {
         next = strategicMergePatch(existing, parsed, patchSemantics(r));
       } else {
-        throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+        );
       }
     } catch (err) {
       if (err instanceof ApiError) throw err;
       if (err instanceof PatchError) throw new ApiError(400, 'BadRequest', err.message);
       const e = err as { name?: string; message?: string };
-      if (e.name === 'TEST_OPERATION_FAILED') throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${e.message ?? ''}`);
+      if (e.name === 'TEST_OPERATION_FAILED')
+        throw new ApiError(
+          422,
+          'Invalid',
+          `the server rejected our request due to an error in our request: ${e.message ?? ''}`,
+        );
       throw new ApiError(400, 'BadRequest', `the patch could not be applied: ${e.message ?? String(err)}`);
     }
     const obj = this.checkBody(r, next, ns, name);
-    const pre = (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? ((parsed as KubeObject).metadata?.resourceVersion as string | undefined) : undefined) ?? '';
+    const pre =
+      (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+        ? ((parsed as KubeObject).metadata?.resourceVersion as string | undefined)
+        : undefined) ?? '';
     return { object: this.commit(r, existing, obj, opts, status, pre), created: false };
   }
 
-  private apply(r: ResourceKind, ns: string | undefined, name: string, parsed: unknown, opts: WriteOptions & { force: boolean }): { object: KubeObject; created: boolean } {
+  private apply(
+    r: ResourceKind,
+    ns: string | undefined,
+    name: string,
+    parsed: unknown,
+    opts: WriteOptions & { force: boolean },
+  ): { object: KubeObject; created: boolean } {
     if (opts.fieldManager === '' || opts.fieldManager === undefined) {
-      throw new ApiError(400, 'BadRequest', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+      throw new ApiError(
+        400,
+        'BadRequest',
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+      );
     }
     const applied = this.checkBody(r, parsed, ns, name);
     const existing = this.store.get(r, ns, name);
     let merged: KubeObject;
     try {
-      merged = serverSideApply(existing, applied, opts.fieldManager, opts.force, listSemantics(r), apiVersionOf(r));
+      merged = serverSideApply(
+        existing,
+        applied,
+        opts.fieldManager,
+        opts.force,
+        listSemantics(r),
+        apiVersionOf(r),
+      );
     } catch (err) {
       if (err instanceof ApplyConflict) {
         throw new ApiError(409, 'Conflict', err.message, {
-          causes: err.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: c.path })),
+          causes: err.conflicts.map((c) => ({
+            reason: 'FieldManagerConflict',
+            message: `conflict with "${c.manager}"`,
+            field: c.path,
+          })),
         });
       }
       throw err;
@@ -275,7 +409,12 @@ export class Handlers {
     return { object, created: false };
   }
 
-  private createFromApply(r: ResourceKind, ns: string | undefined, obj: KubeObject, opts: WriteOptions): KubeObject {
+  private createFromApply(
+    r: ResourceKind,
+    ns: string | undefined,
+    obj: KubeObject,
+    opts: WriteOptions,
+  ): KubeObject {
     this.validate(r, obj, opts);
     this.requireNamespace(r, ns);
     if (r.statusSubresource && r.kind !== 'Namespace') delete obj.status;
@@ -286,12 +425,21 @@ export class Handlers {
 
   delete(r: ResourceKind, ns: string | undefined, name: string, body: unknown, dryRun: boolean): KubeObject {
     const existing = this.get(r, ns, name);
-    const pre = (body as { preconditions?: { resourceVersion?: string; uid?: string } } | null)?.preconditions;
+    const pre = (body as { preconditions?: { resourceVersion?: string; uid?: string } } | null)
+      ?.preconditions;
     if (pre?.resourceVersion !== undefined && pre.resourceVersion !== existing.metadata?.resourceVersion) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(r)} "${name}": the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${String(existing.metadata?.resourceVersion)}). The object might have been modified`);
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualified(r)} "${name}": the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${String(existing.metadata?.resourceVersion)}). The object might have been modified`,
+      );
     }
     if (pre?.uid !== undefined && pre.uid !== existing.metadata?.uid) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(r)} "${name}": the UID in the precondition (${pre.uid}) does not match the UID in record (${String(existing.metadata?.uid)}). The object might have been deleted and then recreated`);
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualified(r)} "${name}": the UID in the precondition (${pre.uid}) does not match the UID in record (${String(existing.metadata?.uid)}). The object might have been deleted and then recreated`,
+      );
     }
     if (dryRun) return existing;
     if ((existing.metadata?.finalizers ?? []).length > 0) {
@@ -312,9 +460,17 @@ export class Handlers {
   }
 
   deleteCollection(r: ResourceKind, ns: string | undefined, match: Matcher, dryRun: boolean): KubeObject {
-    const victims = this.store.list(r, ns).filter(match).map((o) => structuredClone(o));
+    const victims = this.store
+      .list(r, ns)
+      .filter(match)
+      .map((o) => structuredClone(o));
     const items = victims.map((o) => this.delete(r, ns, o.metadata?.name as string, null, dryRun));
-    return { apiVersion: apiVersionOf(r), kind: `${r.kind}List`, metadata: { resourceVersion: String(this.store.resourceVersion) }, items } as KubeObject;
+    return {
+      apiVersion: apiVersionOf(r),
+      kind: `${r.kind}List`,
+      metadata: { resourceVersion: String(this.store.resourceVersion) },
+      items,
+    } as KubeObject;
   }
 
   resourceKey(r: ResourceKind): string {

@@ -24,7 +24,12 @@ export function kubeconfig(server: string, token: string, caPem: string, namespa
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'kube-sim', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    clusters: [
+      {
+        name: 'kube-sim',
+        cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') },
+      },
+    ],
     users: [{ name: 'kube-sim-admin', user: { token } }],
     contexts: [{ name: 'kube-sim', context: { cluster: 'kube-sim', user: 'kube-sim-admin', namespace } }],
     'current-context': 'kube-sim',
@@ -55,8 +60,15 @@ async function main(): Promise<void> {
   const store = new Store(Number(values.history), values.state);
   const restored = await store.load(RESOURCES);
   const listenAt = parseHostPort(values.listen, '--listen', true);
-  const names = { dnsNames: ['localhost', 'kube-sim'], ipAddresses: ['127.0.0.1', '::1'], caName: 'kube-sim CA' };
-  const pki = values['tls-dir'] === undefined ? await createPki(names) : await loadOrCreatePki(values['tls-dir'], names);
+  const names = {
+    dnsNames: ['localhost', 'kube-sim'],
+    ipAddresses: ['127.0.0.1', '::1'],
+    caName: 'kube-sim CA',
+  };
+  const pki =
+    values['tls-dir'] === undefined
+      ? await createPki(names)
+      : await loadOrCreatePki(values['tls-dir'], names);
   const server = new KubeSimServer({
     listen: listenAt,
     pki,
@@ -67,15 +79,24 @@ async function main(): Promise<void> {
   const nsKind = RESOURCES.find((r) => r.kind === 'Namespace') as (typeof RESOURCES)[number];
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     if (store.get(nsKind, undefined, name) === undefined) {
-      store.put(nsKind, { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } }, 'ADDED');
+      store.put(
+        nsKind,
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } },
+        'ADDED',
+      );
     }
   }
   const at = await server.listen();
   const url = `https://${at.host}:${at.port}`;
   if (values['kubeconfig-out'] !== undefined) {
-    await writeFile(values['kubeconfig-out'], kubeconfig(url, tokens[0] as string, pki.caPem), { mode: 0o600 });
+    await writeFile(values['kubeconfig-out'], kubeconfig(url, tokens[0] as string, pki.caPem), {
+      mode: 0o600,
+    });
   }
-  log.info({ url, kubeconfig: values['kubeconfig-out'], restored, resourceVersion: store.resourceVersion }, 'kube-sim listening');
+  log.info(
+    { url, kubeconfig: values['kubeconfig-out'], restored, resourceVersion: store.resourceVersion },
+    'kube-sim listening',
+  );
   const stop = () => {
     void store.save().finally(() => void server.close().finally(() => process.exit(0)));
   };

@@ -81,18 +81,29 @@ function modelSchema(model: string, refs: Set<string>, gvk?: ResourceKind): Reco
   return {
     type: 'object',
     properties,
-    ...(gvk === undefined ? {} : { 'x-kubernetes-group-version-kind': [{ group: gvk.group, version: gvk.version, kind: gvk.kind }] }),
+    ...(gvk === undefined
+      ? {}
+      : { 'x-kubernetes-group-version-kind': [{ group: gvk.group, version: gvk.version, kind: gvk.kind }] }),
   };
 }
 
-const QUERY = (name: string, description: string) => ({ name, in: 'query', description, schema: { type: 'string', uniqueItems: true } });
+const QUERY = (name: string, description: string) => ({
+  name,
+  in: 'query',
+  description,
+  schema: { type: 'string', uniqueItems: true },
+});
 const WRITE_PARAMS = [
   QUERY('dryRun', 'When present, indicates that modifications should not be persisted.'),
   QUERY('fieldManager', 'A name associated with the actor or entity that is making these changes.'),
   QUERY('fieldValidation', 'Ignore, Warn or Strict: how to treat unknown or duplicate fields.'),
 ];
 
-function operations(r: ResourceKind, scope: 'item' | 'collection', refs: Set<string>): Record<string, unknown> {
+function operations(
+  r: ResourceKind,
+  scope: 'item' | 'collection',
+  refs: Set<string>,
+): Record<string, unknown> {
   const gvk = { group: r.group, version: r.version, kind: r.kind };
   const body = { content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.model}` } } } };
   refs.add(r.model);
@@ -109,7 +120,10 @@ function operations(r: ResourceKind, scope: 'item' | 'collection', refs: Set<str
   return {
     get: op('get'),
     put: op('put', { requestBody: body, parameters: WRITE_PARAMS }),
-    patch: op('patch', { requestBody: body, parameters: [...WRITE_PARAMS, QUERY('force', 'Force is going to "force" Apply requests.')] }),
+    patch: op('patch', {
+      requestBody: body,
+      parameters: [...WRITE_PARAMS, QUERY('force', 'Force is going to "force" Apply requests.')],
+    }),
     delete: op('delete', { parameters: [QUERY('dryRun', '')] }),
   };
 }
@@ -119,7 +133,11 @@ export function groupVersionPath(group: string, version: string): string {
 }
 
 /** The OpenAPI v3 document of one group-version. */
-export function groupVersionDoc(group: string, version: string, kinds: ResourceKind[]): Record<string, unknown> {
+export function groupVersionDoc(
+  group: string,
+  version: string,
+  kinds: ResourceKind[],
+): Record<string, unknown> {
   const refs = new Set<string>();
   const paths: Record<string, unknown> = {};
   for (const r of kinds) {

@@ -71,7 +71,8 @@ function smpValue(target: unknown, patch: unknown, path: string, sem: ListSemant
       const field = k.slice('$deleteFromPrimitiveList/'.length);
       if (!Array.isArray(v)) throw new PatchError(`${k} must be a list`);
       const cur = out[field];
-      if (Array.isArray(cur)) out[field] = cur.filter((x) => !v.some((d) => JSON.stringify(d) === JSON.stringify(x)));
+      if (Array.isArray(cur))
+        out[field] = cur.filter((x) => !v.some((d) => JSON.stringify(d) === JSON.stringify(x)));
       continue;
     }
     const p = child(path, k);
@@ -103,7 +104,8 @@ function smpList(target: unknown, patch: Json[], path: string, sem: ListSemantic
     return out;
   }
   if (keys === undefined) {
-    if (patch.some((e) => isObject(e) && e.$patch !== undefined)) throw new PatchError(`${path}: $patch directives need a list with a merge key`);
+    if (patch.some((e) => isObject(e) && e.$patch !== undefined))
+      throw new PatchError(`${path}: $patch directives need a list with a merge key`);
     return structuredClone(patch);
   }
   if (patch.some((e) => isObject(e) && e.$patch === 'replace')) {
@@ -111,7 +113,8 @@ function smpList(target: unknown, patch: Json[], path: string, sem: ListSemantic
   }
   const out: Json[] = current.map((e) => structuredClone(e));
   for (const el of patch) {
-    if (!isObject(el)) throw new PatchError(`${path}: elements must be objects to merge on ${keys.join(',')}`);
+    if (!isObject(el))
+      throw new PatchError(`${path}: elements must be objects to merge on ${keys.join(',')}`);
     const at = out.findIndex((e) => isObject(e) && sameKey(e, el, keys));
     if (el.$patch === 'delete') {
       if (at >= 0) out.splice(at, 1);

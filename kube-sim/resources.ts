@@ -93,14 +93,35 @@ function validateIngress(obj: KubeObject): FieldError[] {
     arr(get(rule, 'http.paths')).forEach((p, j) => {
       const at = `spec.rules[${i}].http.paths[${j}]`;
       const pathType = get(p, 'pathType');
-      if (pathType === undefined) errs.push({ field: `${at}.pathType`, type: 'FieldValueRequired', message: 'Required value: pathType must be specified' });
+      if (pathType === undefined)
+        errs.push({
+          field: `${at}.pathType`,
+          type: 'FieldValueRequired',
+          message: 'Required value: pathType must be specified',
+        });
       else if (!ingressPathTypes.has(pathType as string)) {
-        errs.push({ field: `${at}.pathType`, type: 'FieldValueNotSupported', message: `Unsupported value: "${String(pathType)}": supported values: "Exact", "ImplementationSpecific", "Prefix"` });
+        errs.push({
+          field: `${at}.pathType`,
+          type: 'FieldValueNotSupported',
+          message: `Unsupported value: "${String(pathType)}": supported values: "Exact", "ImplementationSpecific", "Prefix"`,
+        });
       }
-      if (get(p, 'backend') === undefined) errs.push({ field: `${at}.backend`, type: 'FieldValueRequired', message: 'Required value: backend must be specified' });
+      if (get(p, 'backend') === undefined)
+        errs.push({
+          field: `${at}.backend`,
+          type: 'FieldValueRequired',
+          message: 'Required value: backend must be specified',
+        });
       const path = get(p, 'path');
-      if ((pathType === 'Exact' || pathType === 'Prefix') && (typeof path !== 'string' || !path.startsWith('/'))) {
-        errs.push({ field: `${at}.path`, type: 'FieldValueInvalid', message: `Invalid value: "${String(path)}": must be an absolute path` });
+      if (
+        (pathType === 'Exact' || pathType === 'Prefix') &&
+        (typeof path !== 'string' || !path.startsWith('/'))
+      ) {
+        errs.push({
+          field: `${at}.path`,
+          type: 'FieldValueInvalid',
+          message: `Invalid value: "${String(path)}": must be an absolute path`,
+        });
       }
     });
   });
@@ -109,9 +130,12 @@ function validateIngress(obj: KubeObject): FieldError[] {
 
 function validateEndpointSlice(obj: KubeObject): FieldError[] {
   const t = obj.addressType;
-  if (t === undefined) return [{ field: 'addressType', type: 'FieldValueRequired', message: 'Required value' }];
+  if (t === undefined)
+    return [{ field: 'addressType', type: 'FieldValueRequired', message: 'Required value' }];
   if (t !== 'IPv4' && t !== 'IPv6' && t !== 'FQDN') {
-    return [{ field: 'addressType', type: 'FieldValueNotSupported', message: `Unsupported value: "${String(t)}"` }];
+    return [
+      { field: 'addressType', type: 'FieldValueNotSupported', message: `Unsupported value: "${String(t)}"` },
+    ];
   }
   return [];
 }
@@ -165,7 +189,10 @@ export const RESOURCES: ResourceKind[] = [
       {
         name: 'Port(s)',
         type: 'string',
-        value: (o) => arr(get(o, 'spec.ports')).map((p) => `${String(get(p, 'port'))}/${String(get(p, 'protocol') ?? 'TCP')}`).join(',') || '<none>',
+        value: (o) =>
+          arr(get(o, 'spec.ports'))
+            .map((p) => `${String(get(p, 'port'))}/${String(get(p, 'protocol') ?? 'TCP')}`)
+            .join(',') || '<none>',
       },
       age,
     ],
@@ -184,7 +211,11 @@ export const RESOURCES: ResourceKind[] = [
     mergeKeys: {},
     columns: [
       { name: 'Type', type: 'string', value: (o) => o.type ?? 'Opaque' },
-      { name: 'Data', type: 'integer', value: (o) => Object.keys((o.data as object | undefined) ?? {}).length },
+      {
+        name: 'Data',
+        type: 'integer',
+        value: (o) => Object.keys((o.data as object | undefined) ?? {}).length,
+      },
       age,
     ],
     defaults: (o) => {
@@ -192,7 +223,8 @@ export const RESOURCES: ResourceKind[] = [
       // stringData is write-only: folded into data, as the API server does.
       if (o.stringData !== undefined && typeof o.stringData === 'object' && o.stringData !== null) {
         const data = (o.data ??= {}) as Record<string, string>;
-        for (const [k, v] of Object.entries(o.stringData as Record<string, string>)) data[k] = Buffer.from(String(v)).toString('base64');
+        for (const [k, v] of Object.entries(o.stringData as Record<string, string>))
+          data[k] = Buffer.from(String(v)).toString('base64');
         delete o.stringData;
       }
     },
@@ -209,7 +241,14 @@ export const RESOURCES: ResourceKind[] = [
     statusSubresource: false,
     hasSpec: false,
     mergeKeys: {},
-    columns: [{ name: 'Data', type: 'integer', value: (o) => Object.keys((o.data as object | undefined) ?? {}).length }, age],
+    columns: [
+      {
+        name: 'Data',
+        type: 'integer',
+        value: (o) => Object.keys((o.data as object | undefined) ?? {}).length,
+      },
+      age,
+    ],
   },
   {
     group: '',
@@ -224,10 +263,19 @@ export const RESOURCES: ResourceKind[] = [
     hasSpec: false,
     mergeKeys: {},
     columns: [
-      { name: 'Last Seen', type: 'date', value: (o) => o.lastTimestamp ?? o.eventTime ?? o.metadata?.creationTimestamp },
+      {
+        name: 'Last Seen',
+        type: 'date',
+        value: (o) => o.lastTimestamp ?? o.eventTime ?? o.metadata?.creationTimestamp,
+      },
       { name: 'Type', type: 'string', value: (o) => o.type },
       { name: 'Reason', type: 'string', value: (o) => o.reason },
-      { name: 'Object', type: 'string', value: (o) => `${String(get(o, 'involvedObject.kind') ?? '').toLowerCase()}/${String(get(o, 'involvedObject.name') ?? '')}` },
+      {
+        name: 'Object',
+        type: 'string',
+        value: (o) =>
+          `${String(get(o, 'involvedObject.kind') ?? '').toLowerCase()}/${String(get(o, 'involvedObject.name') ?? '')}`,
+      },
       { name: 'Message', type: 'string', value: (o) => o.message },
     ],
   },
@@ -263,11 +311,21 @@ export const RESOURCES: ResourceKind[] = [
     mergeKeys: {},
     columns: [
       { name: 'AddressType', type: 'string', value: (o) => o.addressType },
-      { name: 'Ports', type: 'string', value: (o) => arr(o.ports).map((p) => String(get(p, 'port'))).join(',') || '<unset>' },
+      {
+        name: 'Ports',
+        type: 'string',
+        value: (o) =>
+          arr(o.ports)
+            .map((p) => String(get(p, 'port')))
+            .join(',') || '<unset>',
+      },
       {
         name: 'Endpoints',
         type: 'string',
-        value: (o) => arr(o.endpoints).flatMap((e) => arr(get(e, 'addresses'))).join(',') || '<unset>',
+        value: (o) =>
+          arr(o.endpoints)
+            .flatMap((e) => arr(get(e, 'addresses')))
+            .join(',') || '<unset>',
       },
       age,
     ],
@@ -287,13 +345,27 @@ export const RESOURCES: ResourceKind[] = [
     mergeKeys: {},
     columns: [
       { name: 'Class', type: 'string', value: (o) => get(o, 'spec.ingressClassName') ?? '<none>' },
-      { name: 'Hosts', type: 'string', value: (o) => arr(get(o, 'spec.rules')).map((r) => get(r, 'host') ?? '*').join(',') || '*' },
+      {
+        name: 'Hosts',
+        type: 'string',
+        value: (o) =>
+          arr(get(o, 'spec.rules'))
+            .map((r) => get(r, 'host') ?? '*')
+            .join(',') || '*',
+      },
       {
         name: 'Address',
         type: 'string',
-        value: (o) => arr(get(o, 'status.loadBalancer.ingress')).map((i) => get(i, 'hostname') ?? get(i, 'ip')).join(','),
+        value: (o) =>
+          arr(get(o, 'status.loadBalancer.ingress'))
+            .map((i) => get(i, 'hostname') ?? get(i, 'ip'))
+            .join(','),
       },
-      { name: 'Ports', type: 'string', value: (o) => (arr(get(o, 'spec.tls')).length > 0 ? '80, 443' : '80') },
+      {
+        name: 'Ports',
+        type: 'string',
+        value: (o) => (arr(get(o, 'spec.tls')).length > 0 ? '80, 443' : '80'),
+      },
       age,
     ],
     validate: validateIngress,
@@ -311,7 +383,11 @@ export const RESOURCES: ResourceKind[] = [
     mergeKeys: {},
     columns: [
       { name: 'Controller', type: 'string', value: (o) => get(o, 'spec.controller') },
-      { name: 'Parameters', type: 'string', value: (o) => (get(o, 'spec.parameters') === undefined ? '<none>' : 'set') },
+      {
+        name: 'Parameters',
+        type: 'string',
+        value: (o) => (get(o, 'spec.parameters') === undefined ? '<none>' : 'set'),
+      },
       age,
     ],
   },

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SelectorError, parseFieldSelector, parseLabelSelector } from './selectors.js';
 
-const obj = (labels: Record<string, string>, name = 'n', namespace = 'default') => ({ metadata: { name, namespace, labels } });
+const obj = (labels: Record<string, string>, name = 'n', namespace = 'default') => ({
+  metadata: { name, namespace, labels },
+});
 
 describe('label selectors', () => {
   it.each([

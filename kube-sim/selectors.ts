@@ -13,7 +13,8 @@ type Requirement =
 
 export type Matcher = (obj: KubeObject) => boolean;
 
-const KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /** Splits on commas that are not inside parentheses. */
 function splitTerms(s: string): string[] {
@@ -43,7 +44,12 @@ export function parseLabelSelector(s: string | null): Matcher {
   for (const term of splitTerms(s)) {
     let m: RegExpExecArray | null;
     if ((m = /^(\S+)\s+(in|notin)\s+\((.*)\)$/.exec(term)) !== null) {
-      const values = new Set((m[3] as string).split(',').map((v) => v.trim()).filter((v) => v !== ''));
+      const values = new Set(
+        (m[3] as string)
+          .split(',')
+          .map((v) => v.trim())
+          .filter((v) => v !== ''),
+      );
       reqs.push({ key: checkKey(m[1] as string), op: m[2] as 'in' | 'notin', values });
     } else if ((m = /^(\S+?)\s*(==|=|!=)\s*(\S*)$/.exec(term)) !== null) {
       reqs.push({ key: checkKey(m[1] as string), op: m[2] === '!=' ? 'ne' : 'eq', value: m[3] as string });
@@ -101,5 +107,5 @@ export function parseFieldSelector(s: string | null): Matcher {
     if (m === null) throw new SelectorError(`invalid field selector: "${term}"`);
     reqs.push({ path: m[1] as string, neg: m[2] === '!=', value: m[3] as string });
   }
-  return (obj) => reqs.every((r) => (fieldValue(obj, r.path) ?? '') === r.value !== r.neg);
+  return (obj) => reqs.every((r) => ((fieldValue(obj, r.path) ?? '') === r.value) !== r.neg);
 }

@@ -82,9 +82,12 @@ export class KubeSimServer {
   constructor(private readonly opts: KubeSimOptions) {
     this.handlers = new Handlers(opts.store, RESOURCES);
     this.openapi = buildOpenApi(RESOURCES);
-    this.server = https.createServer({ key: opts.pki.keyPem, cert: opts.pki.certPem, maxHeaderSize: 64 * 1024 }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
-    });
+    this.server = https.createServer(
+      { key: opts.pki.keyPem, cert: opts.pki.certPem, maxHeaderSize: 64 * 1024 },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+      },
+    );
   }
 
   async listen(): Promise<HostPort> {
@@ -101,14 +104,24 @@ export class KubeSimServer {
 
   private send(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): void {
     const text = JSON.stringify(body);
-    const headers: Record<string, string | number | string[]> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+    const headers: Record<string, string | number | string[]> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    };
     if (warnings.length > 0) headers.warning = warnings.map((w) => `299 - "${w.replace(/"/g, "'")}"`);
     res.writeHead(code, headers);
     res.end(text);
   }
 
   private fail(res: ServerResponse, err: unknown): void {
-    const e = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    const e =
+      err instanceof ApiError
+        ? err
+        : new ApiError(
+            500,
+            'InternalError',
+            `internal error: ${err instanceof Error ? err.message : String(err)}`,
+          );
     if (res.headersSent) {
       res.destroy();
       return;
@@ -119,7 +132,8 @@ export class KubeSimServer {
   private authenticate(req: IncomingMessage): string {
     const auth = req.headers.authorization;
     const m = auth === undefined ? null : /^Bearer\s+(\S+)$/i.exec(auth);
-    if (m === null || !this.opts.tokens.includes(m[1] as string)) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    if (m === null || !this.opts.tokens.includes(m[1] as string))
+      throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     return `token-${this.opts.tokens.indexOf(m[1] as string)}`;
   }
 
@@ -140,16 +154,26 @@ export class KubeSimServer {
     if (method === 'GET') {
       const doc = this.discovery(path);
       if (doc !== undefined) {
-        if (doc === null) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+        if (doc === null)
+          throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
         if (typeof doc === 'string') {
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(doc) }).end(doc);
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(doc) })
+            .end(doc);
         } else this.send(res, 200, doc);
         return;
       }
     }
     const target = this.route(path);
-    if (target === null) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
-    const record: RequestRecord = { verb: '', resource: target.r.plural, group: target.r.group, user, code: 200 };
+    if (target === null)
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    const record: RequestRecord = {
+      verb: '',
+      resource: target.r.plural,
+      group: target.r.group,
+      user,
+      code: 200,
+    };
     if (target.subresource !== undefined) record.subresource = target.subresource;
     if (target.namespace !== undefined) record.namespace = target.namespace;
     this.requests.push(record);
@@ -183,7 +207,8 @@ export class KubeSimServer {
     if (path === '/api') return apiVersions(this.address);
     if (path === '/apis') return apiGroupList(RESOURCES);
     if (path === '/openapi/v3') return this.openapi.index;
-    if (path.startsWith('/openapi/v3/')) return this.openapi.docs.get(path.slice('/openapi/v3/'.length))?.body ?? null;
+    if (path.startsWith('/openapi/v3/'))
+      return this.openapi.docs.get(path.slice('/openapi/v3/'.length))?.body ?? null;
     if (path === '/openapi/v2') return null;
     if (path === '/api/v1') return apiResourceList(RESOURCES, '', 'v1');
     const g = /^\/apis\/([^/]+)$/.exec(path);
@@ -203,7 +228,8 @@ export class KubeSimServer {
     } else if (parts[0] === 'apis' && parts.length >= 4) {
       [group, version, rest] = [parts[1] as string, parts[2] as string, parts.slice(3)];
     } else return null;
-    const find = (plural: string) => RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+    const find = (plural: string) =>
+      RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
     if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] !== 'status' && rest[2] !== 'finalize') {
       const r = find(rest[2] as string);
       if (r === undefined || !r.namespaced) return null;
@@ -221,15 +247,32 @@ export class KubeSimServer {
     return t;
   }
 
-  private async verb(req: IncomingMessage, res: ServerResponse, q: URLSearchParams, method: string, t: Target, record: RequestRecord): Promise<void> {
+  private async verb(
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    method: string,
+    t: Target,
+    record: RequestRecord,
+  ): Promise<void> {
     const { r, namespace, name, subresource } = t;
     if (subresource !== undefined && (subresource !== 'status' || !r.statusSubresource)) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     }
     const status = subresource === 'status';
     const fieldValidation = (q.get('fieldValidation') ?? 'Warn') as WriteOptions['fieldValidation'];
-    if (!['Strict', 'Warn', 'Ignore'].includes(fieldValidation)) throw new ApiError(400, 'BadRequest', `fieldValidation must be Strict, Warn or Ignore, got "${fieldValidation}"`);
-    const opts: WriteOptions = { fieldManager: fieldManagerFrom(req, q), fieldValidation, dryRun: q.get('dryRun') === 'All', warnings: [] };
+    if (!['Strict', 'Warn', 'Ignore'].includes(fieldValidation))
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `fieldValidation must be Strict, Warn or Ignore, got "${fieldValidation}"`,
+      );
+    const opts: WriteOptions = {
+      fieldManager: fieldManagerFrom(req, q),
+      fieldValidation,
+      dryRun: q.get('dryRun') === 'All',
+      warnings: [],
+    };
     const table = wantsTable(req.headers.accept);
     const match = () => this.handlers.matchers(q.get('labelSelector'), q.get('fieldSelector'));
 
@@ -252,22 +295,45 @@ export class KubeSimServer {
         return;
       }
       record.verb = 'list';
-      const list = this.handlers.list(r, namespace, match(), Number(q.get('limit') ?? 0) || 0, q.get('continue'));
+      const list = this.handlers.list(
+        r,
+        namespace,
+        match(),
+        Number(q.get('limit') ?? 0) || 0,
+        q.get('continue'),
+      );
       if (table) {
-        this.send(res, 200, tableOf(r, (list as { items: KubeObject[] }).items, String(list.metadata?.resourceVersion), q.get('includeObject')));
+        this.send(
+          res,
+          200,
+          tableOf(
+            r,
+            (list as { items: KubeObject[] }).items,
+            String(list.metadata?.resourceVersion),
+            q.get('includeObject'),
+          ),
+        );
       } else this.send(res, 200, list);
       return;
     }
     if (method === 'GET') {
       record.verb = 'get';
       const obj = this.handlers.get(r, namespace, name as string);
-      this.send(res, 200, table ? tableOf(r, [obj], String(obj.metadata?.resourceVersion), q.get('includeObject')) : obj);
+      this.send(
+        res,
+        200,
+        table ? tableOf(r, [obj], String(obj.metadata?.resourceVersion), q.get('includeObject')) : obj,
+      );
       return;
     }
     const contentType = (req.headers['content-type'] ?? 'application/json').toLowerCase();
     if (contentType.includes('protobuf') || contentType.includes('cbor')) {
       req.resume();
-      throw new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json');
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json',
+      );
     }
     const raw = await readBody(req);
     const parse = (): unknown => {
@@ -275,12 +341,21 @@ export class KubeSimServer {
       try {
         return contentType.includes('yaml') ? parseYaml(raw) : JSON.parse(raw);
       } catch (err) {
-        throw new ApiError(400, 'BadRequest', `the body of the request could not be decoded: ${(err as Error).message}`);
+        throw new ApiError(
+          400,
+          'BadRequest',
+          `the body of the request could not be decoded: ${(err as Error).message}`,
+        );
       }
     };
     if (method === 'POST' && name === undefined) {
       record.verb = 'create';
-      this.send(res, opts.dryRun ? 200 : 201, this.handlers.create(r, namespace, parse(), opts), opts.warnings);
+      this.send(
+        res,
+        opts.dryRun ? 200 : 201,
+        this.handlers.create(r, namespace, parse(), opts),
+        opts.warnings,
+      );
       return;
     }
     if (method === 'PUT' && name !== undefined) {
@@ -290,7 +365,15 @@ export class KubeSimServer {
     }
     if (method === 'PATCH' && name !== undefined) {
       record.verb = 'patch';
-      const out = this.handlers.patch(r, namespace, name, contentType, parse(), { ...opts, force: q.get('force') === 'true' }, status);
+      const out = this.handlers.patch(
+        r,
+        namespace,
+        name,
+        contentType,
+        parse(),
+        { ...opts, force: q.get('force') === 'true' },
+        status,
+      );
       this.send(res, out.created ? 201 : 200, out.object, opts.warnings);
       return;
     }
@@ -304,7 +387,11 @@ export class KubeSimServer {
       this.send(res, 200, this.handlers.deleteCollection(r, namespace, match(), opts.dryRun));
       return;
     }
-    throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    throw new ApiError(
+      405,
+      'MethodNotAllowed',
+      `the server does not allow this method on the requested resource`,
+    );
   }
 
   private async sim(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
@@ -315,10 +402,17 @@ export class KubeSimServer {
         return;
       case 'POST /_sim/compact':
         this.opts.store.compact();
-        this.send(res, 200, { compactedAt: this.opts.store.resourceVersion, dropped: this.watches.dropAll() });
+        this.send(res, 200, {
+          compactedAt: this.opts.store.resourceVersion,
+          dropped: this.watches.dropAll(),
+        });
         return;
       case 'POST /_sim/faults':
-        this.faults.set((JSON.parse(body === '' ? '[]' : body) as Fault[] | Fault) instanceof Array ? (JSON.parse(body) as Fault[]) : [JSON.parse(body) as Fault]);
+        this.faults.set(
+          (JSON.parse(body === '' ? '[]' : body) as Fault[] | Fault) instanceof Array
+            ? (JSON.parse(body) as Fault[])
+            : [JSON.parse(body) as Fault],
+        );
         this.send(res, 200, { ok: true });
         return;
       case 'DELETE /_sim/faults':

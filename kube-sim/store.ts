@@ -19,7 +19,10 @@ export interface StoredEvent {
 export type WatchListener = (ev: StoredEvent) => void;
 
 export class TooOldError extends Error {
-  constructor(readonly requested: number, readonly oldest: number) {
+  constructor(
+    readonly requested: number,
+    readonly oldest: number,
+  ) {
     super(`too old resource version: ${requested} (${oldest})`);
   }
 }
@@ -143,7 +146,10 @@ export class Store {
 
   async save(): Promise<void> {
     if (this.statePath === undefined) return;
-    const data = { rv: this.rv, objects: Object.fromEntries([...this.objects].map(([k, t]) => [k, [...t.values()]])) };
+    const data = {
+      rv: this.rv,
+      objects: Object.fromEntries([...this.objects].map(([k, t]) => [k, [...t.values()]])),
+    };
     await writeFile(this.statePath + '.tmp', JSON.stringify(data));
     await rename(this.statePath + '.tmp', this.statePath);
   }
@@ -161,7 +167,11 @@ export class Store {
     for (const [key, objs] of Object.entries(data.objects)) {
       const r = known.get(key);
       if (r === undefined) continue;
-      for (const o of objs) this.table(key).set(objectKey(r.namespaced ? o.metadata?.namespace : undefined, o.metadata?.name as string), o);
+      for (const o of objs)
+        this.table(key).set(
+          objectKey(r.namespaced ? o.metadata?.namespace : undefined, o.metadata?.name as string),
+          o,
+        );
     }
     this.rv = data.rv;
     this.compactedThrough = data.rv;

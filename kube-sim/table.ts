@@ -21,14 +21,31 @@ function partial(obj: KubeObject): Record<string, unknown> {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: obj.metadata };
 }
 
-export function tableOf(r: ResourceKind, objects: KubeObject[], resourceVersion: string, includeObject: string | null): Record<string, unknown> {
+export function tableOf(
+  r: ResourceKind,
+  objects: KubeObject[],
+  resourceVersion: string,
+  includeObject: string | null,
+): Record<string, unknown> {
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: { resourceVersion },
     columnDefinitions: [
-      { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
-      ...r.columns.map((c) => ({ name: c.name, type: c.type === 'date' ? 'string' : c.type, format: '', description: c.name, priority: c.priority ?? 0 })),
+      {
+        name: 'Name',
+        type: 'string',
+        format: 'name',
+        description: 'Name must be unique within a namespace.',
+        priority: 0,
+      },
+      ...r.columns.map((c) => ({
+        name: c.name,
+        type: c.type === 'date' ? 'string' : c.type,
+        format: '',
+        description: c.name,
+        priority: c.priority ?? 0,
+      })),
     ],
     rows: objects.map((o) => rowOf(r, o, includeObject)),
   };
@@ -40,5 +57,8 @@ export function rowOf(r: ResourceKind, o: KubeObject, includeObject: string | nu
     const v = c.value(o);
     cells.push(c.type === 'date' ? age(v) : (v ?? ''));
   }
-  return { cells, object: includeObject === 'Object' ? o : includeObject === 'None' ? undefined : partial(o) };
+  return {
+    cells,
+    object: includeObject === 'Object' ? o : includeObject === 'None' ? undefined : partial(o),
+  };
 }

@@ -12,7 +12,24 @@ describe('validation from the client-node field maps', () => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: { name: 'a', labels: { x: 'y' }, bogus: 1 },
-      spec: { ingressClassName: 'c', rules: [{ host: 'h', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 's', port: { number: 80 } } }, extra: true }] } }] },
+      spec: {
+        ingressClassName: 'c',
+        rules: [
+          {
+            host: 'h',
+            http: {
+              paths: [
+                {
+                  path: '/',
+                  pathType: 'Prefix',
+                  backend: { service: { name: 's', port: { number: 80 } } },
+                  extra: true,
+                },
+              ],
+            },
+          },
+        ],
+      },
     };
     expect(unknownFields(ingress, obj)).toEqual(['metadata.bogus', 'spec.rules[0].http.paths[0].extra']);
     const clean = structuredClone(obj) as { metadata: Record<string, unknown>; spec: typeof obj.spec };
@@ -29,9 +46,18 @@ describe('validation from the client-node field maps', () => {
   });
 
   it('publishes fieldValidation on PATCH with the group-version-kind, as kubectl looks for it', () => {
-    const doc = groupVersionDoc('networking.k8s.io', 'v1', [ingress]) as { paths: Record<string, { patch?: { parameters: Array<{ name: string }>; 'x-kubernetes-group-version-kind': unknown } }> };
+    const doc = groupVersionDoc('networking.k8s.io', 'v1', [ingress]) as {
+      paths: Record<
+        string,
+        { patch?: { parameters: Array<{ name: string }>; 'x-kubernetes-group-version-kind': unknown } }
+      >;
+    };
     const patch = doc.paths['/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}']?.patch;
-    expect(patch?.['x-kubernetes-group-version-kind']).toEqual({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress' });
+    expect(patch?.['x-kubernetes-group-version-kind']).toEqual({
+      group: 'networking.k8s.io',
+      version: 'v1',
+      kind: 'Ingress',
+    });
     expect(patch?.parameters.map((p) => p.name)).toContain('fieldValidation');
   });
 });

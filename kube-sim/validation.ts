@@ -10,10 +10,16 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export function validateName(r: ResourceKind, name: unknown): FieldError | null {
   if (typeof name !== 'string' || name === '') {
-    return { field: 'metadata.name', type: 'FieldValueRequired', message: 'Required value: name or generateName is required' };
+    return {
+      field: 'metadata.name',
+      type: 'FieldValueRequired',
+      message: 'Required value: name or generateName is required',
+    };
   }
   const label = r.kind === 'Namespace';
-  const ok = label ? DNS1123_LABEL.test(name) && name.length <= 63 : DNS1123_SUBDOMAIN.test(name) && name.length <= 253;
+  const ok = label
+    ? DNS1123_LABEL.test(name) && name.length <= 63
+    : DNS1123_SUBDOMAIN.test(name) && name.length <= 253;
   if (ok) return null;
   return {
     field: 'metadata.name',
@@ -43,7 +49,8 @@ export function unknownFields(r: ResourceKind, obj: KubeObject): string[] {
         if (Array.isArray(v)) v.forEach((x, i) => walk(x, t.items, `${path}[${i}]`));
         return;
       case 'map':
-        if (typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v as object)) walk(x, t.values, `${path}.${k}`);
+        if (typeof v === 'object' && !Array.isArray(v))
+          for (const [k, x] of Object.entries(v as object)) walk(x, t.values, `${path}.${k}`);
         return;
       default:
         return;

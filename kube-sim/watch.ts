@@ -41,7 +41,8 @@ export class WatchHub {
 
   serve(res: ServerResponse, o: WatchOptions): void {
     const key = resourceKey(o.r);
-    const inScope = (obj: KubeObject) => !o.r.namespaced || o.namespace === undefined || obj.metadata?.namespace === o.namespace;
+    const inScope = (obj: KubeObject) =>
+      !o.r.namespaced || o.namespace === undefined || obj.metadata?.namespace === o.namespace;
     const visible = new Set<string>();
     const idOf = (obj: KubeObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
@@ -49,13 +50,18 @@ export class WatchHub {
     const rv = o.resourceVersion;
     if (rv !== null && rv !== '' && rv !== '0') {
       const since = Number(rv);
-      if (!Number.isInteger(since) || since < 0) throw new ApiError(400, 'BadRequest', `invalid resource version "${rv}"`);
+      if (!Number.isInteger(since) || since < 0)
+        throw new ApiError(400, 'BadRequest', `invalid resource version "${rv}"`);
       try {
         replay = o.store.eventsSince(key, since);
       } catch (err) {
         if (!(err instanceof TooOldError)) throw err;
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
-        const status = new ApiError(410, 'Expired', `too old resource version: ${since} (${o.store.resourceVersion})`).toStatus();
+        const status = new ApiError(
+          410,
+          'Expired',
+          `too old resource version: ${since} (${o.store.resourceVersion})`,
+        ).toStatus();
         res.end(JSON.stringify({ type: 'ERROR', object: status }) + '\n');
         return;
       }
@@ -64,7 +70,11 @@ export class WatchHub {
       for (const ev of replay) if (ev.type === 'ADDED') visible.delete(idOf(ev.object));
     }
 
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'cache-control': 'no-cache',
+      'transfer-encoding': 'chunked',
+    });
     res.socket?.setNoDelay(true);
     this.active.add(res);
 
@@ -110,7 +120,11 @@ export class WatchHub {
     const unsubscribe = o.store.subscribe(key, deliver);
     const bookmark = o.bookmarks
       ? setInterval(() => {
-          send('BOOKMARK', { kind: o.r.kind, apiVersion: apiVersionOf(o.r), metadata: { resourceVersion: String(o.store.resourceVersion) } });
+          send('BOOKMARK', {
+            kind: o.r.kind,
+            apiVersion: apiVersionOf(o.r),
+            metadata: { resourceVersion: String(o.store.resourceVersion) },
+          });
         }, o.bookmarkIntervalMs)
       : null;
     const timeout = setTimeout(() => res.end(), o.timeoutSeconds * 1000);
