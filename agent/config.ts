@@ -14,14 +14,31 @@ export interface AgentConfig {
   insecureSkipVerify: boolean;
   protocol: 'http2';
   haConnections: number;
-  url: URL;
+  /** static mode: every request goes here; absent: Kubernetes mode */
+  url: URL | undefined;
+  kube: KubeSettings;
   metrics: HostPort;
   gracePeriodMs: number;
   logLevel: string;
   logPretty: boolean;
 }
 
+export interface KubeSettings {
+  kubeconfig: string | undefined;
+  watchNamespace: string | undefined;
+  ingressClass: string;
+  watchIngressWithoutClass: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+}
+
 export interface RawFlags {
+  kubeconfig?: string;
+  'watch-namespace'?: string;
+  'ingress-class'?: string;
+  'watch-ingress-without-class'?: boolean;
+  'leader-election-namespace'?: string;
+  'leader-election-id'?: string;
   'credentials-file'?: string;
   token?: string;
   edge?: string[];
@@ -88,14 +105,18 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
   const ha = Number(flags['ha-connections'] ?? '4');
   if (!Number.isInteger(ha) || ha < 1 || ha > 16) fail('--ha-connections wants a whole number from 1 to 16');
   const urlText = flags.url ?? env.TUNNEL_URL;
-  if (urlText === undefined) fail('no origin: pass --url http://HOST:PORT');
-  let url: URL;
-  try {
-    url = new URL(urlText);
-  } catch {
-    fail(`--url is not a URL: "${urlText}"`);
+  let url: URL | undefined;
+  if (urlText !== undefined) {
+    try {
+      url = new URL(urlText);
+    } catch {
+      fail(`--url is not a URL: "${urlText}"`);
+    }
+    if (url.protocol !== 'http:') fail(`--url must be http:// for now, got ${url.protocol}`);
   }
-  if (url.protocol !== 'http:') fail(`--url must be http:// for now, got ${url.protocol}`);
+  const ingressClass = flags['ingress-class'] ?? 'cloudflare-tunnel';
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(ingressClass))
+    fail(`--ingress-class "${ingressClass}" is not a valid object name`);
   const gracePeriodMs = parseDuration(
     flags['grace-period'] ?? env.TUNNEL_GRACE_PERIOD ?? '30s',
     '--grace-period',
@@ -109,6 +130,14 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     protocol: 'http2',
     haConnections: ha,
     url,
+    kube: {
+      kubeconfig: flags.kubeconfig ?? env.KUBECONFIG,
+      watchNamespace: flags['watch-namespace'],
+      ingressClass,
+      watchIngressWithoutClass: flags['watch-ingress-without-class'] === true,
+      leaderElectionNamespace: flags['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
+      leaderElectionId: flags['leader-election-id'] ?? 'tunnel-ingress-leader',
+    },
     metrics: parseHostPort(flags.metrics ?? env.TUNNEL_METRICS ?? '127.0.0.1:0', '--metrics', true),
     gracePeriodMs,
     logLevel: flags['log-level'] ?? env.LOG_LEVEL ?? 'info',

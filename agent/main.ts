@@ -1,15 +1,23 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { META_CLOUDFLARED, RESPONSE_META } from '../tunnel/header-packing.js';
 import { AdminServer } from './admin-server.js';
 import { buildConfig } from './config.js';
+import { EventRecorder } from './controller/event-recorder.js';
+import { IngressController } from './controller/ingress-controller.js';
+import { LeaderElector } from './controller/leader-election.js';
+import { loadKubeConfig } from './kube/kube-config.js';
 import { createLogger } from './log.js';
 import { OriginProxy } from './origin-proxy.js';
+import { routeResolver, staticResolver } from './resolvers.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
 import { agentVersion } from './version.js';
 
 const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare tunnel
 
+Tunnel:
   --credentials-file FILE   cloudflared credentials file (or TUNNEL_CRED_FILE)
   --token TOKEN             tunnel token (or TUNNEL_TOKEN)
   --edge HOST:PORT          edge address, repeatable (or TUNNEL_EDGE, comma-separated)
@@ -17,9 +25,20 @@ const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare t
   --no-tls-verify           do not verify the edge's certificate (logs a warning)
   --protocol http2          tunnel transport (default http2)
   --ha-connections N        tunnel connections to keep (default 4)
-  --url URL                 the origin every request goes to, e.g. http://127.0.0.1:8080
-  --metrics HOST:PORT       admin endpoints /ready and /healthz (default 127.0.0.1:0)
   --grace-period DURATION   how long in-flight requests may finish on SIGTERM (default 30s)
+
+Origins, one of:
+  --url URL                 static mode: every request goes to this origin, e.g. http://127.0.0.1:8080
+  (no --url)                Kubernetes mode: route by the Ingresses of our IngressClass
+  --kubeconfig FILE         Kubernetes credentials (default: KUBECONFIG, in-cluster, ~/.kube/config)
+  --watch-namespace NS      only this namespace (default: all)
+  --ingress-class NAME      our IngressClass (default cloudflare-tunnel; controller tunnel-ingress.dev/agent)
+  --watch-ingress-without-class   also serve Ingresses that name no class
+  --leader-election-namespace NS  where the Lease lives (default: POD_NAMESPACE or default)
+  --leader-election-id NAME       the Lease's name (default tunnel-ingress-leader)
+
+Operations:
+  --metrics HOST:PORT       admin endpoints /ready and /healthz (default 127.0.0.1:0)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --log-pretty              human-readable logs
 `;
@@ -36,6 +55,12 @@ async function main(): Promise<void> {
       protocol: { type: 'string', short: 'p' },
       'ha-connections': { type: 'string' },
       url: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'watch-namespace': { type: 'string' },
+      'ingress-class': { type: 'string' },
+      'watch-ingress-without-class': { type: 'boolean' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string' },
       metrics: { type: 'string' },
       'grace-period': { type: 'string' },
       'log-level': { type: 'string' },
@@ -58,8 +83,49 @@ async function main(): Promise<void> {
       'edge certificate verification is OFF (--no-tls-verify): anyone on the path can impersonate the edge',
     );
   const connectorId = randomUUID();
-  const proxy = new OriginProxy({ origin: config.url, connectorId, log });
-  const supervisor = new TunnelSupervisor({
+  const tunnelHostname = `${config.credentials.tunnelId}.cfargotunnel.com`;
+
+  let controller: IngressController | null = null;
+  let leader: LeaderElector | null = null;
+  let resolve = config.url === undefined ? null : staticResolver(config.url);
+  let supervisor: TunnelSupervisor | null = null;
+  if (resolve === null) {
+    const { kc, source } = loadKubeConfig(config.kube.kubeconfig);
+    const identity = `${process.env.POD_NAME ?? os.hostname()}_${connectorId.slice(0, 8)}`;
+    leader = new LeaderElector({
+      api: kc.makeApiClient(CoordinationV1Api),
+      namespace: config.kube.leaderElectionNamespace,
+      name: config.kube.leaderElectionId,
+      identity,
+      log,
+    });
+    const ctl = new IngressController({
+      kc,
+      namespace: config.kube.watchNamespace,
+      classPolicy: {
+        className: config.kube.ingressClass,
+        watchWithoutClass: config.kube.watchIngressWithoutClass,
+      },
+      log,
+      leader,
+      events: new EventRecorder(kc.makeApiClient(CoreV1Api), identity, log),
+      tunnelHostname,
+      tunnelLive: () => (supervisor?.readyConnections ?? 0) > 0,
+    });
+    controller = ctl;
+    resolve = routeResolver(() => ctl.table);
+    log.info(
+      {
+        kubeconfig: source,
+        ingressClass: config.kube.ingressClass,
+        namespace: config.kube.watchNamespace ?? '(all)',
+        identity,
+      },
+      'Kubernetes mode',
+    );
+  }
+  const proxy = new OriginProxy({ resolve, connectorId, log });
+  const sup = new TunnelSupervisor({
     credentials: config.credentials,
     edges: config.edges,
     ca: config.ca,
@@ -77,21 +143,31 @@ async function main(): Promise<void> {
       proxy.handle(stream, headers);
     },
   });
-  const admin = new AdminServer(config.metrics, {
-    connectorId,
-    readyConnections: () => supervisor.readyConnections,
+  supervisor = sup;
+  let wasLive = false;
+  sup.on('change', () => {
+    const live = sup.readyConnections > 0;
+    if (live !== wasLive) {
+      wasLive = live;
+      controller?.tunnelChanged();
+    }
   });
+  const ready = () => (controller === null || controller.synced ? sup.readyConnections : 0);
+  const admin = new AdminServer(config.metrics, { connectorId, readyConnections: ready });
   const adminAddress = await admin.listen();
   log.info(
     {
       connectorId,
       tunnelId: config.credentials.tunnelId,
       metrics: `${adminAddress.host}:${adminAddress.port}`,
-      origin: config.url.origin,
+      mode: config.url === undefined ? 'kubernetes' : 'static',
+      ...(config.url === undefined ? {} : { origin: config.url.origin }),
     },
     'tunnel-ingress starting',
   );
-  supervisor.start();
+  controller?.start();
+  leader?.start();
+  sup.start();
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {
@@ -101,9 +177,9 @@ async function main(): Promise<void> {
     }
     shuttingDown = true;
     log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'shutting down: unregistering and draining');
-    supervisor
+    sup
       .shutdown(config.gracePeriodMs)
-      .then(() => Promise.all([proxy.close(), admin.close()]))
+      .then(() => Promise.all([leader?.stop(), controller?.stop(), proxy.close(), admin.close()]))
       .then(
         () => {
           log.info('stopped');

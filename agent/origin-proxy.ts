@@ -1,7 +1,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
-import { Pool, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { TunnelError } from '../tunnel/errors.js';
 import {
   META_CLOUDFLARED,
@@ -13,14 +13,22 @@ import {
   packHeaders,
 } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
+import { normalizeHost } from './routing/route-table.js';
 
 /**
- * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pool. Bodies stream
- * both ways with backpressure; nothing is buffered whole. Listeners are module-level functions that
- * find their exchange through the stream, so the hot path allocates one object per request.
+ * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pools (one per
+ * endpoint). A resolver picks the endpoint for the request's host and path, or answers itself (404 with
+ * no route, 503 with no ready endpoint). Bodies stream both ways with backpressure; nothing is buffered
+ * whole. Listeners are module-level functions that find their exchange through the stream, so the hot
+ * path allocates one object per request.
  */
+export type Resolution = { origin: string; path: string } | { status: number; message: string };
+
+/** host: lower case, no port; path: as requested, with its query. */
+export type Resolver = (host: string, path: string) => Resolution;
+
 export interface OriginProxyOptions {
-  origin: URL;
+  resolve: Resolver;
   connectorId: string;
   log: Logger;
   /** cloudflared's defaults: 100 idle connections, 90 s idle timeout, 30 s connect timeout. */
@@ -52,12 +60,10 @@ function canonical(lower: string): string {
 }
 
 export class OriginProxy {
-  readonly pool: Pool;
-  private readonly originPath: string;
+  readonly agent: Agent;
 
   constructor(readonly opts: OriginProxyOptions) {
-    this.pool = new Pool(opts.origin.origin, {
-      connections: null,
+    this.agent = new Agent({
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 90_000,
       keepAliveMaxTimeout: opts.keepAliveTimeoutMs ?? 90_000,
       connectTimeout: opts.connectTimeoutMs ?? 30_000,
@@ -66,15 +72,19 @@ export class OriginProxy {
       bodyTimeout: 0,
       pipelining: 1,
     });
-    this.originPath = opts.origin.pathname === '/' ? '' : opts.origin.pathname.replace(/\/$/, '');
   }
 
   /** Serves one HTTP request stream from the edge. */
   handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const method = (headers[':method'] as string | undefined) ?? 'GET';
-    const path = this.originPath + ((headers[':path'] as string | undefined) ?? '/');
+    const requestPath = (headers[':path'] as string | undefined) ?? '/';
     const authority =
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
+    const target = this.opts.resolve(normalizeHost(authority), requestPath);
+    if ('status' in target) {
+      answerLocally(stream, target.status, target.message);
+      return;
+    }
     const out: string[] = ['host', authority];
     const listed = connectionTokens(headers.connection);
     for (const name in headers) {
@@ -86,13 +96,14 @@ export class OriginProxy {
       else for (let i = 0; i < v.length; i++) out.push(name, v[i] as string);
     }
     out.push('cf-warp-tag-id', this.opts.connectorId);
-    const exchange = new OriginExchange(this, stream as TunnelStream, method, path);
+    const exchange = new OriginExchange(this, stream as TunnelStream, method, target.path, target.origin);
     (stream as TunnelStream)[EXCHANGE] = exchange;
     stream.on('close', onStreamClose);
     stream.on('drain', onStreamDrain);
-    this.pool.dispatch(
+    this.agent.dispatch(
       {
-        path,
+        origin: target.origin,
+        path: target.path,
         method,
         headers: out,
         // undici destroys a stream body once sent; the tunnel stream is a duplex whose response side must
@@ -104,8 +115,29 @@ export class OriginProxy {
   }
 
   close(): Promise<void> {
-    return this.pool.close();
+    return this.agent.close();
   }
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The agent's own answer (no route, no endpoint), sent as the origin's so the visitor sees why. */
+function answerLocally(stream: ServerHttp2Stream, status: number, message: string): void {
+  const body = `<!DOCTYPE html><title>${status}</title><h1>${status}</h1><p>${escapeHtml(message)}</p><p>tunnel-ingress</p>\n`;
+  stream.on('error', () => {});
+  if (stream.destroyed) return;
+  const length = String(Buffer.byteLength(body));
+  stream.respond({
+    ':status': status,
+    [RESPONSE_HEADERS]: packHeaders([
+      ['Content-Type', 'text/html; charset=utf-8'],
+      ['Content-Length', length],
+      ['Cache-Control', 'no-store'],
+    ]),
+    [RESPONSE_META]: META_ORIGIN,
+    'content-length': length,
+  });
+  stream.end(body);
 }
 
 function onStreamClose(this: TunnelStream): void {
@@ -127,6 +159,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     private readonly stream: TunnelStream,
     private readonly method: string,
     private readonly path: string,
+    private readonly origin: string,
   ) {}
 
   abort(): void {
@@ -189,11 +222,12 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.finished = true;
     const stream = this.stream;
     if (wasFinished || stream.destroyed) return;
-    const { log, origin } = this.proxy.opts;
+    const { log } = this.proxy.opts;
+    const origin = this.origin;
     if (!this.responded && !stream.headersSent) {
       log.warn(
         {
-          origin: origin.origin,
+          origin,
           method: this.method,
           path: this.path,
           err: err.message,
@@ -206,7 +240,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
     // The response already started: reset the stream so the visitor sees a broken response, never a
     // complete-looking short one.
-    log.warn({ origin: origin.origin, path: this.path, err: err.message }, 'origin response failed mid-body');
+    log.warn({ origin, path: this.path, err: err.message }, 'origin response failed mid-body');
     stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   }
 }

@@ -140,6 +140,24 @@ function validateEndpointSlice(obj: KubeObject): FieldError[] {
   return [];
 }
 
+// MicroTime is RFC 3339 with exactly six fractional digits; the API server refuses anything else.
+const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+function validateLease(obj: KubeObject): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const f of ['acquireTime', 'renewTime']) {
+    const v = get(obj, `spec.${f}`);
+    if (v !== undefined && v !== null && (typeof v !== 'string' || !MICRO_TIME.test(v))) {
+      errs.push({
+        field: `spec.${f}`,
+        type: 'FieldValueInvalid',
+        message: `Invalid value: "${String(v)}": must be a MicroTime (RFC 3339 with microseconds)`,
+      });
+    }
+  }
+  return errs;
+}
+
 function defaultService(obj: KubeObject): void {
   const spec = (obj.spec ??= {}) as Record<string, unknown>;
   spec.type ??= 'ClusterIP';
@@ -403,6 +421,7 @@ export const RESOURCES: ResourceKind[] = [
     hasSpec: true,
     mergeKeys: {},
     columns: [{ name: 'Holder', type: 'string', value: (o) => get(o, 'spec.holderIdentity') ?? '' }, age],
+    validate: validateLease,
   },
 ];
 

@@ -1,0 +1,289 @@
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  NetworkingV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Ingress,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { describeApiError } from '../kube/errors.js';
+import { ResourceWatch, type ChangeKind } from '../kube/resource-watch.js';
+import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
+import { RouteTable, compileRoutes, type Diagnostic } from '../routing/route-table.js';
+import {
+  keyOf,
+  type EndpointSlice,
+  type Ingress,
+  type IngressClass,
+  type Service,
+} from '../routing/types.js';
+import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../upstreams.js';
+import type { EventRecorder } from './event-recorder.js';
+import type { LeaderElector } from './leader-election.js';
+import { WorkQueue } from './work-queue.js';
+
+/**
+ * The ingress controller: watches Ingress, IngressClass, Service, EndpointSlice and Secret, and keeps
+ * three things true, each from the current cache through a de-duplicating key queue:
+ *  - `routes`: the route table, compiled from scratch and swapped in with one assignment;
+ *  - `endpoints/NS/SVC`: that Service's upstreams hold its ready endpoints;
+ *  - `status/NS/NAME` (leader only): the Ingress's status names the tunnel when its routes are live.
+ * Compile problems become Events on the Ingress (leader only); every other route keeps working.
+ */
+export interface IngressControllerOptions {
+  kc: KubeConfig;
+  namespace?: string;
+  classPolicy: ClassPolicy;
+  log: Logger;
+  leader: LeaderElector;
+  events: EventRecorder;
+  /** `<tunnel-id>.cfargotunnel.com` */
+  tunnelHostname: string;
+  tunnelLive(): boolean;
+}
+
+const ROUTES = 'routes';
+
+export class IngressController {
+  table: RouteTable = RouteTable.empty();
+  readonly upstreams = new UpstreamRegistry();
+  readonly queue: WorkQueue;
+  private generation = 0;
+  private readonly ingresses: ResourceWatch<Ingress & KubernetesObject>;
+  private readonly classes: ResourceWatch<IngressClass & KubernetesObject>;
+  private readonly services: ResourceWatch<Service & KubernetesObject>;
+  private readonly slices: ResourceWatch<EndpointSlice & KubernetesObject>;
+  private readonly secrets: ResourceWatch<KubernetesObject>;
+  private readonly networking: NetworkingV1Api;
+  private lastDiagnostics: Diagnostic[] = [];
+  private classProblem: string | null = null;
+  /** when the table was last rebuilt, and how long it took */
+  lastCompile = { at: 0, ms: 0, ingresses: 0, routes: 0 };
+
+  constructor(private readonly opts: IngressControllerOptions) {
+    const { kc, namespace, log } = opts;
+    this.networking = kc.makeApiClient(NetworkingV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const ns = namespace;
+    const scoped = (group: string, plural: string) =>
+      ns === undefined ? `${group}/${plural}` : `${group}/namespaces/${encodeURIComponent(ns)}/${plural}`;
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      onError: (key, err, retryInMs) =>
+        log.warn({ key, err: describeApiError(err), retryInMs }, 'reconcile failed; retrying'),
+    });
+    const net = this.networking;
+    this.ingresses = new ResourceWatch(
+      'ingresses',
+      kc,
+      scoped('/apis/networking.k8s.io/v1', 'ingresses'),
+      () =>
+        ns === undefined ? net.listIngressForAllNamespaces() : net.listNamespacedIngress({ namespace: ns }),
+      (_k, o) => this.onIngress(o),
+      log,
+    );
+    this.classes = new ResourceWatch(
+      'ingressclasses',
+      kc,
+      '/apis/networking.k8s.io/v1/ingressclasses',
+      () => net.listIngressClass(),
+      () => this.queue.add(ROUTES),
+      log,
+    );
+    this.services = new ResourceWatch(
+      'services',
+      kc,
+      scoped('/api/v1', 'services'),
+      () =>
+        ns === undefined ? core.listServiceForAllNamespaces() : core.listNamespacedService({ namespace: ns }),
+      () => this.queue.add(ROUTES),
+      log,
+    );
+    this.slices = new ResourceWatch(
+      'endpointslices',
+      kc,
+      scoped('/apis/discovery.k8s.io/v1', 'endpointslices'),
+      () =>
+        ns === undefined
+          ? discovery.listEndpointSliceForAllNamespaces()
+          : discovery.listNamespacedEndpointSlice({ namespace: ns }),
+      (kind: ChangeKind, o) => this.onSlice(kind, o),
+      log,
+    );
+    this.secrets = new ResourceWatch(
+      'secrets',
+      kc,
+      scoped('/api/v1', 'secrets'),
+      () =>
+        ns === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace: ns }),
+      () => {},
+      log,
+    );
+    opts.leader.on('change', (leading) => {
+      if (leading) this.queueAllStatus();
+    });
+  }
+
+  get synced(): boolean {
+    return (
+      this.ingresses.synced &&
+      this.classes.synced &&
+      this.services.synced &&
+      this.slices.synced &&
+      this.secrets.synced
+    );
+  }
+
+  get diagnostics(): readonly Diagnostic[] {
+    return this.lastDiagnostics;
+  }
+
+  get watchRestarts(): number {
+    return [this.ingresses, this.classes, this.services, this.slices, this.secrets].reduce(
+      (n, w) => n + w.restarts,
+      0,
+    );
+  }
+
+  start(): void {
+    for (const w of [this.classes, this.services, this.slices, this.secrets, this.ingresses]) w.start();
+    // Until every cache has listed once, a compile would see half the world; poll for that moment.
+    const wait = setInterval(() => {
+      if (!this.synced) return;
+      clearInterval(wait);
+      this.opts.log.info('caches synced');
+      this.queue.add(ROUTES);
+    }, 20);
+  }
+
+  async stop(): Promise<void> {
+    this.queue.stop();
+    await Promise.all(
+      [this.ingresses, this.classes, this.services, this.slices, this.secrets].map((w) => w.stop()),
+    );
+  }
+
+  /** The tunnel came up or went down: statuses depend on it. */
+  tunnelChanged(): void {
+    this.queueAllStatus();
+  }
+
+  private onIngress(o: Ingress): void {
+    this.queue.add(ROUTES);
+    this.queue.add(`status/${keyOf(o.metadata)}`);
+  }
+
+  private onSlice(_kind: ChangeKind, o: EndpointSlice): void {
+    const svc = o.metadata?.labels?.[SERVICE_NAME_LABEL];
+    if (svc !== undefined) this.queue.add(`endpoints/${o.metadata?.namespace ?? ''}/${svc}`);
+  }
+
+  private queueAllStatus(): void {
+    for (const i of this.ingresses.list()) this.queue.add(`status/${keyOf(i.metadata)}`);
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    if (!this.synced) return;
+    if (key === ROUTES) return this.rebuildRoutes();
+    if (key.startsWith('endpoints/')) {
+      const [, ns, svc] = key.split('/') as [string, string, string];
+      const slices = this.slices
+        .list()
+        .filter((s) => s.metadata?.namespace === ns && s.metadata?.labels?.[SERVICE_NAME_LABEL] === svc);
+      this.upstreams.refresh(ns, svc, slices);
+      return;
+    }
+    if (key.startsWith('status/')) return this.reconcileStatus(key.slice('status/'.length));
+  }
+
+  private rebuildRoutes(): void {
+    const t0 = performance.now();
+    const policy = this.opts.classPolicy;
+    const state = classState(this.classes.list(), policy);
+    if (state.problem !== this.classProblem) {
+      this.classProblem = state.problem;
+      if (state.problem !== null)
+        this.opts.log.warn(
+          { problem: state.problem },
+          'our IngressClass is not usable; only Ingresses selected by annotation or without a class (if allowed) are served',
+        );
+    }
+    const ours = this.ingresses.list().filter((i) => isOurs(i, state, policy));
+    const services = new Map<string, Service>();
+    for (const s of this.services.list()) services.set(keyOf(s.metadata), s);
+    const slicesBySvc = new Map<string, EndpointSlice[]>();
+    for (const s of this.slices.list()) {
+      const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+      if (svc === undefined) continue;
+      const k = `${s.metadata?.namespace ?? ''}/${svc}`;
+      const list = slicesBySvc.get(k);
+      if (list === undefined) slicesBySvc.set(k, [s]);
+      else list.push(s);
+    }
+    const { table, diagnostics, used } = compileRoutes({
+      ingresses: ours,
+      services,
+      slicesFor: (ns, svc) => slicesBySvc.get(`${ns}/${svc}`) ?? [],
+      upstreams: this.upstreams,
+      generation: ++this.generation,
+    });
+    this.table = table;
+    this.upstreams.retain(used);
+    this.lastDiagnostics = diagnostics;
+    const ms = performance.now() - t0;
+    this.lastCompile = { at: Date.now(), ms, ingresses: ours.length, routes: table.entries.length };
+    this.opts.log.debug(
+      {
+        generation: table.generation,
+        ingresses: ours.length,
+        routes: table.entries.length,
+        ms: Math.round(ms * 10) / 10,
+      },
+      'route table rebuilt',
+    );
+    if (this.opts.leader.isLeader && diagnostics.length > 0) void this.emitDiagnostics(diagnostics);
+    this.queueAllStatus();
+  }
+
+  private async emitDiagnostics(diagnostics: Diagnostic[]): Promise<void> {
+    const byKey = new Map(this.ingresses.list().map((i) => [keyOf(i.metadata), i]));
+    for (const d of diagnostics) {
+      const ing = byKey.get(d.ingress);
+      if (ing !== undefined) await this.opts.events.record(ing, d.type, d.reason, d.message);
+    }
+  }
+
+  private async reconcileStatus(ingKey: string): Promise<void> {
+    if (!this.opts.leader.isLeader) return;
+    const ing = this.ingresses.list().find((i) => keyOf(i.metadata) === ingKey);
+    if (ing === undefined) return;
+    const ourHost = this.opts.tunnelHostname;
+    const current = ing.status?.loadBalancer?.ingress ?? [];
+    const served = this.table.ingresses.includes(ingKey);
+    const live = served && this.opts.tunnelLive();
+    const mine = current.length === 1 && current[0]?.hostname === ourHost;
+    let desired: Array<{ hostname: string }>;
+    if (live) desired = [{ hostname: ourHost }];
+    else if (mine && !served)
+      desired = []; // it left our class: take our address back
+    else return; // not ours, or ours but not live yet: leave the status as it is
+    if (JSON.stringify(current.map((c) => ({ hostname: c.hostname }))) === JSON.stringify(desired)) return;
+    const body: V1Ingress = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: {
+        name: ing.metadata?.name,
+        namespace: ing.metadata?.namespace,
+        resourceVersion: ing.metadata?.resourceVersion,
+      },
+      status: { loadBalancer: { ingress: desired } },
+    };
+    await this.networking.replaceNamespacedIngressStatus({
+      name: ing.metadata?.name as string,
+      namespace: ing.metadata?.namespace as string,
+      body,
+    });
+    this.opts.log.info({ ingress: ingKey, address: desired[0]?.hostname ?? null }, 'ingress status written');
+  }
+}
