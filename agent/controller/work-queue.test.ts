@@ -16,8 +16,7 @@ describe('WorkQueue', () => {
 
   it('runs a key again when it was added while running', async () => {
     let runs = 0;
-    let q: WorkQueue;
-    q = new WorkQueue(async () => {
+    const q: WorkQueue = new WorkQueue(async () => {
       runs++;
       if (runs === 1) q.add('k');
     });
