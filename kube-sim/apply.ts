@@ -11,7 +11,7 @@ import type { KubeObject } from './resources.js';
  * Updates (PUT, other patches) hand the fields they change to their manager.
  */
 export class ApplyConflict extends Error {
-  constructor(readonly conflicts: Array<{ manager: string; path: string }>) {
+  constructor(readonly conflicts: Array<{ manager: string; path: string; raw: string }>) {
     super(
       `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'}: ` +
         conflicts.map((c) => `conflict with "${c.manager}": ${c.path}`).join('; '),
@@ -236,7 +236,7 @@ export function serverSideApply(
   const before = mine === undefined ? new Set<string>() : fromFieldsV1(mine.fieldsV1);
   const appliedPaths = fieldPaths(applied, sem);
 
-  const conflicts: Array<{ manager: string; path: string }> = [];
+  const conflicts: Array<{ manager: string; path: string; raw: string }> = [];
   const others = entries.filter((e) => e !== mine);
   for (const other of others) {
     const owned = fromFieldsV1(other.fieldsV1);
@@ -250,7 +250,7 @@ export function serverSideApply(
       const newV = navigate(applied, segs, sem);
       if (liveV.found && JSON.stringify(liveV.value) !== JSON.stringify(newV.value)) {
         if (force) owned.delete(p);
-        else conflicts.push({ manager: other.manager, path: '.' + dotted(segs) });
+        else conflicts.push({ manager: other.manager, path: '.' + dotted(segs), raw: p });
       }
     }
     if (force) other.fieldsV1 = toFieldsV1(owned);

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import jsonPatch from 'fast-json-patch';
-import { ApplyConflict, recordUpdate, serverSideApply } from './apply.js';
+import { ApplyConflict, fieldPaths, recordUpdate, serverSideApply } from './apply.js';
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 import { PatchError, listSemantics, mergePatch, patchSemantics, strategicMergePatch } from './patch.js';
 import {
   apiVersionOf,
@@ -381,14 +383,7 @@ export class Handlers {
     const existing = this.store.get(r, ns, name);
     let merged: KubeObject;
     try {
-      merged = serverSideApply(
-        existing,
-        applied,
-        opts.fieldManager,
-        opts.force,
-        listSemantics(r),
-        apiVersionOf(r),
-      );
+      merged = this.applyWithLastApplied(r, existing, applied, opts);
     } catch (err) {
       if (err instanceof ApplyConflict) {
         throw new ApiError(409, 'Conflict', err.message, {
@@ -407,6 +402,30 @@ export class Handlers {
     }
     const object = this.commit(r, existing, merged, opts, false, '', merged.metadata?.managedFields ?? []);
     return { object, created: false };
+  }
+
+  /**
+   * Server-side apply, where the API server lets `kubectl` take over without conflict the fields it set
+   * earlier by client-side apply (those in the last-applied-configuration annotation).
+   */
+  private applyWithLastApplied(
+    r: ResourceKind,
+    existing: KubeObject | undefined,
+    applied: KubeObject,
+    opts: WriteOptions & { force: boolean },
+  ): KubeObject {
+    const sem = listSemantics(r);
+    try {
+      return serverSideApply(existing, applied, opts.fieldManager, opts.force, sem, apiVersionOf(r));
+    } catch (err) {
+      if (!(err instanceof ApplyConflict) || opts.fieldManager !== 'kubectl' || existing === undefined)
+        throw err;
+      const last = existing.metadata?.annotations?.[LAST_APPLIED];
+      if (last === undefined) throw err;
+      const allowed = fieldPaths(JSON.parse(last) as unknown, sem);
+      if (!err.conflicts.every((c) => allowed.has(c.raw))) throw err;
+      return serverSideApply(existing, applied, opts.fieldManager, true, sem, apiVersionOf(r));
+    }
   }
 
   private createFromApply(

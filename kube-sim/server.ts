@@ -267,8 +267,10 @@ export class KubeSimServer {
         'BadRequest',
         `fieldValidation must be Strict, Warn or Ignore, got "${fieldValidation}"`,
       );
+    const isApply = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/apply-patch');
     const opts: WriteOptions = {
-      fieldManager: fieldManagerFrom(req, q),
+      // Apply requires an explicit field manager; other writes default to the user agent's name.
+      fieldManager: isApply ? (q.get('fieldManager') ?? '') : fieldManagerFrom(req, q),
       fieldValidation,
       dryRun: q.get('dryRun') === 'All',
       warnings: [],

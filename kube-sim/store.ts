@@ -130,10 +130,10 @@ export class Store {
     return () => set.delete(l);
   }
 
-  /** Forgets the history: any watch from an older resourceVersion now gets 410 Gone. */
+  /** Forgets the history: a watch from any resourceVersion handed out so far now gets 410 Gone. */
   compact(): void {
     this.history = [];
-    this.compactedThrough = this.rv;
+    this.compactedThrough = ++this.rv;
   }
 
   private schedulePersist(): void {

@@ -75,6 +75,9 @@ export class WatchHub {
       'cache-control': 'no-cache',
       'transfer-encoding': 'chunked',
     });
+    // Clients wait for the response headers before they treat the watch as open; Node would hold them
+    // back until the first event.
+    res.flushHeaders();
     res.socket?.setNoDelay(true);
     this.active.add(res);
 
