@@ -119,3 +119,23 @@ export function agentArgs(
     ...extra,
   ];
 }
+
+/** Arguments for an agent in Kubernetes mode. */
+export function kubeAgentArgs(
+  edge: EdgeSimProc,
+  tunnel: string,
+  kubeconfig: string,
+  extra: string[] = [],
+): string[] {
+  return [
+    '--credentials-file',
+    edge.credentialsFile(tunnel),
+    '--edge',
+    edge.tunnelAddr,
+    '--cacert',
+    edge.caFile,
+    '--kubeconfig',
+    kubeconfig,
+    ...extra,
+  ];
+}
