@@ -1,120 +1,51 @@
 import os from 'node:os';
-import { request } from 'undici';
-import { spawnTs, waitUntil } from '../test/helpers/processes.js';
-import { agentArgs, startAgent, startEdgeSim } from '../test/helpers/stack.js';
-import { download, runLoad, type LoadResult } from './load.js';
-import { cpuSeconds, rssBytes } from './proc-stats.js';
+import { benchApplyToLive } from './apply-to-live.js';
+import { fmt } from './format.js';
+import { benchHttp } from './http.js';
+import { benchRouting } from './routing.js';
 
 /**
- * `npm run bench`: the data path measured against a baseline taken in the same run (straight to the
- * origin). Nothing here asserts a number; the figures go into docs/performance.md.
+ * `npm run bench [-- SECTION…]`: sections http, routing, apply. Nothing here asserts a number; the
+ * figures go into docs/performance.md with the machine they were taken on.
  */
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 3000);
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 10_000);
-const CONCURRENCY = 64;
-const HOST = 'bench.test';
-
-function fmt(n: number, digits = 0): string {
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
+const SECTIONS: Record<string, () => Promise<string[]>> = {
+  http: benchHttp,
+  async routing() {
+    const r = benchRouting(5000);
+    return [
+      '### Route table: 5,000 Ingresses × 4 paths, 50,000 endpoints',
+      '',
+      `- build (compile from cached objects, median of 5): **${fmt(r.buildMsMedian, 1)} ms** for ${fmt(r.routes)} routes and ${fmt(r.endpoints)} endpoints`,
+      `- lookup per request (host + path, hits and misses mixed): **${fmt(r.lookupNs, 0)} ns**`,
+      `- heap the tables and upstreams add (inputs excluded): ${fmt(r.heapMiB, 1)} MiB`,
+    ];
+  },
+  async apply() {
+    const r = await benchApplyToLive(50);
+    return [
+      '### kubectl apply to the first 200 through the edge (50 applies, each adding a path)',
+      '',
+      `- p50 **${fmt(r.p50)} ms**, p99 **${fmt(r.p99)} ms**, max ${fmt(r.max)} ms (the clock starts when kubectl is launched; kubectl itself takes about ${fmt(r.kubectlMs)} ms to return)`,
+    ];
+  },
+};
 
 async function main(): Promise<void> {
-  const origin = spawnTs('origin', 'examples/origin/echo-origin.ts', ['bench-origin', '0']);
-  const originPort = (await origin.waitForMsg('origin listening')).port as number;
-  const originUrl = `http://127.0.0.1:${originPort}`;
-  const edge = await startEdgeSim({ tunnels: ['bench'], routes: [`${HOST}=bench`] });
-  const agent = await startAgent(agentArgs(edge, 'bench', originUrl), { waitReady: 4 });
-  await waitUntil(
-    async () => ((await edge.tunnels())[0]?.connections.length === 4 ? true : undefined),
-    10_000,
-    '4 connections',
-  );
-  const agentPid = agent.proc.child.pid as number;
-  const edgePid = edge.proc.child.pid as number;
-  const originPid = origin.child.pid as number;
-
-  const rows: string[] = [];
-  try {
-    const idleRss = rssBytes(agentPid);
-    // 1 KiB GET, direct then through the tunnel, each after its own warm-up.
-    await runLoad({ url: originUrl, path: '/bytes/1024', concurrency: CONCURRENCY, durationMs: WARMUP_MS });
-    const o0 = cpuSeconds(originPid);
-    const direct = await runLoad({
-      url: originUrl,
-      path: '/bytes/1024',
-      concurrency: CONCURRENCY,
-      durationMs: DURATION_MS,
-    });
-    const originCpuDirect = (cpuSeconds(originPid) - o0) / direct.requests;
-
-    await runLoad({
-      url: edge.publicUrl,
-      path: '/bytes/1024',
-      host: HOST,
-      concurrency: CONCURRENCY,
-      durationMs: WARMUP_MS,
-    });
-    const a0 = cpuSeconds(agentPid);
-    const e0 = cpuSeconds(edgePid);
-    const tunnel = await runLoad({
-      url: edge.publicUrl,
-      path: '/bytes/1024',
-      host: HOST,
-      concurrency: CONCURRENCY,
-      durationMs: DURATION_MS,
-    });
-    const agentCpu = (cpuSeconds(agentPid) - a0) / tunnel.requests;
-    const edgeCpu = (cpuSeconds(edgePid) - e0) / tunnel.requests;
-    const loadedRss = rssBytes(agentPid);
-
-    const size = 256 * 1024 * 1024;
-    const bulkDirect = await download(originUrl, `/bytes/${size}`, undefined);
-    const bulkTunnel = await download(edge.publicUrl, `/bytes/${size}`, HOST);
-
-    const line = (name: string, r: LoadResult) =>
-      `| ${name} | ${fmt(r.rps)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.requests} | ${r.errors} |`;
-    rows.push(
-      `Machine: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
-      'Programs: compiled (dist/), as deployed.',
-      `Load: ${CONCURRENCY} concurrent closed-loop clients, ${DURATION_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up; load generator, origin, edge-sim and agent share the machine.`,
-      '',
-      '### 1 KiB GET, HTTP/2 transport',
-      '',
-      '| path | requests/s | p50 ms | p99 ms | requests | errors |',
-      '|---|---:|---:|---:|---:|---:|',
-      line('direct to the origin (baseline)', direct),
-      line('edge-sim → tunnel → agent → origin', tunnel),
-      '',
-      ...(direct.errors + tunnel.errors > 0
-        ? [
-            `errors: direct ${JSON.stringify(direct.errorKinds)}, tunnel ${JSON.stringify(tunnel.errorKinds)}`,
-            '',
-          ]
-        : []),
-      `- throughput ratio, tunnel / direct: **${fmt(tunnel.rps / direct.rps, 2)}**`,
-      `- CPU per request: agent ${fmt(agentCpu * 1e6)} µs, edge-sim ${fmt(edgeCpu * 1e6)} µs (origin alone, direct: ${fmt(originCpuDirect * 1e6)} µs)`,
-      `- agent RSS: ${fmt(idleRss / 2 ** 20, 1)} MiB with 4 idle connections, ${fmt(loadedRss / 2 ** 20, 1)} MiB after the load`,
-      '',
-      '### 256 MiB download over one stream',
-      '',
-      `- direct: ${fmt(bulkDirect.mibPerSec)} MiB/s; through the tunnel: ${fmt(bulkTunnel.mibPerSec)} MiB/s (ratio ${fmt(bulkTunnel.mibPerSec / bulkDirect.mibPerSec, 2)})`,
-    );
-    const ready = await request(`${agent.metricsUrl}/ready`);
-    await ready.body.text();
-  } finally {
-    const warnings = [...agent.proc.lines, ...edge.proc.lines].filter((l) => (l.level ?? 0) >= 40);
-    if (warnings.length > 0) {
-      rows.push(
-        '',
-        `${warnings.length} warnings were logged; the first:`,
-        ...warnings.slice(0, 5).map((l) => `    ${JSON.stringify(l)}`),
-      );
-    }
-    await agent.stop();
-    await edge.stop();
-    await origin.stop();
+  const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const names = asked.length > 0 ? asked : Object.keys(SECTIONS);
+  for (const n of names)
+    if (SECTIONS[n] === undefined)
+      throw new Error(`unknown section "${n}"; sections: ${Object.keys(SECTIONS).join(', ')}`);
+  const out = [
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
+    'Programs: compiled (dist/), as deployed.',
+    '',
+  ];
+  for (const n of names) {
+    out.push(...(await (SECTIONS[n] as () => Promise<string[]>)()), '');
+    process.stderr.write(`bench: ${n} done\n`);
   }
-  process.stdout.write(rows.join('\n') + '\n');
+  process.stdout.write(out.join('\n'));
 }
 
 main().catch((err: unknown) => {

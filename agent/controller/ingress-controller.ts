@@ -57,6 +57,8 @@ export class IngressController {
   private readonly secrets: ResourceWatch<KubernetesObject>;
   private readonly networking: NetworkingV1Api;
   private lastDiagnostics: Diagnostic[] = [];
+  /** the Ingress cache by namespace/name, kept from watch events so status checks need no scan */
+  private readonly ingressByKey = new Map<string, Ingress>();
   private classProblem: string | null = null;
   /** when the table was last rebuilt, and how long it took */
   lastCompile = { at: 0, ms: 0, ingresses: 0, routes: 0 };
@@ -80,7 +82,7 @@ export class IngressController {
       scoped('/apis/networking.k8s.io/v1', 'ingresses'),
       () =>
         ns === undefined ? net.listIngressForAllNamespaces() : net.listNamespacedIngress({ namespace: ns }),
-      (_k, o) => this.onIngress(o),
+      (kind, o) => this.onIngress(kind, o),
       log,
     );
     this.classes = new ResourceWatch(
@@ -169,7 +171,9 @@ export class IngressController {
     this.queueAllStatus();
   }
 
-  private onIngress(o: Ingress): void {
+  private onIngress(kind: ChangeKind, o: Ingress): void {
+    if (kind === 'delete') this.ingressByKey.delete(keyOf(o.metadata));
+    else this.ingressByKey.set(keyOf(o.metadata), o);
     this.queue.add(ROUTES);
     this.queue.add(`status/${keyOf(o.metadata)}`);
   }
@@ -256,11 +260,11 @@ export class IngressController {
 
   private async reconcileStatus(ingKey: string): Promise<void> {
     if (!this.opts.leader.isLeader) return;
-    const ing = this.ingresses.list().find((i) => keyOf(i.metadata) === ingKey);
+    const ing = this.ingressByKey.get(ingKey);
     if (ing === undefined) return;
     const ourHost = this.opts.tunnelHostname;
     const current = ing.status?.loadBalancer?.ingress ?? [];
-    const served = this.table.ingresses.includes(ingKey);
+    const served = this.table.serves(ingKey);
     const live = served && this.opts.tunnelLive();
     const mine = current.length === 1 && current[0]?.hostname === ourHost;
     let desired: Array<{ hostname: string }>;

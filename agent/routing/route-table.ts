@@ -66,7 +66,16 @@ export class RouteTable {
     readonly defaultBackend: Backend | null,
     readonly entries: readonly RouteEntry[],
     readonly ingresses: readonly string[],
-  ) {}
+  ) {
+    this.servedSet = new Set(ingresses);
+  }
+
+  private readonly servedSet: ReadonlySet<string>;
+
+  /** Whether the Ingress `namespace/name` is part of this table. */
+  serves(ingress: string): boolean {
+    return this.servedSet.has(ingress);
+  }
 
   static empty(): RouteTable {
     return new RouteTable(0, new Map(), new Map(), null, null, [], []);
