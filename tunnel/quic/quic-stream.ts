@@ -1,0 +1,185 @@
+import { Duplex } from 'node:stream';
+import { TunnelError, type ErrorSource } from '../errors.js';
+import { SHUTDOWN_READ, SHUTDOWN_WRITE } from './native.js';
+import type { QuicConnection } from './quic-connection.js';
+
+/**
+ * One QUIC stream as a Node Duplex. Reads pull from quiche only while the consumer wants data, so an
+ * unread stream keeps its flow-control credit and the peer stops (backpressure). Writes go to quiche
+ * as far as the stream's capacity allows; the rest waits, with its callback, until quiche has room.
+ */
+export class QuicStream extends Duplex {
+  private pending: Buffer | null = null;
+  private pendingCb: ((err?: Error | null) => void) | null = null;
+  private finPending: ((err?: Error | null) => void) | null = null;
+  private wantRead = true;
+  private readEnded = false;
+  /** the peer reset its sending side or asked us to stop sending */
+  resetCode: number | null = null;
+
+  constructor(
+    readonly conn: QuicConnection,
+    readonly id: number,
+    private readonly peer: ErrorSource,
+  ) {
+    super({ highWaterMark: 256 * 1024, allowHalfOpen: true });
+  }
+
+  /** quiche says the stream has data (or a FIN, or a reset). */
+  onReadable(): void {
+    if (!this.wantRead || this.readEnded) return;
+    const q = this.conn.native;
+    const buf = this.conn.recvBuffer;
+    for (;;) {
+      let r: [number, boolean] | null;
+      try {
+        r = q.streamRecv(this.id, buf);
+      } catch (err) {
+        this.readEnded = true;
+        this.resetCode = parseCode(err);
+        this.destroy(
+          new TunnelError(
+            'QUIC_STREAM_RESET',
+            `stream ${this.id} was reset by the peer (code ${this.resetCode})`,
+            { source: this.peer, cause: err },
+          ),
+        );
+        return;
+      }
+      if (r === null) return;
+      const [n, fin] = r;
+      if (n > 0) this.wantRead = this.push(Buffer.from(buf.subarray(0, n)));
+      if (fin) {
+        this.readEnded = true;
+        this.push(null);
+        return;
+      }
+      if (!this.wantRead) return;
+    }
+  }
+
+  override _read(): void {
+    this.wantRead = true;
+    this.onReadable();
+    this.conn.touch();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.send(chunk, cb);
+  }
+
+  private send(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    let written: number | null;
+    try {
+      written = this.conn.native.streamSend(this.id, chunk, false);
+    } catch (err) {
+      cb(
+        new TunnelError(
+          'QUIC_STREAM_STOPPED',
+          `stream ${this.id} cannot be written (code ${parseCode(err)})`,
+          { source: this.peer, cause: err },
+        ),
+      );
+      return;
+    }
+    this.conn.touch();
+    const n = written ?? 0;
+    if (n >= chunk.length) {
+      cb();
+      return;
+    }
+    this.pending = n === 0 ? chunk : chunk.subarray(n);
+    this.pendingCb = cb;
+    this.conn.blocked(this);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.pending !== null) {
+      this.finPending = cb;
+      return;
+    }
+    this.sendFin(cb);
+  }
+
+  private sendFin(cb: (err?: Error | null) => void): void {
+    try {
+      const r = this.conn.native.streamSend(this.id, Buffer.alloc(0), true);
+      if (r === null) {
+        this.finPending = cb;
+        this.conn.blocked(this);
+        return;
+      }
+    } catch (err) {
+      cb(
+        new TunnelError(
+          'QUIC_STREAM_STOPPED',
+          `stream ${this.id} cannot be finished (code ${parseCode(err)})`,
+          { source: this.peer, cause: err },
+        ),
+      );
+      return;
+    }
+    this.conn.touch();
+    cb();
+  }
+
+  /** quiche has room again: continue a blocked write or FIN. Returns true while still blocked. */
+  onWritable(): boolean {
+    if (this.pending !== null) {
+      const chunk = this.pending;
+      const cb = this.pendingCb as (err?: Error | null) => void;
+      this.pending = null;
+      this.pendingCb = null;
+      this.send(chunk, cb);
+      if (this.pending !== null) return true;
+    }
+    if (this.finPending !== null) {
+      const cb = this.finPending;
+      this.finPending = null;
+      this.sendFin(cb);
+      return this.finPending !== null;
+    }
+    return false;
+  }
+
+  /** Resets both directions with an application error code (RESET_STREAM and STOP_SENDING). */
+  reset(code = 0): void {
+    this.abortNative(code);
+    this.destroy();
+  }
+
+  private abortNative(code: number): void {
+    const q = this.conn.native;
+    try {
+      q.streamShutdown(this.id, SHUTDOWN_READ, code);
+    } catch {
+      // already closed in that direction
+    }
+    try {
+      q.streamShutdown(this.id, SHUTDOWN_WRITE, code);
+    } catch {
+      // already closed in that direction
+    }
+    this.conn.touch();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.readEnded || !this.writableFinished) this.abortNative(0);
+    this.conn.forget(this);
+    const pcb = this.pendingCb;
+    this.pendingCb = null;
+    this.pending = null;
+    pcb?.(err ?? new Error('stream destroyed'));
+    cb(err);
+  }
+
+  /** The connection went away underneath. */
+  connectionLost(err: Error): void {
+    if (!this.destroyed) this.destroy(err);
+  }
+}
+
+function parseCode(err: unknown): number {
+  const m = /(\d+)/.exec(err instanceof Error ? err.message : String(err));
+  return m === null ? -1 : Number(m[1]);
+}
