@@ -12,7 +12,7 @@ export interface AgentConfig {
   edges: HostPort[];
   ca: Buffer | undefined;
   insecureSkipVerify: boolean;
-  protocol: 'http2';
+  protocol: 'quic' | 'http2' | 'auto';
   haConnections: number;
   /** static mode: every request goes here; absent: Kubernetes mode */
   url: URL | undefined;
@@ -100,8 +100,10 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
   const edges = edgeFlags.map((e) => parseHostPort(e.trim(), '--edge'));
   const cacertPath = flags.cacert ?? env.TUNNEL_CACERT;
   const ca = cacertPath === undefined ? undefined : Buffer.from(readFileOrFail(cacertPath, 'CA file'));
-  const protocol = flags.protocol ?? 'http2';
-  if (protocol !== 'http2') fail(`--protocol ${protocol} is not available yet; use http2`);
+  let protocol = flags.protocol ?? env.TUNNEL_TRANSPORT_PROTOCOL ?? 'auto';
+  if (protocol === 'h2mux') protocol = 'http2'; // as cloudflared does
+  if (protocol !== 'quic' && protocol !== 'http2' && protocol !== 'auto')
+    fail(`--protocol must be quic, http2 or auto, got "${protocol}"`);
   const ha = Number(flags['ha-connections'] ?? '4');
   if (!Number.isInteger(ha) || ha < 1 || ha > 16) fail('--ha-connections wants a whole number from 1 to 16');
   const urlText = flags.url ?? env.TUNNEL_URL;
@@ -127,7 +129,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     edges,
     ca,
     insecureSkipVerify: flags['no-tls-verify'] === true,
-    protocol: 'http2',
+    protocol: protocol as AgentConfig['protocol'],
     haConnections: ha,
     url,
     kube: {

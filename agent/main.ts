@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { META_CLOUDFLARED, RESPONSE_META } from '../tunnel/header-packing.js';
 import { AdminServer } from './admin-server.js';
 import { buildConfig } from './config.js';
 import { EventRecorder } from './controller/event-recorder.js';
@@ -23,7 +22,7 @@ Tunnel:
   --edge HOST:PORT          edge address, repeatable (or TUNNEL_EDGE, comma-separated)
   --cacert FILE             trust only this CA for the edge (or TUNNEL_CACERT)
   --no-tls-verify           do not verify the edge's certificate (logs a warning)
-  --protocol http2          tunnel transport (default http2)
+  --protocol P              quic, http2 or auto (default auto: QUIC, falling back to HTTP/2)
   --ha-connections N        tunnel connections to keep (default 4)
   --grace-period DURATION   how long in-flight requests may finish on SIGTERM (default 30s)
 
@@ -134,13 +133,14 @@ async function main(): Promise<void> {
     connectorId,
     version: agentVersion(),
     log,
-    onStream(stream, headers, kind) {
-      if (kind !== 'http') {
+    protocol: config.protocol,
+    onRequest(req) {
+      if (req.kind !== 'http') {
         // Websocket and TCP streams arrive with the origin-proxying work; refuse them cleanly until then.
-        stream.respond({ ':status': 502, [RESPONSE_META]: META_CLOUDFLARED }, { endStream: true });
+        req.responder.fail(req.stream, 'websocket and TCP streams are not supported yet');
         return;
       }
-      proxy.handle(stream, headers);
+      proxy.handle(req);
     },
   });
   supervisor = sup;

@@ -1,17 +1,10 @@
-import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { PassThrough } from 'node:stream';
+import type http2 from 'node:http2';
+import { PassThrough, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { Agent, type Dispatcher } from 'undici';
 import { TunnelError } from '../tunnel/errors.js';
-import {
-  META_CLOUDFLARED,
-  META_ORIGIN,
-  RESPONSE_HEADERS,
-  RESPONSE_META,
-  canonicalHeaderName,
-  isTunnelInternalHeader,
-  packHeaders,
-} from '../tunnel/header-packing.js';
+import { canonicalHeaderName, isTunnelInternalHeader } from '../tunnel/header-packing.js';
+import type { Responder, TunnelRequest } from '../tunnel/responder.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import { normalizeHost } from './routing/route-table.js';
 
@@ -39,7 +32,7 @@ export interface OriginProxyOptions {
 }
 
 const EXCHANGE = Symbol('exchange');
-type TunnelStream = ServerHttp2Stream & { [EXCHANGE]?: OriginExchange };
+type TunnelStream = Duplex & { [EXCHANGE]?: OriginExchange };
 
 /** Request headers the tunnel uses for itself and never forwards. */
 const DROP_REQUEST = new Set([
@@ -74,15 +67,16 @@ export class OriginProxy {
     });
   }
 
-  /** Serves one HTTP request stream from the edge. */
-  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  /** Serves one HTTP request from the edge, whichever transport brought it. */
+  handle(req: TunnelRequest): void {
+    const { stream, headers, responder } = req;
     const method = (headers[':method'] as string | undefined) ?? 'GET';
     const requestPath = (headers[':path'] as string | undefined) ?? '/';
     const authority =
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
     const target = this.opts.resolve(normalizeHost(authority), requestPath);
     if ('status' in target) {
-      answerLocally(stream, target.status, target.message);
+      answerLocally(stream, responder, target.status, target.message);
       return;
     }
     const out: string[] = ['host', authority];
@@ -96,7 +90,14 @@ export class OriginProxy {
       else for (let i = 0; i < v.length; i++) out.push(name, v[i] as string);
     }
     out.push('cf-warp-tag-id', this.opts.connectorId);
-    const exchange = new OriginExchange(this, stream as TunnelStream, method, target.path, target.origin);
+    const exchange = new OriginExchange(
+      this,
+      stream as TunnelStream,
+      responder,
+      method,
+      target.path,
+      target.origin,
+    );
     (stream as TunnelStream)[EXCHANGE] = exchange;
     stream.on('close', onStreamClose);
     stream.on('drain', onStreamDrain);
@@ -108,7 +109,7 @@ export class OriginProxy {
         headers: out,
         // undici destroys a stream body once sent; the tunnel stream is a duplex whose response side must
         // outlive that, so undici gets a readable of its own.
-        body: stream.endAfterHeaders ? null : stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })),
+        body: req.hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null,
       },
       exchange,
     );
@@ -122,21 +123,21 @@ export class OriginProxy {
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The agent's own answer (no route, no endpoint), sent as the origin's so the visitor sees why. */
-function answerLocally(stream: ServerHttp2Stream, status: number, message: string): void {
+function answerLocally(stream: Duplex, responder: Responder, status: number, message: string): void {
   const body = `<!DOCTYPE html><title>${status}</title><h1>${status}</h1><p>${escapeHtml(message)}</p><p>tunnel-ingress</p>\n`;
   stream.on('error', () => {});
   if (stream.destroyed) return;
   const length = String(Buffer.byteLength(body));
-  stream.respond({
-    ':status': status,
-    [RESPONSE_HEADERS]: packHeaders([
+  responder.respond(
+    stream,
+    status,
+    [
       ['Content-Type', 'text/html; charset=utf-8'],
       ['Content-Length', length],
       ['Cache-Control', 'no-store'],
-    ]),
-    [RESPONSE_META]: META_ORIGIN,
-    'content-length': length,
-  });
+    ],
+    length,
+  );
   stream.end(body);
 }
 
@@ -157,6 +158,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   constructor(
     private readonly proxy: OriginProxy,
     private readonly stream: TunnelStream,
+    private readonly responder: Responder,
     private readonly method: string,
     private readonly path: string,
     private readonly origin: string,
@@ -178,12 +180,12 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   onResponseStart(
     _controller: Dispatcher.DispatchController,
     statusCode: number,
-    headers: IncomingHttpHeaders,
+    headers: http2.IncomingHttpHeaders,
   ): void {
-    // Informational responses (100 Continue, 103 Early Hints) are not relayed on this transport.
+    // Informational responses (100 Continue, 103 Early Hints) are not relayed.
     if (statusCode < 200 && statusCode !== 101) return;
     const stream = this.stream;
-    if (stream.destroyed || stream.headersSent) return;
+    if (stream.destroyed || this.responder.headersSent(stream)) return;
     const pairs: Array<[string, string]> = [];
     const listed = connectionTokens(headers.connection);
     for (const name in headers) {
@@ -194,15 +196,9 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (typeof v === 'string') pairs.push([cname, v]);
       else for (let i = 0; i < v.length; i++) pairs.push([cname, v[i] as string]);
     }
-    const response: http2.OutgoingHttpHeaders = {
-      ':status': statusCode === 101 ? 200 : statusCode,
-      [RESPONSE_HEADERS]: packHeaders(pairs),
-      [RESPONSE_META]: META_ORIGIN,
-    };
     const cl = headers['content-length'];
-    if (typeof cl === 'string') response['content-length'] = cl;
     this.responded = true;
-    stream.respond(response);
+    this.responder.respond(stream, statusCode, pairs, typeof cl === 'string' ? cl : undefined);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -224,7 +220,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (wasFinished || stream.destroyed) return;
     const { log } = this.proxy.opts;
     const origin = this.origin;
-    if (!this.responded && !stream.headersSent) {
+    if (!this.responded && !this.responder.headersSent(stream)) {
       log.warn(
         {
           origin,
@@ -235,12 +231,15 @@ class OriginExchange implements Dispatcher.DispatchHandler {
         },
         'origin request failed',
       );
-      stream.respond({ ':status': 502, [RESPONSE_META]: META_CLOUDFLARED }, { endStream: true });
+      this.responder.fail(
+        stream,
+        'Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared',
+      );
       return;
     }
-    // The response already started: reset the stream so the visitor sees a broken response, never a
+    // The response already started: break the stream so the visitor sees a broken response, never a
     // complete-looking short one.
     log.warn({ origin, path: this.path, err: err.message }, 'origin response failed mid-body');
-    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    this.responder.abort(stream);
   }
 }

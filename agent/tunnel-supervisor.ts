@@ -1,14 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { uuidToBytes, type TunnelCredentials } from '../tunnel/credentials.js';
 import { isTunnelError } from '../tunnel/errors.js';
-import {
-  AgentHttp2Connection,
-  RegistrationError,
-  type StreamKind,
-} from '../tunnel/http2/agent-connection.js';
+import { AgentHttp2Connection, RegistrationError } from '../tunnel/http2/agent-connection.js';
+import { AgentQuicConnection } from '../tunnel/quic/agent-quic-connection.js';
+import type { TunnelRequest } from '../tunnel/responder.js';
 import { bytesToUuid } from '../tunnel/credentials.js';
 import type { HostPort } from '../common/net.js';
 import { Backoff } from './backoff.js';
@@ -27,7 +24,9 @@ export interface SupervisorOptions {
   connectorId: string;
   version: string;
   log: Logger;
-  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, kind: StreamKind): void;
+  onRequest(req: TunnelRequest): void;
+  /** quic, http2, or auto: QUIC first, HTTP/2 if QUIC cannot register before any QUIC connection has */
+  protocol: 'quic' | 'http2' | 'auto';
   /** Delay between starting connections after index 0 registered (cloudflared: 1 s). */
   staggerMs?: number;
   backoffBaseMs?: number;
@@ -52,22 +51,28 @@ function goArch(): string {
   return `${os.platform()}_${arch}`;
 }
 
+type TunnelConnection = AgentHttp2Connection | AgentQuicConnection;
+
 export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] }> {
   readonly status: ConnectionStatus[];
-  private readonly conns: Array<AgentHttp2Connection | null>;
+  private readonly conns: Array<TunnelConnection | null>;
+  /** the transport in use; auto starts with QUIC */
+  protocol: 'quic' | 'http2';
+  private quicEverRegistered = false;
   private stopping = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
+    this.protocol = opts.protocol === 'http2' ? 'http2' : 'quic';
     this.status = Array.from({ length: opts.haConnections }, (_, index) => ({
       index,
       state: 'stopped' as const,
       edge: this.edgeFor(index),
       connectionId: null,
       location: null,
-      protocol: 'http2',
+      protocol: opts.protocol === 'http2' ? 'http2' : 'quic',
       registeredAt: null,
       lastError: null,
       reconnects: 0,
@@ -126,9 +131,11 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
     while (!this.stopping) {
       const edge = this.opts.edges[index % this.opts.edges.length] as HostPort;
       this.update(index, { state: 'connecting', edge: `${edge.host}:${edge.port}` });
-      let conn: AgentHttp2Connection;
+      let conn: TunnelConnection;
+      const protocol = this.protocol;
+      this.update(index, { protocol });
       try {
-        conn = await AgentHttp2Connection.connect({
+        const dialOpts = {
           host: edge.host,
           port: edge.port,
           ca: this.opts.ca,
@@ -150,9 +157,14 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
               numPreviousAttempts: Math.min(backoff.attempts, 255),
             },
           },
-          onStream: this.opts.onStream,
-        });
+          onRequest: this.opts.onRequest,
+        };
+        conn =
+          protocol === 'quic'
+            ? await AgentQuicConnection.connect(dialOpts)
+            : await AgentHttp2Connection.connect(dialOpts);
       } catch (err) {
+        this.maybeFallBack(protocol, err);
         const wait = backoff.next();
         const message = err instanceof Error ? err.message : String(err);
         const fields = {
@@ -177,6 +189,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
         break;
       }
       backoff.reset();
+      if (protocol === 'quic') this.quicEverRegistered = true;
       this.conns[index] = conn;
       const details = conn.details;
       const connectionId = details === null ? null : bytesToUuid(details.uuid);
@@ -222,6 +235,27 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
   }
 
   /**
+   * auto: QUIC that cannot even register (UDP blocked, no handshake, idle timeout) before any QUIC
+   * connection ever registered means HTTP/2 for every connection from now on, as cloudflared does.
+   */
+  private maybeFallBack(protocol: 'quic' | 'http2', err: unknown): void {
+    if (
+      this.opts.protocol !== 'auto' ||
+      protocol !== 'quic' ||
+      this.quicEverRegistered ||
+      this.protocol === 'http2'
+    )
+      return;
+    const code = isTunnelError(err) ? err.code : '';
+    if (!/^QUIC_/.test(code) && code !== 'REGISTRATION_TIMEOUT') return;
+    this.protocol = 'http2';
+    this.opts.log.warn(
+      { err: err instanceof Error ? err.message : String(err) },
+      'QUIC does not work here; falling back to HTTP/2',
+    );
+  }
+
+  /**
    * Graceful shutdown: unregister every connection so the edge sends nothing new, let streams in
    * flight finish within the grace period, then close.
    */
@@ -229,7 +263,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
     this.stopping = true;
     for (const t of this.timers) clearTimeout(t);
     for (const wake of [...this.sleepers]) wake();
-    const live = this.conns.filter((c): c is AgentHttp2Connection => c !== null);
+    const live = this.conns.filter((c): c is TunnelConnection => c !== null);
     await Promise.all(live.map((c) => c.unregister(Math.min(gracePeriodMs, 5000)).catch(() => {})));
     for (const s of this.status) if (s.state === 'registered') this.update(s.index, { state: 'stopped' });
     await Promise.all(live.map((c) => c.drained(gracePeriodMs)));

@@ -1,13 +1,19 @@
-import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
 
 /**
  * Registered connector connections, per tunnel. New visitor streams go to the registered, non-draining
  * connection with the fewest streams in flight.
  */
+/** A request stream on either transport: HTTP/2 client streams and QUIC streams both fit. */
+export type EdgeStream = Duplex & { close(code?: number): void; readonly rstCode?: number | undefined };
+
 export interface TunnelLink {
-  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream;
+  request(headers: OutgoingHttpHeaders, endStream: boolean): EdgeStream;
   close(): void;
   readonly isClosed: boolean;
+  /** QUIC: nothing heard from the connector for a while */
+  readonly isSilent?: boolean;
 }
 
 export interface EdgeConnection {
@@ -73,7 +79,7 @@ export class ConnectionRegistry {
     let best: EdgeConnection | null = null;
     for (let i = 0; i < list.length; i++) {
       const c = list[i] as EdgeConnection;
-      if (c.draining || c.link.isClosed) continue;
+      if (c.draining || c.link.isClosed || c.link.isSilent === true) continue;
       if (best === null || c.inflight < best.inflight) best = c;
     }
     return best;

@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, {
-  type ClientHttp2Stream,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from 'node:http2';
+import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
-import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
+import type { ConnectionRegistry, EdgeConnection, EdgeStream } from './connection-registry.js';
 import { ERRORS, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
 import { listen, type HostPort } from '../common/net.js';
 
@@ -132,7 +128,7 @@ export class PublicListener {
     const headers = this.tunnelHeaders(req, ray);
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-    let stream: ClientHttp2Stream;
+    let stream: EdgeStream;
     try {
       stream = conn.link.request(headers, !hasBody);
     } catch (err) {
@@ -195,7 +191,7 @@ class Relay {
     private readonly conn: EdgeConnection,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly stream: ClientHttp2Stream,
+    private readonly stream: EdgeStream,
     private readonly host: string,
     private readonly ray: string,
     hasBody: boolean,

@@ -1,11 +1,15 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { bytesToUuid } from '../tunnel/credentials.js';
 import { EdgeHttp2Connection } from '../tunnel/http2/edge-connection.js';
+import { EdgeQuicConnection } from '../tunnel/quic/edge-quic-connection.js';
+import type { QuicConnection } from '../tunnel/quic/quic-connection.js';
+import { QuicListener } from '../tunnel/quic/quic-endpoint.js';
 import type { RegistrationHandler } from '../tunnel/registration.js';
 import type { ConnectionResponse, RegisterConnectionParams } from '../tunnel/schema/tunnelrpc.js';
-import type { ConnectionRegistry, EdgeConnection } from './connection-registry.js';
+import type { ConnectionRegistry, EdgeConnection, TunnelLink } from './connection-registry.js';
 import type { EdgePki } from '../common/pki.js';
 import type { TunnelStore } from './tunnel-store.js';
 import { listen, type HostPort } from '../common/net.js';
@@ -22,6 +26,8 @@ export interface TunnelListenerOptions {
   store: TunnelStore;
   registry: ConnectionRegistry;
   log: Logger;
+  /** also accept QUIC on UDP (default true) */
+  quic?: boolean;
 }
 
 function refuse(cause: string, shouldRetry = false): ConnectionResponse {
@@ -30,6 +36,8 @@ function refuse(cause: string, shouldRetry = false): ConnectionResponse {
 
 export class TunnelListener {
   readonly server: tls.Server;
+  /** QUIC on the same port number over UDP, as Cloudflare's edge does; null when turned off */
+  readonly quic: QuicListener | null;
   private readonly sockets = new Set<tls.TLSSocket>();
 
   constructor(private readonly opts: TunnelListenerOptions) {
@@ -42,30 +50,68 @@ export class TunnelListener {
     this.server.on('tlsClientError', (err, socket) => {
       opts.log.warn({ err: err.message, remote: socket.remoteAddress }, 'tunnel TLS handshake failed');
     });
+    this.quic =
+      opts.quic === false
+        ? null
+        : new QuicListener({
+            host: opts.host,
+            port: opts.port,
+            certPem: opts.pki.certPem,
+            keyPem: opts.pki.keyPem,
+          });
+    this.quic?.on('connection', (c) => this.acceptQuic(c));
   }
 
-  listen(): Promise<HostPort> {
-    return listen(this.server, this.opts);
+  /** TCP first; then UDP on the very port TCP got, so a port of 0 gives both the same number. */
+  async listen(): Promise<HostPort> {
+    const at = await listen(this.server, this.opts);
+    if (this.quic !== null) await this.quic.listen(at.port);
+    return at;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    await Promise.all([
+      new Promise<void>((resolve) => this.server.close(() => resolve())),
+      this.quic?.close(),
+    ]);
   }
 
   private accept(socket: tls.TLSSocket): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.serve(
+      'http2',
+      `${socket.remoteAddress}:${socket.remotePort}`,
+      (registration) => new EdgeHttp2Connection(socket, { registration }),
+    );
+  }
+
+  private acceptQuic(conn: QuicConnection): void {
+    this.serve(
+      'quic',
+      `${conn.remote.host}:${conn.remote.port}`,
+      (registration) => new EdgeQuicConnection(conn, registration),
+    );
+  }
+
+  /** Registration and bookkeeping for one connector connection, whichever transport carries it. */
+  private serve(
+    protocol: string,
+    remote: string,
+    makeLink: (handler: RegistrationHandler) => TunnelLink & EventEmitter<{ close: [Error | null] }>,
+  ): void {
     let registered: EdgeConnection | null = null;
     const { registry, log, location } = this.opts;
-
     const handler: RegistrationHandler = {
       registerConnection: async (p: RegisterConnectionParams) => {
         const verdict = this.check(p);
         if (verdict !== null) {
-          log.warn({ remote, connIndex: p.connIndex, cause: verdict.cause }, 'registration refused');
+          log.warn(
+            { remote, protocol, connIndex: p.connIndex, cause: verdict.cause },
+            'registration refused',
+          );
           return refuse(verdict.cause);
         }
         const tunnelId = bytesToUuid(p.tunnelId);
@@ -79,7 +125,7 @@ export class TunnelListener {
           clientVersion: p.options.client.version,
           clientArch: p.options.client.arch,
           features: p.options.client.features,
-          protocol: 'http2',
+          protocol,
           location,
           remoteAddress: remote,
           openedAt: new Date(),
@@ -92,6 +138,7 @@ export class TunnelListener {
         log.info(
           {
             tunnelId,
+            protocol,
             connIndex: p.connIndex,
             connectionId: conn.id,
             clientId,
@@ -122,18 +169,17 @@ export class TunnelListener {
         log.debug({ bytes: config.length, tunnelId: registered?.tunnelId }, 'local configuration received');
       },
     };
-
-    const link = new EdgeHttp2Connection(socket, { registration: handler });
+    const link = makeLink(handler);
     link.on('close', (err) => {
       if (registered !== null) {
         registry.remove(registered);
         log.info(
-          { connectionId: registered.id, connIndex: registered.connIndex, err: err?.message },
+          { connectionId: registered.id, connIndex: registered.connIndex, protocol, err: err?.message },
           'connection closed',
         );
       } else if (err !== null) {
         log.warn(
-          { remote, err: err.message, code: (err as { code?: string }).code },
+          { remote, protocol, err: err.message, code: (err as { code?: string }).code },
           'connection failed before registering',
         );
       }

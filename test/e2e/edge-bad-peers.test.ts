@@ -109,7 +109,7 @@ describe('edge-sim and bad peers', () => {
             numPreviousAttempts: 0,
           },
         },
-        onStream: () => {},
+        onRequest: () => {},
       }),
     ).rejects.toThrow('the edge refused registration: Unauthorized: unknown tunnel');
     await stillServing();

@@ -36,8 +36,8 @@ interface Echo {
   bodySha256: string;
 }
 
-// The transports are a parameter: the QUIC transport joins this list when it lands.
-describe.each(['http2'])('through edge-sim and the agent over %s', (protocol) => {
+// One suite, both transports.
+describe.each(['http2', 'quic'])('through edge-sim and the agent over %s', (protocol) => {
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: { server: http.Server; port: number };
@@ -80,6 +80,9 @@ describe.each(['http2'])('through edge-sim and the agent over %s', (protocol) =>
 
   it('registers 4 connections with distinct indexes', async () => {
     const [t] = await edge.tunnels();
+    expect(new Set(t?.connections.map((c) => (c as { protocol?: string }).protocol))).toEqual(
+      new Set([protocol]),
+    );
     expect(t?.connections.map((c) => c.connIndex).sort()).toEqual([0, 1, 2, 3]);
     expect(new Set(t?.connections.map((c) => c.clientId)).size).toBe(1);
   });

@@ -75,7 +75,7 @@ describe('HTTP/2 tunnel keepalive', () => {
       port: (proxy.address() as net.AddressInfo).port,
       ca: pki.caPem,
       registration,
-      onStream: (stream) => stream.close(),
+      onRequest: (req) => req.stream.destroy(),
     });
     expect(conn.details?.locationName).toBe('KA');
     const edge = edgeConns.at(-1) as EdgeHttp2Connection;
@@ -101,7 +101,7 @@ describe('HTTP/2 tunnel keepalive', () => {
         port: (edgeServer.address() as net.AddressInfo).port,
         ca: other.caPem,
         registration,
-        onStream: () => {},
+        onRequest: () => {},
       }),
     ).rejects.toMatchObject({ code: 'EDGE_DIAL_FAILED' });
   });

@@ -52,7 +52,12 @@ describe('replicas, leadership and a flaky API server', () => {
     );
     agents = await Promise.all(
       [0, 1].map(() =>
-        startAgent(kubeAgentArgs(edge, 'ha', k.kubeconfig, ['--ha-connections', '2']), { waitReady: 2 }),
+        // HTTP/2, so that a SIGKILLed replica's connections close at once: this test is about
+        // leadership, not about how fast a transport notices a dead peer.
+        startAgent(
+          kubeAgentArgs(edge, 'ha', k.kubeconfig, ['--ha-connections', '2', '--protocol', 'http2']),
+          { waitReady: 2 },
+        ),
       ),
     );
   }, 60_000);

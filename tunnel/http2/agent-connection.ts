@@ -3,6 +3,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import tls from 'node:tls';
 import { TunnelError } from '../errors.js';
 import { PROXY_CONNECTION_UPGRADE, PROXY_SRC, META_CLOUDFLARED, RESPONSE_META } from '../header-packing.js';
+import { http2Responder, type TunnelRequest } from '../responder.js';
 import {
   callRegisterConnection,
   callUnregisterConnection,
@@ -41,7 +42,7 @@ export interface AgentHttp2Options {
   registration: RegisterConnectionParams;
   /** Sent with updateLocalConfiguration after registration (cloudflared does so on index 0). */
   localConfiguration?: Buffer;
-  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, kind: StreamKind): void;
+  onRequest(req: TunnelRequest): void;
   onConfiguration?(version: number, config: Buffer): Promise<UpdateConfigurationResponse>;
   keepalive?: KeepaliveOptions;
   dialTimeoutMs?: number;
@@ -253,7 +254,13 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
     const src = headers[PROXY_SRC];
     const kind: StreamKind =
       upgrade === 'websocket' ? 'websocket' : typeof src === 'string' && src !== '' ? 'tcp' : 'http';
-    this.opts.onStream(stream, headers, kind);
+    this.opts.onRequest({
+      stream,
+      headers,
+      hasBody: !stream.endAfterHeaders,
+      kind,
+      responder: http2Responder,
+    });
   }
 
   private readonly onStreamClose = (): void => {

@@ -118,10 +118,11 @@ export class QuicListener extends EventEmitter<{ connection: [QuicConnection] }>
     this.socket.on('error', () => {});
   }
 
-  listen(): Promise<{ host: string; port: number }> {
+  /** Binds the UDP socket; `port` overrides the configured one (edge-sim uses its TCP port's number). */
+  listen(port = this.opts.port): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.socket.once('error', reject);
-      this.socket.bind(this.opts.port, this.opts.host, () => {
+      this.socket.bind(port, this.opts.host, () => {
         this.socket.off('error', reject);
         bigBuffers(this.socket);
         const a = this.socket.address();

@@ -142,6 +142,16 @@ export class QuicStream extends Duplex {
     return false;
   }
 
+  /** Like an HTTP/2 stream's close(code): reset both directions. */
+  close(code = 0): void {
+    this.reset(code);
+  }
+
+  /** The peer's reset code, as HTTP/2 streams report theirs. */
+  get rstCode(): number | undefined {
+    return this.resetCode ?? undefined;
+  }
+
   /** Resets both directions with an application error code (RESET_STREAM and STOP_SENDING). */
   reset(code = 0): void {
     this.abortNative(code);

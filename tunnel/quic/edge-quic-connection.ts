@@ -1,0 +1,158 @@
+import { EventEmitter } from 'node:events';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { TunnelError } from '../errors.js';
+import {
+  META_CLOUDFLARED,
+  META_ORIGIN,
+  RESPONSE_HEADERS,
+  RESPONSE_META,
+  canonicalHeaderName,
+  packHeaders,
+} from '../header-packing.js';
+import { registrationServer, type RegistrationHandler } from '../registration.js';
+import { RpcConnection } from '../rpc/rpc-connection.js';
+import { ConnectionType, type Metadata } from '../schema/quic-metadata.js';
+import { connectRequestPreamble, readConnectResponse } from './preamble.js';
+import type { QuicConnection } from './quic-connection.js';
+import type { QuicStream } from './quic-stream.js';
+
+/**
+ * The edge's end of one QUIC tunnel connection: it serves registration on the connector's first stream
+ * and opens one stream per visitor request, sending a ConnectRequest (an absolute URL, HttpMethod,
+ * HttpHost, HttpHeader:Name per value) and reading the ConnectResponse back. To the visitor-facing
+ * relay the stream then looks like an HTTP/2 client stream: a 'response' event with ':status' and the
+ * headers packed as on HTTP/2, then the body.
+ */
+const SILENT_MS = 2000;
+
+export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> {
+  readonly protocol = 'quic';
+  private rpc: RpcConnection | null = null;
+  private closed = false;
+  private unregistered = false;
+
+  constructor(
+    readonly conn: QuicConnection,
+    private readonly registration: RegistrationHandler,
+  ) {
+    super();
+    conn.on('stream', (s) => this.onStream(s));
+    conn.on('close', (info) => {
+      this.finish(
+        info.timedOut
+          ? new TunnelError('AGENT_UNRESPONSIVE', 'the connector stopped answering (QUIC idle timeout)', {
+              source: 'origin',
+            })
+          : null,
+      );
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * No packet for over two keepalive periods: the connector is probably gone (a killed process sends no
+   * CONNECTION_CLOSE). New requests should go elsewhere while the idle timeout runs out.
+   */
+  get isSilent(): boolean {
+    return Date.now() - this.conn.lastReceived > SILENT_MS;
+  }
+
+  private onStream(s: QuicStream): void {
+    s.on('error', () => {});
+    if (this.rpc !== null || s.id !== 0) {
+      // The connector opens only its control stream (and RPC streams for UDP, which are not served).
+      s.reset(0);
+      return;
+    }
+    const handler: RegistrationHandler = {
+      registerConnection: (p) => this.registration.registerConnection(p),
+      updateLocalConfiguration: (c) => this.registration.updateLocalConfiguration(c),
+      unregisterConnection: async () => {
+        this.unregistered = true;
+        await this.registration.unregisterConnection();
+      },
+    };
+    const rpc = new RpcConnection({
+      peer: 'origin',
+      bootstrap: registrationServer(handler),
+      send: (frame) => {
+        if (!s.destroyed) s.write(frame);
+      },
+      onClose: (err) => {
+        if (!this.unregistered) this.finish(err);
+      },
+    });
+    this.rpc = rpc;
+    s.on('data', (chunk: Buffer) => rpc.receive(chunk));
+    s.on('close', () => {
+      rpc.streamClosed();
+      if (!this.unregistered) this.finish(null);
+    });
+  }
+
+  /** Opens a request stream; resolves the response as an HTTP/2-style 'response' event on it. */
+  request(headers: OutgoingHttpHeaders, endStream: boolean): QuicStream {
+    const stream = this.conn.openStream();
+    const metadata: Metadata[] = [
+      { key: 'HttpMethod', val: String(headers[':method'] ?? 'GET') },
+      { key: 'HttpHost', val: String(headers[':authority'] ?? '') },
+    ];
+    for (const name in headers) {
+      if (name.startsWith(':')) continue;
+      const v = headers[name];
+      if (v === undefined) continue;
+      const key = 'HttpHeader:' + canonicalHeaderName(name);
+      if (Array.isArray(v)) for (const x of v) metadata.push({ key, val: String(x) });
+      else metadata.push({ key, val: String(v) });
+    }
+    // cloudflared reads a QUIC request body only when Content-Length or chunked Transfer-Encoding says
+    // there is one; a body of unknown length is announced as chunked.
+    if (!endStream && headers['content-length'] === undefined)
+      metadata.push({ key: 'HttpHeader:Transfer-Encoding', val: 'chunked' });
+    const dest = `${String(headers[':scheme'] ?? 'http')}://${String(headers[':authority'] ?? '')}${String(headers[':path'] ?? '/')}`;
+    stream.write(connectRequestPreamble({ dest, type: ConnectionType.Http, metadata }));
+    if (endStream) stream.end();
+    readConnectResponse(stream).then(
+      (res) => {
+        if (res.error !== '') {
+          stream.emit('response', { ':status': 502, [RESPONSE_META]: META_CLOUDFLARED });
+          stream.resume();
+          return;
+        }
+        let status = 502;
+        const pairs: Array<[string, string]> = [];
+        for (const m of res.metadata) {
+          if (m.key === 'HttpStatus') status = Number(m.val);
+          else if (m.key.startsWith('HttpHeader:')) pairs.push([m.key.slice('HttpHeader:'.length), m.val]);
+        }
+        stream.emit('response', {
+          ':status': status,
+          [RESPONSE_HEADERS]: packHeaders(pairs),
+          [RESPONSE_META]: META_ORIGIN,
+        });
+        stream.resume();
+      },
+      () => {
+        // A malformed or missing answer fails this stream only.
+        if (!stream.destroyed) stream.reset(0);
+      },
+    );
+    return stream;
+  }
+
+  close(): void {
+    if (!this.conn.isClosed) this.conn.close(0, 'closed by the edge');
+    this.finish(null);
+  }
+
+  private finish(err: Error | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.rpc?.streamClosed(err);
+    if (!this.conn.isClosed) this.conn.close(0, '');
+    this.emit('close', err);
+  }
+}

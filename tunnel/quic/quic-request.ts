@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { canonicalHeaderName } from '../header-packing.js';
+import type { Responder, TunnelRequest } from '../responder.js';
+import { ConnectionType, type ConnectRequest, type Metadata } from '../schema/quic-metadata.js';
+import { connectResponsePreamble } from './preamble.js';
+import type { QuicStream } from './quic-stream.js';
+
+/**
+ * A QUIC request stream, agent side (spec §6): the ConnectRequest becomes HTTP/2-style headers for the
+ * origin proxy, and the response goes back as a ConnectResponse (HttpStatus, HttpHeader:Name per
+ * value) followed by the raw body, ended by FIN.
+ */
+const HEADER_PREFIX = 'HttpHeader:';
+const SENT = Symbol('responseSent');
+type Marked = Duplex & { [SENT]?: boolean };
+
+/** The path and query of `dest`, which the edge sends as an absolute URL or a bare path. */
+export function pathOf(dest: string): string {
+  if (dest.startsWith('/')) return dest;
+  const scheme = dest.indexOf('://');
+  if (scheme < 0) return '/' + dest;
+  const slash = dest.indexOf('/', scheme + 3);
+  const query = dest.indexOf('?', scheme + 3);
+  if (slash < 0) return query < 0 ? '/' : '/' + dest.slice(query);
+  return query >= 0 && query < slash ? '/' + dest.slice(query) : dest.slice(slash);
+}
+
+export function requestFromConnect(stream: QuicStream, req: ConnectRequest): TunnelRequest {
+  const headers: IncomingHttpHeaders = { ':path': pathOf(req.dest), ':scheme': 'http' };
+  for (const m of req.metadata) {
+    if (m.key === 'HttpMethod') headers[':method'] = m.val;
+    else if (m.key === 'HttpHost') headers[':authority'] = m.val;
+    else if (m.key.startsWith(HEADER_PREFIX)) {
+      const name = m.key.slice(HEADER_PREFIX.length).toLowerCase();
+      if (name === 'cf-cloudflared-proxy-connection-upgrade' || name === 'cf-trace-id') continue;
+      const prev = headers[name];
+      if (prev === undefined) headers[name] = m.val;
+      else if (Array.isArray(prev)) prev.push(m.val);
+      else headers[name] = [prev as string, m.val];
+    }
+  }
+  headers[':method'] ??= 'GET';
+  // cloudflared forwards a body only with a non-zero Content-Length or chunked Transfer-Encoding.
+  const cl = headers['content-length'];
+  const te = headers['transfer-encoding'];
+  const hasBody =
+    req.type === ConnectionType.Websocket ||
+    (typeof cl === 'string' && cl !== '0') ||
+    (te !== undefined && String(te).toLowerCase().includes('chunked'));
+  if (!hasBody) stream.resume(); // nothing of the stream's read side is wanted
+  return {
+    stream,
+    headers,
+    hasBody,
+    kind:
+      req.type === ConnectionType.Websocket ? 'websocket' : req.type === ConnectionType.Tcp ? 'tcp' : 'http',
+    responder: quicResponder,
+  };
+}
+
+export const quicResponder: Responder = {
+  respond(stream, status, pairs) {
+    const metadata: Metadata[] = [{ key: 'HttpStatus', val: String(status) }];
+    for (const [name, value] of pairs)
+      metadata.push({ key: HEADER_PREFIX + canonicalHeaderName(name), val: value });
+    (stream as Marked)[SENT] = true;
+    stream.write(connectResponsePreamble({ error: '', metadata }));
+  },
+  fail(stream, message) {
+    if ((stream as Marked)[SENT] === true || stream.destroyed) return;
+    (stream as Marked)[SENT] = true;
+    stream.end(connectResponsePreamble({ error: message, metadata: [] }));
+  },
+  abort(stream) {
+    (stream as QuicStream).reset(0);
+  },
+  headersSent(stream) {
+    return (stream as Marked)[SENT] === true;
+  },
+};
