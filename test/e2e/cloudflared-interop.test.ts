@@ -12,7 +12,7 @@ import { startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
  */
 const BIN = process.env.CLOUDFLARED_BIN;
 
-describe.skipIf(BIN === undefined)('real cloudflared joins edge-sim', () => {
+describe.skipIf(BIN === undefined).each(['http2', 'quic'])('real cloudflared joins edge-sim over %s', (protocol) => {
   let edge: EdgeSimProc;
   let origin: { server: http.Server; port: number };
   let cfd: Proc;
@@ -29,7 +29,7 @@ describe.skipIf(BIN === undefined)('real cloudflared joins edge-sim', () => {
       '--cacert',
       edge.caFile,
       '--protocol',
-      'http2',
+      protocol,
       'run',
       '--credentials-file',
       edge.credentialsFile('cfd'),
@@ -48,6 +48,7 @@ describe.skipIf(BIN === undefined)('real cloudflared joins edge-sim', () => {
 
   it('registers and serves GET and a streamed POST', async () => {
     const [t] = await edge.tunnels();
+    expect(t?.connections[0]).toMatchObject({ protocol });
     expect(t?.connections[0]?.features).toContain('serialized_headers');
     const get = await request(`${edge.publicUrl}/cookies`, { headers: { host: 'cfd.test' } });
     expect(get.statusCode).toBe(200);

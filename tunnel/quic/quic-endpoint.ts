@@ -158,13 +158,9 @@ export class QuicListener extends EventEmitter<{ connection: [QuicConnection] }>
     const remote = { host: rinfo.address, port: rinfo.port };
     let native;
     try {
-      native = Quiche.Connection.accept(
-        scid,
-        msg.subarray(dcidStart, dcidStart + dcidLen),
-        local,
-        remote,
-        this.config,
-      );
+      // No odcid: quiche would take it for the result of a Retry and send retry_source_connection_id,
+      // which quic-go (cloudflared) rejects since no Retry happened.
+      native = Quiche.Connection.accept(scid, null, local, remote, this.config);
     } catch {
       return;
     }
