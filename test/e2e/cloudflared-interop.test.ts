@@ -12,56 +12,59 @@ import { startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
  */
 const BIN = process.env.CLOUDFLARED_BIN;
 
-describe.skipIf(BIN === undefined).each(['http2', 'quic'])('real cloudflared joins edge-sim over %s', (protocol) => {
-  let edge: EdgeSimProc;
-  let origin: { server: http.Server; port: number };
-  let cfd: Proc;
+describe.skipIf(BIN === undefined).each(['http2', 'quic'])(
+  'real cloudflared joins edge-sim over %s',
+  (protocol) => {
+    let edge: EdgeSimProc;
+    let origin: { server: http.Server; port: number };
+    let cfd: Proc;
 
-  beforeAll(async () => {
-    origin = await startEchoOrigin('behind-cloudflared');
-    edge = await startEdgeSim({ tunnels: ['cfd'], routes: ['cfd.test=cfd'] });
-    const creds = JSON.parse(await readFile(edge.credentialsFile('cfd'), 'utf8')) as { TunnelID: string };
-    cfd = spawnBinary('cloudflared', BIN as string, [
-      'tunnel',
-      '--no-autoupdate',
-      '--edge',
-      edge.tunnelAddr,
-      '--cacert',
-      edge.caFile,
-      '--protocol',
-      protocol,
-      'run',
-      '--credentials-file',
-      edge.credentialsFile('cfd'),
-      '--url',
-      `http://127.0.0.1:${origin.port}`,
-      creds.TunnelID,
-    ]);
-    await cfd.waitFor((l) => /Registered tunnel connection/.test(String(l.msg)), 20_000);
-  }, 60_000);
+    beforeAll(async () => {
+      origin = await startEchoOrigin('behind-cloudflared');
+      edge = await startEdgeSim({ tunnels: ['cfd'], routes: ['cfd.test=cfd'] });
+      const creds = JSON.parse(await readFile(edge.credentialsFile('cfd'), 'utf8')) as { TunnelID: string };
+      cfd = spawnBinary('cloudflared', BIN as string, [
+        'tunnel',
+        '--no-autoupdate',
+        '--edge',
+        edge.tunnelAddr,
+        '--cacert',
+        edge.caFile,
+        '--protocol',
+        protocol,
+        'run',
+        '--credentials-file',
+        edge.credentialsFile('cfd'),
+        '--url',
+        `http://127.0.0.1:${origin.port}`,
+        creds.TunnelID,
+      ]);
+      await cfd.waitFor((l) => /Registered tunnel connection/.test(String(l.msg)), 20_000);
+    }, 60_000);
 
-  afterAll(async () => {
-    await cfd?.stop();
-    await edge?.stop();
-    origin?.server.close();
-  });
-
-  it('registers and serves GET and a streamed POST', async () => {
-    const [t] = await edge.tunnels();
-    expect(t?.connections[0]).toMatchObject({ protocol });
-    expect(t?.connections[0]?.features).toContain('serialized_headers');
-    const get = await request(`${edge.publicUrl}/cookies`, { headers: { host: 'cfd.test' } });
-    expect(get.statusCode).toBe(200);
-    expect(get.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
-    await get.body.text();
-    const size = 4 * 1024 * 1024;
-    const post = await request(`${edge.publicUrl}/echo`, {
-      method: 'POST',
-      headers: { host: 'cfd.test', 'content-length': String(size) },
-      body: patternBytes(0, size),
+    afterAll(async () => {
+      await cfd?.stop();
+      await edge?.stop();
+      origin?.server.close();
     });
-    const echo = (await post.body.json()) as { bodySha256: string; headers: Record<string, string> };
-    expect(echo.bodySha256).toBe(patternSha256(size));
-    expect(echo.headers['cf-ray']).toMatch(/-SIM$/);
-  });
-});
+
+    it('registers and serves GET and a streamed POST', async () => {
+      const [t] = await edge.tunnels();
+      expect(t?.connections[0]).toMatchObject({ protocol });
+      expect(t?.connections[0]?.features).toContain('serialized_headers');
+      const get = await request(`${edge.publicUrl}/cookies`, { headers: { host: 'cfd.test' } });
+      expect(get.statusCode).toBe(200);
+      expect(get.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+      await get.body.text();
+      const size = 4 * 1024 * 1024;
+      const post = await request(`${edge.publicUrl}/echo`, {
+        method: 'POST',
+        headers: { host: 'cfd.test', 'content-length': String(size) },
+        body: patternBytes(0, size),
+      });
+      const echo = (await post.body.json()) as { bodySha256: string; headers: Record<string, string> };
+      expect(echo.bodySha256).toBe(patternSha256(size));
+      expect(echo.headers['cf-ray']).toMatch(/-SIM$/);
+    });
+  },
+);

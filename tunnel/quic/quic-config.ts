@@ -19,7 +19,7 @@ export interface QuicTlsOptions {
   keyPem?: string;
 }
 
-export function quicConfig(server: boolean, tls: QuicTlsOptions): QuicheConfig {
+export function quicConfig(server: boolean, tls: QuicTlsOptions, alpn = QUIC_ALPN): QuicheConfig {
   const verify = !server && tls.insecureSkipVerify !== true;
   const c = Quiche.Config.withBoringSslCtx(
     verify,
@@ -29,7 +29,7 @@ export function quicConfig(server: boolean, tls: QuicTlsOptions): QuicheConfig {
     server && tls.certPem !== undefined ? [Buffer.from(tls.certPem)] : null,
     null,
   );
-  c.setApplicationProtos([QUIC_ALPN]);
+  c.setApplicationProtos([alpn]);
   c.setMaxIdleTimeout(5000);
   c.setMaxRecvUdpPayloadSize(MAX_UDP_PAYLOAD);
   c.setMaxSendUdpPayloadSize(MAX_UDP_PAYLOAD);

@@ -28,6 +28,8 @@ export interface DialOptions extends QuicTlsOptions {
   port: number;
   serverName?: string;
   handshakeTimeoutMs?: number;
+  /** only tests offer anything but argotunnel */
+  alpn?: string;
 }
 
 /** Dials and completes the handshake; rejects on a TLS failure, a wrong ALPN or a silent peer. */
@@ -52,7 +54,7 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
     randomBytes(CID_LEN),
     local,
     remote,
-    quicConfig(false, opts),
+    quicConfig(false, opts, opts.alpn),
   );
   const conn = new QuicConnection(native, true, (p) => socket.send(p), local, remote, 'edge');
   socket.on('message', (msg) => conn.receive(msg));
