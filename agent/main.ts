@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { AdminServer } from './admin-server.js';
 import { buildConfig } from './config.js';
-import { EventRecorder } from './controller/event-recorder.js';
-import { IngressController } from './controller/ingress-controller.js';
-import { LeaderElector } from './controller/leader-election.js';
-import { loadKubeConfig } from './kube/kube-config.js';
+import type { IngressController } from './controller/ingress-controller.js';
+import type { LeaderElector } from './controller/leader-election.js';
 import { createLogger } from './log.js';
 import { OriginProxy } from './origin-proxy.js';
 import { routeResolver, staticResolver } from './resolvers.js';
@@ -89,6 +86,20 @@ async function main(): Promise<void> {
   let resolve = config.url === undefined ? null : staticResolver(config.url);
   let supervisor: TunnelSupervisor | null = null;
   if (resolve === null) {
+    // Kubernetes support is loaded only when used: a static (--url) agent stays small.
+    const [
+      { CoordinationV1Api, CoreV1Api },
+      { EventRecorder },
+      { IngressController },
+      { LeaderElector },
+      { loadKubeConfig },
+    ] = await Promise.all([
+      import('@kubernetes/client-node'),
+      import('./controller/event-recorder.js'),
+      import('./controller/ingress-controller.js'),
+      import('./controller/leader-election.js'),
+      import('./kube/kube-config.js'),
+    ]);
     const { kc, source } = loadKubeConfig(config.kube.kubeconfig);
     const identity = `${process.env.POD_NAME ?? os.hostname()}_${connectorId.slice(0, 8)}`;
     leader = new LeaderElector({

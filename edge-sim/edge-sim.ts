@@ -18,6 +18,8 @@ export interface EdgeSimOptions {
   routes?: string[];
   location?: string;
   accountTag?: string;
+  /** serve QUIC on UDP beside TCP (default true) */
+  quic?: boolean;
   log: Logger;
 }
 
@@ -58,6 +60,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     store,
     registry,
     log: opts.log,
+    quic: opts.quic !== false,
   });
   const closers: Array<() => Promise<void>> = [];
   const addresses: EdgeSim['addresses'] = { tunnel: await tunnelListener.listen() };

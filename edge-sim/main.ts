@@ -12,6 +12,7 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --api-listen HOST:PORT     /_edge admin endpoints
   --route HOST=TUNNEL        send visitors of HOST to TUNNEL (name or id) (repeatable)
   --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
+  --no-quic                  do not serve QUIC (UDP) on the tunnel port, as where UDP is blocked
   --log-level LEVEL          pino level (default info)
 `;
 
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
       'api-listen': { type: 'string' },
       route: { type: 'string', multiple: true, default: [] },
       location: { type: 'string', default: 'SIM' },
+      'no-quic': { type: 'boolean' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
     createTunnels: values['create-tunnel'],
     routes: values.route,
     location: values.location,
+    quic: values['no-quic'] !== true,
     log,
   });
   const fmt = (a?: HostPort) => (a === undefined ? undefined : `${a.host}:${a.port}`);

@@ -38,6 +38,7 @@ export async function startEdgeSim(opts: {
   routes: string[];
   stateDir?: string;
   tunnelPort?: number;
+  extra?: string[];
 }): Promise<EdgeSimProc> {
   const tmp = opts.stateDir === undefined ? await tempDir('edge') : null;
   const stateDir = opts.stateDir ?? (tmp as { dir: string }).dir;
@@ -52,6 +53,7 @@ export async function startEdgeSim(opts: {
     '127.0.0.1:0',
     ...opts.tunnels.flatMap((t) => ['--create-tunnel', t]),
     ...opts.routes.flatMap((r) => ['--route', r]),
+    ...(opts.extra ?? []),
   ];
   const proc = spawnTs('edge-sim', 'edge-sim/main.ts', args);
   const ready = await proc.waitForMsg('edge-sim listening', 20_000);

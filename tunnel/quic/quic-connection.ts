@@ -47,6 +47,7 @@ export class QuicConnection
     keepaliveMs = 1000,
   ) {
     super();
+    this.recvInfo = { to: local, from: remote };
     this.nextStream = isClient ? 0 : 1;
     if (keepaliveMs > 0) {
       // quic-go (cloudflared) sends a PING every second when idle; quiche leaves that to the application.
@@ -71,16 +72,21 @@ export class QuicConnection
     return this.streams.size;
   }
 
-  /** One datagram from the peer. */
+  private readonly recvInfo: { to: HostPort; from: HostPort };
+  private received = false;
+
+  /**
+   * One datagram from the peer: only handed to quiche here. Streams are served, and packets sent, once
+   * per event-loop turn in flush(), after every datagram of the turn has been fed in.
+   */
   receive(datagram: Buffer): void {
     if (this.closed) return;
-    this.lastReceived = Date.now();
+    this.received = true;
     try {
-      this.native.recv(datagram, { to: this.local, from: this.remote });
+      this.native.recv(datagram, this.recvInfo);
     } catch {
       // quiche drops what it cannot use (a corrupt or stray packet); the connection goes on
     }
-    this.process();
     markDirty(this);
   }
 
@@ -122,6 +128,12 @@ export class QuicConnection
 
   flush(): void {
     if (this.closed) return;
+    if (this.received) {
+      this.received = false;
+      this.lastReceived = Date.now();
+      this.process();
+      if (this.closed) return;
+    }
     const q = this.native;
     const buf = this.sendBuffer;
     for (;;) {
