@@ -46,6 +46,17 @@ export interface ConnectionStatus {
 
 const FEATURES = ['serialized_headers'];
 
+function movesAddress(err: unknown): boolean {
+  if (err instanceof RegistrationError && err.duplicate) return true;
+  const code = isTunnelError(err) ? err.code : '';
+  return (
+    code === 'EDGE_DIAL_FAILED' ||
+    code === 'EDGE_DIAL_TIMEOUT' ||
+    code.startsWith('QUIC_HANDSHAKE') ||
+    code === 'QUIC_IDLE_TIMEOUT'
+  );
+}
+
 function goArch(): string {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
   return `${os.platform()}_${arch}`;
@@ -128,8 +139,11 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
     const backoff = new Backoff(this.opts.backoffBaseMs ?? 1000);
     const { log, credentials } = this.opts;
     let first = onFirstRegistration;
+    // An index keeps its edge address across reconnects and moves on to the next one after a dial
+    // failure, a duplicate connection or a QUIC idle timeout (spec §2).
+    let offset = 0;
     while (!this.stopping) {
-      const edge = this.opts.edges[index % this.opts.edges.length] as HostPort;
+      const edge = this.opts.edges[(index + offset) % this.opts.edges.length] as HostPort;
       this.update(index, { state: 'connecting', edge: `${edge.host}:${edge.port}` });
       let conn: TunnelConnection;
       const protocol = this.protocol;
@@ -165,6 +179,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
             : await AgentHttp2Connection.connect(dialOpts);
       } catch (err) {
         this.maybeFallBack(protocol, err);
+        if (movesAddress(err)) offset++;
         const wait = backoff.next();
         const message = err instanceof Error ? err.message : String(err);
         const fields = {
@@ -216,6 +231,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
       }
       const closeErr = await new Promise<Error | null>((resolve) => conn.once('close', resolve));
       this.conns[index] = null;
+      if (movesAddress(closeErr)) offset++;
       if (this.stopping) break;
       const wait = backoff.next();
       log.warn(

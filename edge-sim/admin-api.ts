@@ -54,8 +54,10 @@ export class AdminApi {
         json(res, 404, { error: 'no such connection' });
         return;
       }
+      // Streams in flight on it fail with it; the caller may count on no others failing.
+      const inflight = conn.inflight;
       conn.link.close();
-      json(res, 200, { dropped: conn.id });
+      json(res, 200, { dropped: conn.id, inflight });
       return;
     }
     json(res, 404, { error: 'not found' });

@@ -20,13 +20,15 @@ export interface EdgeSimOptions {
   accountTag?: string;
   /** serve QUIC on UDP beside TCP (default true) */
   quic?: boolean;
+  /** more tunnel listeners, each a region with its own location name (NAME=HOST:PORT) */
+  regions?: Array<{ name: string } & HostPort>;
   log: Logger;
 }
 
 export interface EdgeSim {
   store: TunnelStore;
   registry: ConnectionRegistry;
-  addresses: { tunnel: HostPort; public?: HostPort; api?: HostPort };
+  addresses: { tunnel: HostPort; public?: HostPort; api?: HostPort; regions: Record<string, HostPort> };
   close(): Promise<void>;
 }
 
@@ -63,7 +65,21 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     quic: opts.quic !== false,
   });
   const closers: Array<() => Promise<void>> = [];
-  const addresses: EdgeSim['addresses'] = { tunnel: await tunnelListener.listen() };
+  const addresses: EdgeSim['addresses'] = { tunnel: await tunnelListener.listen(), regions: {} };
+  for (const region of opts.regions ?? []) {
+    const l = new TunnelListener({
+      host: region.host,
+      port: region.port,
+      location: region.name,
+      pki,
+      store,
+      registry,
+      log: opts.log,
+      quic: opts.quic !== false,
+    });
+    addresses.regions[region.name] = await l.listen();
+    closers.push(() => l.close());
+  }
   closers.push(() => tunnelListener.close());
   if (opts.publicListen !== undefined) {
     const pub = new PublicListener({ ...opts.publicListen, location, routes, registry, log: opts.log });

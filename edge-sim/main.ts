@@ -13,6 +13,7 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --route HOST=TUNNEL        send visitors of HOST to TUNNEL (name or id) (repeatable)
   --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
   --no-quic                  do not serve QUIC (UDP) on the tunnel port, as where UDP is blocked
+  --region-listen NAME=HOST:PORT  another tunnel listener: a second region whose location is NAME (repeatable)
   --log-level LEVEL          pino level (default info)
 `;
 
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
       route: { type: 'string', multiple: true, default: [] },
       location: { type: 'string', default: 'SIM' },
       'no-quic': { type: 'boolean' },
+      'region-listen': { type: 'string', multiple: true, default: [] },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -52,6 +54,11 @@ async function main(): Promise<void> {
     routes: values.route,
     location: values.location,
     quic: values['no-quic'] !== true,
+    regions: values['region-listen'].map((spec) => {
+      const eq = spec.indexOf('=');
+      if (eq <= 0) throw new Error(`--region-listen wants NAME=HOST:PORT, got "${spec}"`);
+      return { name: spec.slice(0, eq), ...parseHostPort(spec.slice(eq + 1), '--region-listen', true) };
+    }),
     log,
   });
   const fmt = (a?: HostPort) => (a === undefined ? undefined : `${a.host}:${a.port}`);
@@ -60,6 +67,7 @@ async function main(): Promise<void> {
       tunnel: fmt(sim.addresses.tunnel),
       public: fmt(sim.addresses.public),
       api: fmt(sim.addresses.api),
+      regions: Object.fromEntries(Object.entries(sim.addresses.regions).map(([k, v]) => [k, fmt(v)])),
       stateDir: values['state-dir'],
     },
     'edge-sim listening',

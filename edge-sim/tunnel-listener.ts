@@ -50,16 +50,22 @@ export class TunnelListener {
     this.server.on('tlsClientError', (err, socket) => {
       opts.log.warn({ err: err.message, remote: socket.remoteAddress }, 'tunnel TLS handshake failed');
     });
-    this.quic =
-      opts.quic === false
-        ? null
-        : new QuicListener({
-            host: opts.host,
-            port: opts.port,
-            certPem: opts.pki.certPem,
-            keyPem: opts.pki.keyPem,
-          });
+    this.quic = opts.quic === false ? null : this.makeQuicListener();
     this.quic?.on('connection', (c) => this.acceptQuic(c));
+  }
+
+  private makeQuicListener(): QuicListener | null {
+    try {
+      return new QuicListener({
+        host: this.opts.host,
+        port: this.opts.port,
+        certPem: this.opts.pki.certPem,
+        keyPem: this.opts.pki.keyPem,
+      });
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'QUIC is not available here; serving HTTP/2 only');
+      return null;
+    }
   }
 
   /** TCP first; then UDP on the very port TCP got, so a port of 0 gives both the same number. */

@@ -1,4 +1,4 @@
-import { Quiche, type QuicheConfig } from './native.js';
+import { quiche, type QuicheConfig } from './native.js';
 
 /**
  * Transport parameters as cloudflared sets them (spec §4): ALPN argotunnel, 5 s idle timeout, 1350-byte
@@ -21,7 +21,7 @@ export interface QuicTlsOptions {
 
 export function quicConfig(server: boolean, tls: QuicTlsOptions, alpn = QUIC_ALPN): QuicheConfig {
   const verify = !server && tls.insecureSkipVerify !== true;
-  const c = Quiche.Config.withBoringSslCtx(
+  const c = quiche().Config.withBoringSslCtx(
     verify,
     false,
     server || tls.ca === undefined ? null : Buffer.from(tls.ca),

@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { TunnelError } from '../errors.js';
 import { QUIC_ALPN, QUIC_SERVER_NAME, quicConfig, type QuicTlsOptions } from './quic-config.js';
-import { Quiche } from './native.js';
+import { quiche } from './native.js';
 import { QuicConnection } from './quic-connection.js';
 
 /**
@@ -49,7 +49,7 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
   const addr = socket.address();
   const local = { host: addr.address, port: addr.port };
   const remote = { host: opts.host, port: opts.port };
-  const native = Quiche.Connection.connect(
+  const native = quiche().Connection.connect(
     opts.serverName ?? QUIC_SERVER_NAME,
     randomBytes(CID_LEN),
     local,
@@ -162,7 +162,7 @@ export class QuicListener extends EventEmitter<{ connection: [QuicConnection] }>
     try {
       // No odcid: quiche would take it for the result of a Retry and send retry_source_connection_id,
       // which quic-go (cloudflared) rejects since no Retry happened.
-      native = Quiche.Connection.accept(scid, null, local, remote, this.config);
+      native = quiche().Connection.accept(scid, null, local, remote, this.config);
     } catch {
       return;
     }
