@@ -2,14 +2,16 @@ import os from 'node:os';
 import { benchApplyToLive } from './apply-to-live.js';
 import { fmt } from './format.js';
 import { benchHttp } from './http.js';
+import { benchQuicTransport } from './quic-transport.js';
 import { benchRouting } from './routing.js';
 
 /**
- * `npm run bench [-- SECTION…]`: sections http, routing, apply. Nothing here asserts a number; the
+ * `npm run bench [-- SECTION…]`: sections http, quic, routing, apply. Nothing here asserts a number; the
  * figures go into docs/performance.md with the machine they were taken on.
  */
 const SECTIONS: Record<string, () => Promise<string[]>> = {
   http: benchHttp,
+  quic: () => benchQuicTransport(),
   async routing() {
     const r = benchRouting(5000);
     return [

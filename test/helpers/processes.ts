@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,10 +108,9 @@ export class Proc {
  */
 export function spawnTs(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const nodeArgs = (process.env.TI_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const program =
-    process.env.TI_USE_DIST === '1'
-      ? [path.join(ROOT, 'dist', entry.replace(/\.ts$/, '.js'))]
-      : ['--import', 'tsx', path.join(ROOT, entry)];
+  const compiled = path.join(ROOT, 'dist', entry.replace(/\.ts$/, '.js'));
+  // Files that are never built (the benchmarks' own helpers) run from source either way.
+  const program = process.env.TI_USE_DIST === '1' && existsSync(compiled) ? [compiled] : ['--import', 'tsx', path.join(ROOT, entry)];
   const child = spawn(process.execPath, [...nodeArgs, ...program, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
