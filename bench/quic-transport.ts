@@ -19,7 +19,8 @@ async function bulk(c: QuicConnection, size: number): Promise<number> {
     s.on('error', reject);
   });
   const t0 = performance.now();
-  for (let at = 0; at < size; at += chunk.length) if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+  for (let at = 0; at < size; at += chunk.length)
+    if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
   s.end();
   if (Number(await answer) !== size) throw new Error('the server saw a different byte count');
   return size / 2 ** 20 / ((performance.now() - t0) / 1000);

@@ -110,7 +110,10 @@ export function spawnTs(name: string, entry: string, args: string[], env: NodeJS
   const nodeArgs = (process.env.TI_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const compiled = path.join(ROOT, 'dist', entry.replace(/\.ts$/, '.js'));
   // Files that are never built (the benchmarks' own helpers) run from source either way.
-  const program = process.env.TI_USE_DIST === '1' && existsSync(compiled) ? [compiled] : ['--import', 'tsx', path.join(ROOT, entry)];
+  const program =
+    process.env.TI_USE_DIST === '1' && existsSync(compiled)
+      ? [compiled]
+      : ['--import', 'tsx', path.join(ROOT, entry)];
   const child = spawn(process.execPath, [...nodeArgs, ...program, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
