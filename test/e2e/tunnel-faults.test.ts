@@ -124,26 +124,35 @@ describe('tunnel faults', () => {
     60_000,
   );
 
-  it('SIGTERM lets a request in flight finish, routes nothing new there, and exits 0', async () => {
-    const agent = await startAgent(
-      agentArgs(edge, 'grace', `http://127.0.0.1:${origin.port}`, ['--grace-period', '10s']),
-      { waitReady: 4 },
-    );
-    const inflight = visit('grace.test', '/slow/1500');
-    await new Promise((r) => setTimeout(r, 300));
-    agent.proc.signal('SIGTERM');
-    await agent.proc.waitForMsg('shutting down: unregistering and draining');
-    const [t] = (await edge.tunnels()).filter((x) => x.name === 'grace');
-    await new Promise((r) => setTimeout(r, 200));
-    const after = await visit('grace.test');
-    expect(after.statusCode).toBe(530);
-    await after.body.text();
-    const res = await inflight;
-    expect(res.statusCode).toBe(200);
-    expect(await res.body.text()).toBe('slept 1500\n');
-    expect(await agent.proc.exited).toBe(0);
-    expect(t).toBeDefined();
-  }, 60_000);
+  it.each(['http2', 'quic'])(
+    'SIGTERM (%s) lets a 3 s request finish, routes nothing new there, and exits 0',
+    async (protocol) => {
+      const agent = await startAgent(
+        agentArgs(edge, 'grace', `http://127.0.0.1:${origin.port}`, [
+          '--grace-period',
+          '10s',
+          '--protocol',
+          protocol,
+        ]),
+        { waitReady: 4 },
+      );
+      const inflight = visit('grace.test', '/slow/3000');
+      await new Promise((r) => setTimeout(r, 300));
+      agent.proc.signal('SIGTERM');
+      await agent.proc.waitForMsg('shutting down: unregistering and draining');
+      const [t] = (await edge.tunnels()).filter((x) => x.name === 'grace');
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await visit('grace.test');
+      expect(after.statusCode).toBe(530);
+      await after.body.text();
+      const res = await inflight;
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.text()).toBe('slept 3000\n');
+      expect(await agent.proc.exited).toBe(0);
+      expect(t).toBeDefined();
+    },
+    60_000,
+  );
 
   it('refuses malformed credentials at startup with a clear message', async () => {
     const cases: Array<[string[], RegExp]> = [
