@@ -26,7 +26,6 @@ export class QuicConnection
   implements Flushable
 {
   readonly recvBuffer = Buffer.allocUnsafe(64 * 1024);
-  private readonly sendBuffer = Buffer.allocUnsafe(SEND_BUFFER);
   private readonly streams = new Map<number, QuicStream>();
   private readonly blockedStreams = new Set<QuicStream>();
   private nextStream: number;
@@ -135,20 +134,18 @@ export class QuicConnection
       if (this.closed) return;
     }
     const q = this.native;
-    const buf = this.sendBuffer;
     for (;;) {
+      // quiche writes each packet straight into a buffer of its own (from Node's pool): the send is
+      // asynchronous, so a reused buffer could be overwritten before it leaves.
+      const packet = Buffer.allocUnsafe(SEND_BUFFER);
       let r: [number, unknown] | null;
       try {
-        r = q.send(buf);
+        r = q.send(packet);
       } catch {
         break;
       }
       if (r === null) break;
-      const n = r[0];
-      // The send is asynchronous: each packet gets its own (pooled) buffer.
-      const packet = Buffer.allocUnsafe(n);
-      buf.copy(packet, 0, 0, n);
-      this.transmit(packet);
+      this.transmit(packet.subarray(0, r[0]));
     }
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

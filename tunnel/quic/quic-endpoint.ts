@@ -114,7 +114,17 @@ export class QuicListener extends EventEmitter<{ connection: [QuicConnection] }>
 
   constructor(private readonly opts: ListenOptions) {
     super();
-    this.socket = dgram.createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4' });
+    const type = opts.host.includes(':') ? 'udp6' : 'udp4';
+    // Every send names the peer's IP; Node would pass it through dns.lookup and the next tick each time.
+    const family = type === 'udp6' ? 6 : 4;
+    this.socket = dgram.createSocket({
+      type,
+      lookup: (
+        address: string,
+        _opts: unknown,
+        cb: (err: Error | null, address: string, family: number) => void,
+      ) => cb(null, address, family),
+    } as dgram.SocketOptions);
     this.config = quicConfig(true, { certPem: opts.certPem, keyPem: opts.keyPem });
     this.socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     this.socket.on('error', () => {});
