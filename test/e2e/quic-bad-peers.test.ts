@@ -108,6 +108,26 @@ describe('QUIC bad peers', () => {
     agent.close();
   });
 
+  it('answers a configuration push on an RPC stream opened by the edge', async () => {
+    const seen: Array<[number, string]> = [];
+    const agent = await AgentQuicConnection.connect({
+      host: '127.0.0.1',
+      port,
+      ca: pki.caPem,
+      registration,
+      onRequest: () => {},
+      onConfiguration: async (version, config) => {
+        seen.push([version, config.toString()]);
+        return { latestAppliedVersion: version, err: '' };
+      },
+    });
+    const edge = edges.at(-1) as EdgeQuicConnection;
+    const res = await edge.pushConfiguration(3, { ingress: [{ service: 'http_status:404' }] });
+    expect(res).toEqual({ latestAppliedVersion: 3, err: '' });
+    expect(seen).toEqual([[3, '{"ingress":[{"service":"http_status:404"}]}']]);
+    agent.close();
+  });
+
   it('closes only the connection whose control stream carries garbage', async () => {
     const before = edges.length;
     const conn = await dialQuic({ host: '127.0.0.1', port, ca: pki.caPem });

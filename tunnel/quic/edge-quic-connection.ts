@@ -9,10 +9,11 @@ import {
   canonicalHeaderName,
   packHeaders,
 } from '../header-packing.js';
-import { registrationServer, type RegistrationHandler } from '../registration.js';
+import { callUpdateConfiguration, registrationServer, type RegistrationHandler } from '../registration.js';
 import { RpcConnection } from '../rpc/rpc-connection.js';
 import { ConnectionType, type Metadata } from '../schema/quic-metadata.js';
-import { connectRequestPreamble, readConnectResponse } from './preamble.js';
+import type { UpdateConfigurationResponse } from '../schema/tunnelrpc.js';
+import { RPC_SIGNATURE, connectRequestPreamble, readConnectResponse } from './preamble.js';
 import type { QuicConnection } from './quic-connection.js';
 import type { QuicStream } from './quic-stream.js';
 
@@ -141,6 +142,35 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
       },
     );
     return stream;
+  }
+
+  /**
+   * Pushes configuration the QUIC way (spec §5): a stream opened by the edge with the RPC signature,
+   * Bootstrap, then updateConfiguration on the connector's CloudflaredServer.
+   */
+  async pushConfiguration(version: number, config: unknown): Promise<UpdateConfigurationResponse> {
+    const stream = this.conn.openStream();
+    stream.on('error', () => {});
+    stream.write(RPC_SIGNATURE);
+    const rpc = new RpcConnection({
+      peer: 'origin',
+      send: (frame) => {
+        if (!stream.destroyed) stream.write(frame);
+      },
+    });
+    stream.on('data', (chunk: Buffer) => rpc.receive(chunk));
+    stream.on('close', () => rpc.streamClosed());
+    try {
+      return await callUpdateConfiguration(
+        rpc,
+        rpc.bootstrap(),
+        version,
+        Buffer.from(JSON.stringify(config)),
+      );
+    } finally {
+      rpc.abort('rpc: done');
+      stream.end();
+    }
   }
 
   close(): void {
