@@ -4,11 +4,7 @@ import tls from 'node:tls';
 import { TunnelError } from '../errors.js';
 import { PROXY_CONNECTION_UPGRADE, PROXY_SRC, META_CLOUDFLARED, RESPONSE_META } from '../header-packing.js';
 import { http2Responder, type TunnelRequest } from '../responder.js';
-import {
-  callRegisterConnection,
-  callUnregisterConnection,
-  callUpdateLocalConfiguration,
-} from '../registration.js';
+import { drained, registerConnector, unregisterConnector } from '../connector-session.js';
 import { RpcConnection, type RemoteCapability } from '../rpc/rpc-connection.js';
 import type {
   ConnectionDetails,
@@ -49,17 +45,7 @@ export interface AgentHttp2Options {
   registerTimeoutMs?: number;
 }
 
-export class RegistrationError extends TunnelError {
-  constructor(
-    message: string,
-    readonly shouldRetry: boolean,
-    readonly retryAfterMs: number,
-    readonly duplicate: boolean,
-  ) {
-    super(duplicate ? 'REGISTRATION_DUPLICATE' : 'REGISTRATION_REJECTED', message, { source: 'edge' });
-    this.name = 'RegistrationError';
-  }
-}
+export { RegistrationError } from '../connector-session.js';
 
 export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }> {
   readonly protocol = 'http2';
@@ -211,28 +197,12 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
     });
     stream.on('error', () => {});
     this.cap = rpc.bootstrap();
-    const response = await callRegisterConnection(rpc, this.cap, this.opts.registration);
-    if (response.kind === 'error') {
-      const { cause, shouldRetry, retryAfter } = response.error;
-      throw new RegistrationError(
-        `the edge refused registration: ${cause}`,
-        shouldRetry,
-        Number(retryAfter / 1_000_000n),
-        cause === 'EDUPCONN',
-      );
-    }
-    if (response.details.uuid.length !== 16) {
-      throw new TunnelError(
-        'REGISTRATION_MALFORMED',
-        'the edge returned a connection id that is not 16 bytes',
-        { source: 'edge' },
-      );
-    }
-    this.details = response.details;
-    if (this.opts.localConfiguration !== undefined && !response.details.tunnelIsRemotelyManaged) {
-      // An error here is only logged by cloudflared; it does not undo the registration.
-      await callUpdateLocalConfiguration(rpc, this.cap, this.opts.localConfiguration).catch(() => {});
-    }
+    this.details = await registerConnector(
+      rpc,
+      this.cap,
+      this.opts.registration,
+      this.opts.localConfiguration,
+    );
   }
 
   private serveStream(
@@ -313,34 +283,18 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
    * the caller closes the connection once they are done or its grace period ends.
    */
   async unregister(timeoutMs: number): Promise<void> {
-    const rpc = this.rpc;
-    const cap = this.cap;
-    if (rpc === null || cap === null || rpc.isClosed) return;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        callUnregisterConnection(rpc, cap),
-        new Promise<void>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new TunnelError('UNREGISTER_TIMEOUT', 'unregister timed out', { source: 'edge' })),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      this.details = null;
-      rpc.release(cap);
-      rpc.abort('rpc: shutdown');
-    }
+    if (this.rpc === null || this.cap === null) return;
+    this.details = null;
+    await unregisterConnector(this.rpc, this.cap, timeoutMs);
   }
 
   /** Resolves when no request stream is in flight, or after `timeoutMs`. */
-  async drained(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.activeStreams > 0 && Date.now() < deadline && !this.closed) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  drained(timeoutMs: number): Promise<void> {
+    return drained(
+      () => this.activeStreams,
+      () => this.closed,
+      timeoutMs,
+    );
   }
 
   close(): void {

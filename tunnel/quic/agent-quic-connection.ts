@@ -1,12 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { TunnelError } from '../errors.js';
-import { RegistrationError } from '../http2/agent-connection.js';
-import {
-  callRegisterConnection,
-  callUnregisterConnection,
-  callUpdateLocalConfiguration,
-  cloudflaredServer,
-} from '../registration.js';
+import { cloudflaredServer } from '../registration.js';
+import { drained, registerConnector, unregisterConnector } from '../connector-session.js';
 import type { TunnelRequest } from '../responder.js';
 import { RpcConnection, type RemoteCapability } from '../rpc/rpc-connection.js';
 import { decodeConnectRequest } from '../schema/quic-metadata.js';
@@ -114,41 +109,13 @@ export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }>
         );
     });
     this.cap = rpc.bootstrap();
-    let timer: NodeJS.Timeout | undefined;
-    const response = await Promise.race([
-      callRegisterConnection(rpc, this.cap, this.opts.registration),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new TunnelError('REGISTRATION_TIMEOUT', 'the edge did not complete registration in time', {
-                source: 'edge',
-              }),
-            ),
-          this.opts.registerTimeoutMs ?? 15_000,
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (response.kind === 'error') {
-      const { cause, shouldRetry, retryAfter } = response.error;
-      throw new RegistrationError(
-        `the edge refused registration: ${cause}`,
-        shouldRetry,
-        Number(retryAfter / 1_000_000n),
-        cause === 'EDUPCONN',
-      );
-    }
-    if (response.details.uuid.length !== 16) {
-      throw new TunnelError(
-        'REGISTRATION_MALFORMED',
-        'the edge returned a connection id that is not 16 bytes',
-        { source: 'edge' },
-      );
-    }
-    this.details = response.details;
-    if (this.opts.localConfiguration !== undefined && !response.details.tunnelIsRemotelyManaged) {
-      await callUpdateLocalConfiguration(rpc, this.cap, this.opts.localConfiguration).catch(() => {});
-    }
+    this.details = await registerConnector(
+      rpc,
+      this.cap,
+      this.opts.registration,
+      this.opts.localConfiguration,
+      this.opts.registerTimeoutMs ?? 15_000,
+    );
   }
 
   private onStream(stream: QuicStream): void {
@@ -206,32 +173,17 @@ export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }>
 
   /** Graceful step one: the edge stops sending new streams here; those in flight go on. */
   async unregister(timeoutMs: number): Promise<void> {
-    const rpc = this.rpc;
-    const cap = this.cap;
-    if (rpc === null || cap === null || rpc.isClosed) return;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        callUnregisterConnection(rpc, cap),
-        new Promise<void>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new TunnelError('UNREGISTER_TIMEOUT', 'unregister timed out', { source: 'edge' })),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      this.details = null;
-      rpc.release(cap);
-      rpc.abort('rpc: shutdown');
-    }
+    if (this.rpc === null || this.cap === null) return;
+    this.details = null;
+    await unregisterConnector(this.rpc, this.cap, timeoutMs);
   }
 
-  async drained(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.active > 0 && Date.now() < deadline && !this.closed)
-      await new Promise((r) => setTimeout(r, 50));
+  drained(timeoutMs: number): Promise<void> {
+    return drained(
+      () => this.active,
+      () => this.closed,
+      timeoutMs,
+    );
   }
 
   close(): void {
