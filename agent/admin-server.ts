@@ -1,13 +1,20 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen, type HostPort } from '../common/net.js';
+import type { AgentMetrics } from './metrics.js';
+import type { RequestLog } from './request-log.js';
 
 /**
  * The agent's admin endpoints on --metrics: /ready in cloudflared's JSON shape (200 only with a live
- * tunnel connection) and /healthz (the process is alive and its event loop turns).
+ * tunnel connection), /healthz (the process is alive and its event loop turns), /metrics (Prometheus),
+ * /requests (the last requests proxied) and /debug/routes (the compiled route table; it holds no
+ * secrets: hosts, paths, Services and endpoint addresses only).
  */
 export interface ReadinessSource {
   readyConnections(): number;
   connectorId: string;
+  metrics?: AgentMetrics;
+  requests?: RequestLog;
+  routes?(): unknown;
 }
 
 export class AdminServer {
@@ -47,6 +54,24 @@ export class AdminServer {
         connectorId: this.readiness.connectorId,
       });
       res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+      return;
+    }
+    if (path === '/metrics' && this.readiness.metrics !== undefined) {
+      const registry = this.readiness.metrics.registry;
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+      return;
+    }
+    if (path === '/requests' && this.readiness.requests !== undefined) {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ requests: this.readiness.requests.recent() }));
+      return;
+    }
+    if (path === '/debug/routes' && this.readiness.routes !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.readiness.routes()));
       return;
     }
     if (path === '/healthz' || path === '/healthcheck') {

@@ -21,6 +21,7 @@ export interface AgentConfig {
   gracePeriodMs: number;
   logLevel: string;
   logPretty: boolean;
+  accessLog: boolean;
 }
 
 export interface KubeSettings {
@@ -51,6 +52,7 @@ export interface RawFlags {
   'grace-period'?: string;
   'log-level'?: string;
   'log-pretty'?: boolean;
+  'no-access-log'?: boolean;
 }
 
 function fail(message: string): never {
@@ -144,5 +146,6 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     gracePeriodMs,
     logLevel: flags['log-level'] ?? env.LOG_LEVEL ?? 'info',
     logPretty: flags['log-pretty'] === true,
+    accessLog: flags['no-access-log'] !== true,
   };
 }

@@ -6,7 +6,10 @@ import { buildConfig } from './config.js';
 import type { IngressController } from './controller/ingress-controller.js';
 import type { LeaderElector } from './controller/leader-election.js';
 import { createLogger } from './log.js';
+import { AgentMetrics } from './metrics.js';
 import { OriginProxy } from './origin-proxy.js';
+import { RequestLog } from './request-log.js';
+import { describeRoutes } from './routing/describe-routes.js';
 import { routeResolver, staticResolver } from './resolvers.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
 import { agentVersion } from './version.js';
@@ -37,6 +40,7 @@ Operations:
   --metrics HOST:PORT       admin endpoints /ready and /healthz (default 127.0.0.1:0)
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --log-pretty              human-readable logs
+  --no-access-log           no log line per request (metrics and /requests still count them)
 `;
 
 async function main(): Promise<void> {
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
       'grace-period': { type: 'string' },
       'log-level': { type: 'string' },
       'log-pretty': { type: 'boolean' },
+      'no-access-log': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -79,6 +84,8 @@ async function main(): Promise<void> {
       'edge certificate verification is OFF (--no-tls-verify): anyone on the path can impersonate the edge',
     );
   const connectorId = randomUUID();
+  const metrics = new AgentMetrics();
+  const requests = new RequestLog(1000);
   const tunnelHostname = `${config.credentials.tunnelId}.cfargotunnel.com`;
 
   let controller: IngressController | null = null;
@@ -121,6 +128,7 @@ async function main(): Promise<void> {
       events: new EventRecorder(kc.makeApiClient(CoreV1Api), identity, log),
       tunnelHostname,
       tunnelLive: () => (supervisor?.readyConnections ?? 0) > 0,
+      metrics,
     });
     controller = ctl;
     resolve = routeResolver(() => ctl.table);
@@ -134,7 +142,14 @@ async function main(): Promise<void> {
       'Kubernetes mode',
     );
   }
-  const proxy = new OriginProxy({ resolve, connectorId, log });
+  const proxy = new OriginProxy({
+    resolve,
+    connectorId,
+    log,
+    metrics,
+    requests,
+    accessLog: config.accessLog,
+  });
   const sup = new TunnelSupervisor({
     credentials: config.credentials,
     edges: config.edges,
@@ -156,7 +171,18 @@ async function main(): Promise<void> {
   });
   supervisor = sup;
   let wasLive = false;
+  sup.on('failure', (code) => metrics.registrationFailures.inc({ code }));
+  sup.on('reconnect', (index) => metrics.reconnects.inc({ index: String(index) }));
+  leader?.on('change', (leading) => metrics.leader.set(leading ? 1 : 0));
   sup.on('change', () => {
+    metrics.connections.reset();
+    for (const s of sup.status) {
+      if (s.state === 'registered')
+        metrics.connections.set(
+          { index: String(s.index), location: s.location ?? '', protocol: s.protocol },
+          1,
+        );
+    }
     const live = sup.readyConnections > 0;
     if (live !== wasLive) {
       wasLive = live;
@@ -164,7 +190,14 @@ async function main(): Promise<void> {
     }
   });
   const ready = () => (controller === null || controller.synced ? sup.readyConnections : 0);
-  const admin = new AdminServer(config.metrics, { connectorId, readyConnections: ready });
+  const admin = new AdminServer(config.metrics, {
+    connectorId,
+    readyConnections: ready,
+    metrics,
+    requests,
+    routes: () =>
+      controller === null ? { mode: 'static', origin: config.url?.origin } : describeRoutes(controller),
+  });
   const adminAddress = await admin.listen();
   log.info(
     {

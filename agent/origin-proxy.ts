@@ -1,11 +1,13 @@
 import type http2 from 'node:http2';
-import { PassThrough, type Duplex } from 'node:stream';
+import { Transform, type Duplex, type TransformCallback } from 'node:stream';
 import type { Logger } from 'pino';
 import { Agent, type Dispatcher } from 'undici';
 import { TunnelError } from '../tunnel/errors.js';
 import { canonicalHeaderName, isTunnelInternalHeader } from '../tunnel/header-packing.js';
 import type { Responder, TunnelRequest } from '../tunnel/responder.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
+import { statusClass, type AgentMetrics } from './metrics.js';
+import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
 
 /**
@@ -15,7 +17,9 @@ import { normalizeHost } from './routing/route-table.js';
  * whole. Listeners are module-level functions that find their exchange through the stream, so the hot
  * path allocates one object per request.
  */
-export type Resolution = { origin: string; path: string } | { status: number; message: string };
+/** `route` is the matched rule's host (bounded, for metric labels), not the visitor's Host. */
+export type Resolution =
+  { origin: string; path: string; route: string } | { status: number; message: string; route: string };
 
 /** host: lower case, no port; path: as requested, with its query. */
 export type Resolver = (host: string, path: string) => Resolution;
@@ -24,6 +28,10 @@ export interface OriginProxyOptions {
   resolve: Resolver;
   connectorId: string;
   log: Logger;
+  metrics?: AgentMetrics;
+  requests?: RequestLog;
+  /** one info line per request (host, path, status, duration, endpoint, bytes, Cf-Ray) */
+  accessLog?: boolean;
   /** cloudflared's defaults: 100 idle connections, 90 s idle timeout, 30 s connect timeout. */
   keepAliveConnections?: number;
   keepAliveTimeoutMs?: number;
@@ -75,8 +83,22 @@ export class OriginProxy {
     const authority =
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
     const target = this.opts.resolve(normalizeHost(authority), requestPath);
+    const started = performance.now();
     if ('status' in target) {
       answerLocally(stream, responder, target.status, target.message);
+      this.record(
+        method,
+        authority,
+        requestPath,
+        target.route,
+        target.status,
+        started,
+        'agent',
+        0,
+        0,
+        headers['cf-ray'],
+        undefined,
+      );
       return;
     }
     const out: string[] = ['host', authority];
@@ -97,6 +119,10 @@ export class OriginProxy {
       method,
       target.path,
       target.origin,
+      authority,
+      target.route,
+      started,
+      headers['cf-ray'],
     );
     (stream as TunnelStream)[EXCHANGE] = exchange;
     stream.on('close', onStreamClose);
@@ -109,7 +135,7 @@ export class OriginProxy {
         headers: out,
         // undici destroys a stream body once sent; the tunnel stream is a duplex whose response side must
         // outlive that, so undici gets a readable of its own.
-        body: req.hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null,
+        body: req.hasBody ? bodyOf(stream, exchange) : null,
       },
       exchange,
     );
@@ -118,6 +144,67 @@ export class OriginProxy {
   close(): Promise<void> {
     return this.agent.close();
   }
+
+  /** Metrics, the access log line and the /requests ring, once per request. */
+  record(
+    method: string,
+    host: string,
+    path: string,
+    route: string,
+    status: number,
+    started: number,
+    endpoint: string,
+    bytesIn: number,
+    bytesOut: number,
+    ray: string | string[] | undefined,
+    error: string | undefined,
+  ): void {
+    const seconds = (performance.now() - started) / 1000;
+    const cls = statusClass(status);
+    const { metrics, requests, accessLog, log } = this.opts;
+    if (metrics !== undefined) {
+      metrics.requests.inc({ host: route, status_class: cls });
+      metrics.duration.observe({ host: route, status_class: cls }, seconds);
+      metrics.bytes.inc({ direction: 'in' }, bytesIn);
+      metrics.bytes.inc({ direction: 'out' }, bytesOut);
+    }
+    if (requests === undefined && accessLog !== true) return;
+    const rec = {
+      time: new Date().toISOString(),
+      method,
+      host,
+      path,
+      status,
+      durationMs: Math.round(seconds * 1e4) / 10,
+      endpoint,
+      bytesIn,
+      bytesOut,
+      ray: typeof ray === 'string' ? ray : '',
+      ...(error === undefined ? {} : { error }),
+    };
+    requests?.add(rec);
+    if (accessLog === true) log.info(rec, 'request');
+  }
+}
+
+/**
+ * The request body for undici (which destroys a stream body once sent), counting bytes as they pass.
+ * Counting in _transform leaves the flow to undici: a 'data' listener here would start the stream
+ * flowing before undici reads, and lose what passed in between.
+ */
+class CountedBody extends Transform {
+  constructor(private readonly exchange: OriginExchange) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.exchange.bytesIn += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+function bodyOf(stream: Duplex, exchange: OriginExchange): Transform {
+  return stream.pipe(new CountedBody(exchange));
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -162,9 +249,41 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     private readonly method: string,
     private readonly path: string,
     private readonly origin: string,
-  ) {}
+    private readonly host: string,
+    private readonly route: string,
+    private readonly started: number,
+    private readonly ray: string | string[] | undefined,
+  ) {
+    proxy.opts.metrics?.inflight.inc();
+  }
+
+  bytesIn = 0;
+  private bytesOut = 0;
+  private status = 0;
+  private recorded = false;
+
+  private done(error: string | undefined): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    this.proxy.opts.metrics?.inflight.dec();
+    const endpoint = this.origin.slice(this.origin.indexOf('//') + 2);
+    this.proxy.record(
+      this.method,
+      this.host,
+      this.path,
+      this.route,
+      this.status || 502,
+      this.started,
+      endpoint,
+      this.bytesIn,
+      this.bytesOut,
+      this.ray,
+      error,
+    );
+  }
 
   abort(): void {
+    this.done('the edge canceled the stream');
     this.finished = true;
     this.controller?.abort(
       new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }),
@@ -198,16 +317,19 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
     const cl = headers['content-length'];
     this.responded = true;
+    this.status = statusCode;
     this.responder.respond(stream, statusCode, pairs, typeof cl === 'string' ? cl : undefined);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) return;
+    this.bytesOut += chunk.length;
     if (!stream.write(chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
+    this.done(undefined);
     this.finished = true;
     const stream = this.stream;
     if (!stream.destroyed && !stream.writableEnded) stream.end();
@@ -218,8 +340,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.finished = true;
     const stream = this.stream;
     if (wasFinished || stream.destroyed) return;
-    const { log } = this.proxy.opts;
+    const { log, metrics } = this.proxy.opts;
     const origin = this.origin;
+    metrics?.originErrors.inc({ reason: (err as NodeJS.ErrnoException).code ?? err.name });
+    this.done(err.message);
     if (!this.responded && !this.responder.headersSent(stream)) {
       log.warn(
         {

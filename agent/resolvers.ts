@@ -8,23 +8,25 @@ import type { RouteTable } from './routing/route-table.js';
 export function staticResolver(url: URL): Resolver {
   const base = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const origin = url.origin;
-  return (_host, path) => ({ origin, path: base + path });
+  return (_host, path) => ({ origin, path: base + path, route: '*' });
 }
 
 export function routeResolver(table: () => RouteTable): Resolver {
   return (host: string, path: string): Resolution => {
     const q = path.indexOf('?');
     const backend = table().lookup(host, q >= 0 ? path.slice(0, q) : path);
-    if (backend === null) return { status: 404, message: `No Ingress rule matches ${host}${path}.` };
+    if (backend === null)
+      return { status: 404, message: `No Ingress rule matches ${host}${path}.`, route: 'unmatched' };
     if (backend.kind === 'unavailable')
-      return { status: 503, message: `Service unavailable: ${backend.reason}.` };
+      return { status: 503, message: `Service unavailable: ${backend.reason}.`, route: backend.host };
     const ep = backend.upstream.next();
     if (ep === null) {
       return {
         status: 503,
         message: `Service unavailable: ${backend.upstream.namespace}/${backend.upstream.service} has no ready endpoint.`,
+        route: backend.host,
       };
     }
-    return { origin: ep.origin, path };
+    return { origin: ep.origin, path, route: backend.host };
   };
 }

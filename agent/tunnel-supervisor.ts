@@ -64,7 +64,11 @@ function goArch(): string {
 
 type TunnelConnection = AgentHttp2Connection | AgentQuicConnection;
 
-export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] }> {
+export class TunnelSupervisor extends EventEmitter<{
+  change: [ConnectionStatus];
+  failure: [string];
+  reconnect: [number];
+}> {
   readonly status: ConnectionStatus[];
   private readonly conns: Array<TunnelConnection | null>;
   /** the transport in use; auto starts with QUIC */
@@ -179,6 +183,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
             : await AgentHttp2Connection.connect(dialOpts);
       } catch (err) {
         this.maybeFallBack(protocol, err);
+        this.emit('failure', isTunnelError(err) ? err.code : 'UNKNOWN');
         if (movesAddress(err)) offset++;
         const wait = backoff.next();
         const message = err instanceof Error ? err.message : String(err);
@@ -232,6 +237,7 @@ export class TunnelSupervisor extends EventEmitter<{ change: [ConnectionStatus] 
       const closeErr = await new Promise<Error | null>((resolve) => conn.once('close', resolve));
       this.conns[index] = null;
       if (movesAddress(closeErr)) offset++;
+      if (!this.stopping) this.emit('reconnect', index);
       if (this.stopping) break;
       const wait = backoff.next();
       log.warn(

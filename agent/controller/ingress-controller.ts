@@ -8,6 +8,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeApiError } from '../kube/errors.js';
+import type { AgentMetrics } from '../metrics.js';
 import { ResourceWatch, type ChangeKind } from '../kube/resource-watch.js';
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
 import { RouteTable, compileRoutes, type Diagnostic } from '../routing/route-table.js';
@@ -41,9 +42,16 @@ export interface IngressControllerOptions {
   /** `<tunnel-id>.cfargotunnel.com` */
   tunnelHostname: string;
   tunnelLive(): boolean;
+  metrics?: AgentMetrics;
 }
 
 const ROUTES = 'routes';
+
+/** routes, endpoints or status: a bounded label for a key. */
+function keyKind(key: string): string {
+  const slash = key.indexOf('/');
+  return slash < 0 ? key : key.slice(0, slash);
+}
 
 export class IngressController {
   table: RouteTable = RouteTable.empty();
@@ -71,9 +79,11 @@ export class IngressController {
     const ns = namespace;
     const scoped = (group: string, plural: string) =>
       ns === undefined ? `${group}/${plural}` : `${group}/namespaces/${encodeURIComponent(ns)}/${plural}`;
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      onError: (key, err, retryInMs) =>
-        log.warn({ key, err: describeApiError(err), retryInMs }, 'reconcile failed; retrying'),
+    this.queue = new WorkQueue((key) => this.timedReconcile(key), {
+      onError: (key, err, retryInMs) => {
+        opts.metrics?.reconcileErrors.inc({ kind: keyKind(key) });
+        log.warn({ key, err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
+      },
     });
     const net = this.networking;
     this.ingresses = new ResourceWatch(
@@ -187,6 +197,15 @@ export class IngressController {
     for (const i of this.ingresses.list()) this.queue.add(`status/${keyOf(i.metadata)}`);
   }
 
+  private async timedReconcile(key: string): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.reconcile(key);
+    } finally {
+      this.opts.metrics?.reconcileDuration.observe({ kind: keyKind(key) }, (performance.now() - t0) / 1000);
+    }
+  }
+
   private async reconcile(key: string): Promise<void> {
     if (!this.synced) return;
     if (key === ROUTES) return this.rebuildRoutes();
@@ -233,6 +252,7 @@ export class IngressController {
       generation: ++this.generation,
     });
     this.table = table;
+    this.opts.metrics?.routeGeneration.set(table.generation);
     this.upstreams.retain(used);
     this.lastDiagnostics = diagnostics;
     const ms = performance.now() - t0;

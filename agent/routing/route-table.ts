@@ -20,9 +20,10 @@ import {
  * Lookups are map reads over the request path's element boundaries: no regular expressions, no
  * allocation but one substring per boundary.
  */
+/** `host` is the rule's host ('*' without one, 'default' for a default backend): a bounded metric label. */
 export type Backend =
-  | { kind: 'service'; upstream: Upstream; ingress: string; description: string }
-  | { kind: 'unavailable'; reason: string; ingress: string; description: string };
+  | { kind: 'service'; upstream: Upstream; ingress: string; description: string; host: string }
+  | { kind: 'unavailable'; reason: string; ingress: string; description: string; host: string };
 
 export interface Diagnostic {
   ingress: string;
@@ -154,6 +155,7 @@ export function compileRoutes(input: CompileInput): {
     ingKey: string,
     backend: IngressBackend | undefined,
     where: string,
+    host: string,
   ): Backend | null => {
     const ns = ing.metadata?.namespace ?? 'default';
     if (backend?.resource !== undefined) {
@@ -179,6 +181,7 @@ export function compileRoutes(input: CompileInput): {
         reason: `Service ${ns}/${svcName} does not exist`,
         ingress: ingKey,
         description,
+        host,
       };
     }
     const sp = (svc.spec?.ports ?? []).find((p) =>
@@ -195,19 +198,20 @@ export function compileRoutes(input: CompileInput): {
         reason: `Service ${ns}/${svcName} has no port ${port?.number ?? port?.name ?? ''}`,
         ingress: ingKey,
         description,
+        host,
       };
     }
     const upstream = input.upstreams.get(ns, svcName, sp.name ?? '', sp.port, () =>
       input.slicesFor(ns, svcName),
     );
     used.add(upstream);
-    return { kind: 'service', upstream, ingress: ingKey, description };
+    return { kind: 'service', upstream, ingress: ingKey, description, host };
   };
 
   for (const ing of sorted) {
     const ingKey = keyOf(ing.metadata);
     if (ing.spec?.defaultBackend !== undefined) {
-      const b = resolve(ing, ingKey, ing.spec.defaultBackend, 'spec.defaultBackend');
+      const b = resolve(ing, ingKey, ing.spec.defaultBackend, 'spec.defaultBackend', 'default');
       if (b !== null) {
         if (defaultBackend === null) defaultBackend = b;
         else
@@ -266,7 +270,7 @@ export function compileRoutes(input: CompileInput): {
           );
           return;
         }
-        const b = resolve(ing, ingKey, p.backend, where);
+        const b = resolve(ing, ingKey, p.backend, where, rawHost || '*');
         if (b === null) return;
         owners.set(ownerKey, ingKey);
         (exact ? hr.exact : hr.prefix).set(key, b);

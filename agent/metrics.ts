@@ -1,0 +1,90 @@
+import client from 'prom-client';
+
+/**
+ * The agent's Prometheus metrics, all named tunnel_ingress_*, plus Node's process metrics. Label values
+ * are bounded: hosts are the route's host (or "unmatched"), never whatever a visitor sent.
+ */
+export class AgentMetrics {
+  readonly registry = new client.Registry();
+  readonly requests = new client.Counter({
+    name: 'tunnel_ingress_requests_total',
+    help: 'Requests proxied, by route host and status class',
+    labelNames: ['host', 'status_class'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new client.Histogram({
+    name: 'tunnel_ingress_request_duration_seconds',
+    help: 'Time from the stream opening to the end of the response',
+    labelNames: ['host', 'status_class'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly originErrors = new client.Counter({
+    name: 'tunnel_ingress_origin_errors_total',
+    help: 'Requests that failed at the origin, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly inflight = new client.Gauge({
+    name: 'tunnel_ingress_streams_in_flight',
+    help: 'Request streams being proxied now',
+    registers: [this.registry],
+  });
+  readonly bytes = new client.Counter({
+    name: 'tunnel_ingress_bytes_total',
+    help: 'Body bytes proxied: in = from visitors to origins, out = from origins to visitors',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+  readonly connections = new client.Gauge({
+    name: 'tunnel_ingress_tunnel_connections',
+    help: 'Registered tunnel connections (1 per registered index)',
+    labelNames: ['index', 'location', 'protocol'] as const,
+    registers: [this.registry],
+  });
+  readonly reconnects = new client.Counter({
+    name: 'tunnel_ingress_tunnel_reconnects_total',
+    help: 'Tunnel connections lost and dialled again',
+    labelNames: ['index'] as const,
+    registers: [this.registry],
+  });
+  readonly registrationFailures = new client.Counter({
+    name: 'tunnel_ingress_tunnel_registration_failures_total',
+    help: 'Failed attempts to dial and register a tunnel connection, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileDuration = new client.Histogram({
+    name: 'tunnel_ingress_reconcile_duration_seconds',
+    help: 'Time a reconcile of one key took, by key kind (routes, endpoints, status)',
+    labelNames: ['kind'] as const,
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new client.Counter({
+    name: 'tunnel_ingress_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried, by key kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly leader = new client.Gauge({
+    name: 'tunnel_ingress_leader',
+    help: '1 when this replica holds the Lease',
+    registers: [this.registry],
+  });
+  readonly routeGeneration = new client.Gauge({
+    name: 'tunnel_ingress_route_table_generation',
+    help: 'Generation of the route table in use',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+/** "2xx" for 204: the status class label. */
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+export function statusClass(status: number): string {
+  return CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+}
