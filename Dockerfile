@@ -1,0 +1,28 @@
+# tunnel-ingress agent image. Not built or tested on the project's machines (no Docker engine runs
+# there); kept deliberately plain so that it is easy to check by reading.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY common ./common
+COPY tunnel ./tunnel
+COPY agent ./agent
+COPY edge-sim ./edge-sim
+COPY kube-sim ./kube-sim
+COPY examples ./examples
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+# Runs as the image's unprivileged user and writes nothing to disk (logs go to stdout), so the root
+# filesystem can be mounted read-only.
+USER node
+EXPOSE 20241
+ENTRYPOINT ["node", "bin/tunnel-ingress.js"]
