@@ -1,28 +1,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acceptingEdge, registration } from '../helpers/tunnel-fixtures.js';
 import { createPki, type EdgePki } from '../../common/pki.js';
 import { AgentHttp2Connection } from '../../tunnel/http2/agent-connection.js';
 import { EdgeHttp2Connection } from '../../tunnel/http2/edge-connection.js';
-import type { RegistrationHandler } from '../../tunnel/registration.js';
-import type { RegisterConnectionParams } from '../../tunnel/schema/tunnelrpc.js';
 
 /**
  * A silent network (packets stop, nothing closes) between agent and edge: both ends must notice by
  * PING within a few seconds, with the default keepalive settings.
  */
-const registration: RegisterConnectionParams = {
-  auth: { accountTag: 'a', tunnelSecret: Buffer.alloc(32) },
-  tunnelId: Buffer.alloc(16),
-  connIndex: 0,
-  options: {
-    client: { clientId: Buffer.alloc(16), features: [], version: 'test', arch: 'linux_amd64' },
-    originLocalIp: Buffer.alloc(0),
-    replaceExisting: false,
-    compressionQuality: 0,
-    numPreviousAttempts: 0,
-  },
-};
 
 describe('HTTP/2 tunnel keepalive', () => {
   let pki: EdgePki;
@@ -31,16 +18,7 @@ describe('HTTP/2 tunnel keepalive', () => {
   let blackhole = false;
   const edgeConns: EdgeHttp2Connection[] = [];
 
-  const accept: RegistrationHandler = {
-    async registerConnection() {
-      return {
-        kind: 'connectionDetails',
-        details: { uuid: Buffer.alloc(16, 1), locationName: 'KA', tunnelIsRemotelyManaged: false },
-      };
-    },
-    async unregisterConnection() {},
-    async updateLocalConfiguration() {},
-  };
+  const accept = acceptingEdge('KA');
 
   beforeAll(async () => {
     pki = await createPki();

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acceptingEdge, registration } from '../helpers/tunnel-fixtures.js';
 import { createPki, type Pki } from '../../common/pki.js';
 import { AgentQuicConnection } from '../../tunnel/quic/agent-quic-connection.js';
 import { EdgeQuicConnection } from '../../tunnel/quic/edge-quic-connection.js';
@@ -6,7 +7,6 @@ import { DATA_SIGNATURE, DATA_VERSION, connectRequestPreamble } from '../../tunn
 import type { QuicConnection } from '../../tunnel/quic/quic-connection.js';
 import { QuicListener, dialQuic } from '../../tunnel/quic/quic-endpoint.js';
 import type { QuicStream } from '../../tunnel/quic/quic-stream.js';
-import type { RegistrationHandler } from '../../tunnel/registration.js';
 import { ConnectionType } from '../../tunnel/schema/quic-metadata.js';
 
 /** Malformed peers on the QUIC transport cost one stream or one connection, never the process. */
@@ -15,16 +15,7 @@ describe('QUIC bad peers', () => {
   let listener: QuicListener;
   let port: number;
   const edges: EdgeQuicConnection[] = [];
-  const accept: RegistrationHandler = {
-    async registerConnection() {
-      return {
-        kind: 'connectionDetails',
-        details: { uuid: Buffer.alloc(16, 3), locationName: 'BAD', tunnelIsRemotelyManaged: false },
-      };
-    },
-    async unregisterConnection() {},
-    async updateLocalConfiguration() {},
-  };
+  const accept = acceptingEdge('BAD');
 
   beforeAll(async () => {
     pki = await createPki();
@@ -33,19 +24,6 @@ describe('QUIC bad peers', () => {
     listener.on('connection', (c) => edges.push(new EdgeQuicConnection(c, accept)));
   });
   afterAll(async () => listener?.close());
-
-  const registration = {
-    auth: { accountTag: 'a', tunnelSecret: Buffer.alloc(32) },
-    tunnelId: Buffer.alloc(16),
-    connIndex: 0,
-    options: {
-      client: { clientId: Buffer.alloc(16), features: [], version: 'test', arch: 'linux_amd64' },
-      originLocalIp: Buffer.alloc(0),
-      replaceExisting: false,
-      compressionQuality: 0,
-      numPreviousAttempts: 0,
-    },
-  };
 
   const streamClosed = (s: QuicStream) =>
     new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));

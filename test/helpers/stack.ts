@@ -103,12 +103,8 @@ export async function startAgent(args: string[], opts: { waitReady?: number } = 
   return { proc, metricsUrl, stop: () => proc.stop() };
 }
 
-export function agentArgs(
-  edge: EdgeSimProc,
-  tunnel: string,
-  originUrl: string,
-  extra: string[] = [],
-): string[] {
+/** The tunnel half of an agent's command line: credentials, edge and CA from edge-sim. */
+function tunnelArgs(edge: EdgeSimProc, tunnel: string): string[] {
   return [
     '--credentials-file',
     edge.credentialsFile(tunnel),
@@ -116,10 +112,17 @@ export function agentArgs(
     edge.tunnelAddr,
     '--cacert',
     edge.caFile,
-    '--url',
-    originUrl,
-    ...extra,
   ];
+}
+
+/** Arguments for an agent in static mode (--url). */
+export function agentArgs(
+  edge: EdgeSimProc,
+  tunnel: string,
+  originUrl: string,
+  extra: string[] = [],
+): string[] {
+  return [...tunnelArgs(edge, tunnel), '--url', originUrl, ...extra];
 }
 
 /** Arguments for an agent in Kubernetes mode. */
@@ -129,15 +132,5 @@ export function kubeAgentArgs(
   kubeconfig: string,
   extra: string[] = [],
 ): string[] {
-  return [
-    '--credentials-file',
-    edge.credentialsFile(tunnel),
-    '--edge',
-    edge.tunnelAddr,
-    '--cacert',
-    edge.caFile,
-    '--kubeconfig',
-    kubeconfig,
-    ...extra,
-  ];
+  return [...tunnelArgs(edge, tunnel), '--kubeconfig', kubeconfig, ...extra];
 }
