@@ -187,7 +187,7 @@ describe('kube-sim API semantics', () => {
     const start = (await k.api('GET', CM)).body.metadata.resourceVersion;
     await k.api('POST', CM, { metadata: { name: 'w1' } });
     const res = await request(
-      `${k.url}${CM}?watch=true&resourceVersion=${start}&allowWatchBookmarks=true&timeoutSeconds=1`,
+      `${k.url}${CM}?watch=true&resourceVersion=${start}&allowWatchBookmarks=true&timeoutSeconds=3`,
       {
         dispatcher: k.dispatcher,
         headers: { authorization: `Bearer ${k.token}` },

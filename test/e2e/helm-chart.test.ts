@@ -1,0 +1,281 @@
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import {
+  INGRESS_CLASS,
+  countingOrigin,
+  ingress,
+  service,
+  slice,
+  type CountingOrigin,
+} from '../helpers/origins.js';
+import { ROOT, waitUntil } from '../helpers/processes.js';
+import {
+  kubeAgentArgs,
+  startAgent,
+  startEdgeSim,
+  type AgentProc,
+  type EdgeSimProc,
+} from '../helpers/stack.js';
+
+const run = promisify(execFile);
+const HELM = path.join(ROOT, '.tools/bin/helm');
+const CHART = path.join(ROOT, 'charts/tunnel-ingress');
+
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; [k: string]: any };
+  [k: string]: any;
+};
+
+async function render(sets: string[]): Promise<Obj[]> {
+  const { stdout } = await run(HELM, [
+    'template',
+    'ti',
+    CHART,
+    '--namespace',
+    'tunnels',
+    ...sets.flatMap((s) => ['--set', s]),
+  ]);
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJSON() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+/** Validates an object against the kubernetes-models schema of its apiVersion and kind. */
+async function validate(o: Obj): Promise<void> {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  const mod =
+    group === 'monitoring.coreos.com'
+      ? await import(`@kubernetes-models/prometheus-operator/${group}/${version}/${o.kind}`)
+      : await import(`kubernetes-models/${group === '' ? '' : group + '/'}${version}/${o.kind}`);
+  const Model = mod[o.kind] as new (d: unknown) => { validate(): void };
+  new Model(o).validate();
+}
+
+const BASE = ['tunnel.credentialsSecret=creds', 'tunnel.edges={region1.example:7844,region2.example:7844}'];
+const VALUE_SETS: Record<string, string[]> = {
+  defaults: BASE,
+  everything: [
+    'tunnel.tokenSecret=tok',
+    'tunnel.edges={edge.example:7844}',
+    'tunnel.caSecret=edge-ca',
+    'tunnel.protocol=http2',
+    'ingressClass.default=true',
+    'watchIngressWithoutClass=true',
+    'watchNamespace=apps',
+    'metrics.serviceMonitor.enabled=true',
+    'accessLog=false',
+    'replicaCount=3',
+  ],
+  minimal: [
+    ...BASE,
+    'rbac.create=false',
+    'serviceAccount.create=false',
+    'serviceAccount.name=existing',
+    'podDisruptionBudget.enabled=false',
+    'metrics.service.enabled=false',
+    'ingressClass.create=false',
+  ],
+};
+
+describe('Helm chart', () => {
+  it('lints', async () => {
+    const { stdout } = await run(HELM, ['lint', CHART, ...BASE.flatMap((s) => ['--set', s])]);
+    expect(stdout).toContain('0 chart(s) failed');
+  });
+
+  it.each(Object.entries(VALUE_SETS))('renders valid objects with the %s values', async (_name, sets) => {
+    const objs = await render(sets);
+    expect(objs.length).toBeGreaterThan(0);
+    for (const o of objs) await validate(o);
+    const dep = objs.find((o) => o.kind === 'Deployment') as Obj;
+    const pod = dep.spec.template.spec;
+    const c = pod.containers[0];
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
+    expect(c.readinessProbe.httpGet.path).toBe('/ready');
+    expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(c.args).toContain('--metrics=0.0.0.0:20241');
+  });
+
+  it('renders what each value set asks for', async () => {
+    const defaults = await render(VALUE_SETS.defaults as string[]);
+    expect(defaults.map((o) => o.kind).sort()).toEqual([
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Deployment',
+      'IngressClass',
+      'PodDisruptionBudget',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+    ]);
+    const dep = defaults.find((o) => o.kind === 'Deployment') as Obj;
+    expect(dep.spec.replicas).toBe(2);
+    expect(dep.spec.template.spec.affinity.podAntiAffinity).toBeDefined();
+    expect(dep.spec.template.spec.containers[0].args).toEqual(
+      expect.arrayContaining([
+        '--edge=region1.example:7844',
+        '--edge=region2.example:7844',
+        '--credentials-file=/etc/tunnel/credentials/credentials.json',
+      ]),
+    );
+    const everything = await render(VALUE_SETS.everything as string[]);
+    expect(everything.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
+    const ic = everything.find((o) => o.kind === 'IngressClass') as Obj;
+    expect(ic.metadata.annotations['ingressclass.kubernetes.io/is-default-class']).toBe('true');
+    const args = (everything.find((o) => o.kind === 'Deployment') as Obj).spec.template.spec.containers[0];
+    expect(args.args).toEqual(
+      expect.arrayContaining([
+        '--watch-ingress-without-class',
+        '--watch-namespace=apps',
+        '--no-access-log',
+        '--protocol=http2',
+        '--cacert=/etc/tunnel/ca/ca.pem',
+      ]),
+    );
+    expect(
+      args.env.find((e: { name: string }) => e.name === 'TUNNEL_TOKEN').valueFrom.secretKeyRef.name,
+    ).toBe('tok');
+    const minimal = await render(VALUE_SETS.minimal as string[]);
+    expect(minimal.map((o) => o.kind)).toEqual(['Deployment']);
+  });
+
+  it('refuses values that cannot work, with a clear message', async () => {
+    await expect(run(HELM, ['template', 'ti', CHART])).rejects.toMatchObject({
+      stderr: expect.stringContaining('set tunnel.credentialsSecret or tunnel.tokenSecret'),
+    });
+    await expect(
+      run(HELM, ['template', 'ti', CHART, '--set', 'tunnel.credentialsSecret=c']),
+    ).rejects.toMatchObject({ stderr: expect.stringContaining('set tunnel.edges') });
+    await expect(
+      run(HELM, [
+        'template',
+        'ti',
+        CHART,
+        ...BASE.flatMap((s) => ['--set', s]),
+        '--set',
+        'tunnel.protocol=bogus',
+      ]),
+    ).rejects.toMatchObject({
+      stderr: expect.stringContaining("value must be one of 'auto', 'quic', 'http2'"),
+    });
+  });
+});
+
+describe("the chart's RBAC against the calls an agent really makes", () => {
+  let k: KubeSimProc;
+  let edge: EdgeSimProc;
+  let agent: AgentProc;
+  let origin: CountingOrigin;
+  let agentKubeconfig: string;
+
+  beforeAll(async () => {
+    origin = await countingOrigin('rbac');
+    // Two tokens: kubectl uses the first (token-0), the agent the second (token-1).
+    k = await startKubeSim(['--token', 'admin-token-for-kubectl', '--token', 'agent-token-under-test']);
+    agentKubeconfig = path.join(path.dirname(k.kubeconfig), 'agent-kubeconfig');
+    await writeFile(
+      agentKubeconfig,
+      (await readFile(k.kubeconfig, 'utf8')).replace('admin-token-for-kubectl', 'agent-token-under-test'),
+    );
+    edge = await startEdgeSim({ tunnels: ['rbac'], routes: ['rbac.test=rbac'] });
+    await k.kubectl(
+      ['apply', '-f', '-'],
+      [
+        INGRESS_CLASS,
+        service('app'),
+        slice('app-1', 'app', origin.port, [{}]),
+        ingress('ok', [{ host: 'rbac.test', paths: [['/', 'Prefix', 'app']] }]),
+        ingress('broken', [{ host: 'b.test', paths: [['/', 'Prefix', 'missing']] }]),
+      ].join('---\n'),
+    );
+    agent = await startAgent(kubeAgentArgs(edge, 'rbac', agentKubeconfig, ['--ha-connections', '1']), {
+      waitReady: 1,
+    });
+    // Wait for every kind of write: the Lease, the status, an Event.
+    await waitUntil(
+      async () =>
+        (
+          await k.kubectl([
+            'get',
+            'ingress',
+            'ok',
+            '-o',
+            'jsonpath={.status.loadBalancer.ingress[0].hostname}',
+          ])
+        ).stdout !== ''
+          ? true
+          : undefined,
+      15_000,
+      'status',
+    );
+    await waitUntil(
+      async () => ((await k.kubectl(['get', 'events', '-o', 'name'])).stdout !== '' ? true : undefined),
+      15_000,
+      'an Event',
+    );
+    // ...and a renewal of the Lease (every 2 s).
+    await waitUntil(
+      async () => {
+        const { requests } = (await k.sim('/_sim/requests', undefined, 'GET')) as {
+          requests: Array<{ verb: string; resource: string; user: string }>;
+        };
+        return requests.some((r) => r.user === 'token-1' && r.resource === 'leases' && r.verb === 'update')
+          ? true
+          : undefined;
+      },
+      10_000,
+      'a Lease renewal',
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await edge?.stop();
+    await k?.stop();
+    await origin?.close();
+  });
+
+  it('allows every call the agent made, and nothing it did not', async () => {
+    const objs = await render(BASE);
+    const rules = objs
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .flatMap((o) => o.rules as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>);
+    const granted = new Set<string>();
+    for (const r of rules)
+      for (const g of r.apiGroups)
+        for (const res of r.resources) for (const v of r.verbs) granted.add(`${g}|${res}|${v}`);
+    const { requests } = (await k.sim('/_sim/requests', undefined, 'GET')) as {
+      requests: Array<{ verb: string; resource: string; subresource?: string; group: string; user: string }>;
+    };
+    const agentCalls = new Set(
+      requests
+        .filter((r) => r.user === 'token-1')
+        .map(
+          (r) =>
+            `${r.group}|${r.resource}${r.subresource === undefined ? '' : '/' + r.subresource}|${r.verb}`,
+        ),
+    );
+    expect(agentCalls.size).toBeGreaterThan(5);
+    for (const call of agentCalls)
+      expect(granted, `a call the chart does not allow: ${call}`).toContain(call);
+    // Updating an Event happens only when it repeats after five minutes, longer than this test runs.
+    const usedOnlyLater = new Set(['|events|update']);
+    for (const grant of granted) {
+      if (!usedOnlyLater.has(grant))
+        expect(agentCalls, `a permission the agent never used: ${grant}`).toContain(grant);
+    }
+  });
+});
