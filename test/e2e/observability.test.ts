@@ -159,4 +159,27 @@ describe('observability', () => {
       expect(raw).not.toContain(k.token);
     }
   });
+
+  it('flips /ready with the tunnel: 503 when the edge is gone, 200 when it is back', async () => {
+    const ready = async () => (await request(`${agent.metricsUrl}/ready`)).statusCode;
+    expect(await ready()).toBe(200);
+    await edge.proc.stop();
+    await waitUntil(async () => ((await ready()) === 503 ? true : undefined), 10_000, '/ready to turn 503');
+    const body = (await (await request(`${agent.metricsUrl}/ready`)).body.json()) as {
+      readyConnections: number;
+    };
+    expect(body.readyConnections).toBe(0);
+    // The same state directory and port: the agent's connections come back on their own.
+    edge = await startEdgeSim({
+      tunnels: ['obs'],
+      routes: ['obs.test=obs'],
+      stateDir: edge.stateDir,
+      tunnelPort: Number(edge.tunnelAddr.split(':')[1]),
+    });
+    await waitUntil(
+      async () => ((await ready()) === 200 ? true : undefined),
+      20_000,
+      '/ready to turn 200 again',
+    );
+  }, 40_000);
 });
