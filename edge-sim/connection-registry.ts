@@ -84,8 +84,4 @@ export class ConnectionRegistry {
     }
     return best;
   }
-
-  all(): EdgeConnection[] {
-    return [...this.byId.values()];
-  }
 }

@@ -491,8 +491,4 @@ export class Handlers {
       items,
     } as KubeObject;
   }
-
-  resourceKey(r: ResourceKind): string {
-    return resourceKey(r);
-  }
 }

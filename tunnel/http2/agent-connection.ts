@@ -26,8 +26,6 @@ import {
  */
 export const H2_SERVER_NAME = 'h2.cftunnel.com';
 
-export type StreamKind = 'http' | 'websocket' | 'tcp';
-
 export interface AgentHttp2Options {
   host: string;
   port: number;
@@ -222,7 +220,7 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
     stream.once('close', this.onStreamClose);
     stream.on('error', () => {});
     const src = headers[PROXY_SRC];
-    const kind: StreamKind =
+    const kind: TunnelRequest['kind'] =
       upgrade === 'websocket' ? 'websocket' : typeof src === 'string' && src !== '' ? 'tcp' : 'http';
     this.opts.onRequest({
       stream,
