@@ -4,13 +4,7 @@ import { ApplyConflict, fieldPaths, recordUpdate, serverSideApply } from './appl
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 import { PatchError, listSemantics, mergePatch, patchSemantics, strategicMergePatch } from './patch.js';
-import {
-  apiVersionOf,
-  resourceKey,
-  type FieldError,
-  type KubeObject,
-  type ResourceKind,
-} from './resources.js';
+import { apiVersionOf, type FieldError, type KubeObject, type ResourceKind } from './resources.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
 import { ApiError, notFound } from './status.js';
 import type { Store } from './store.js';
