@@ -170,6 +170,11 @@ export class StructBuilder {
     this.msg.buf.writeUInt32LE(capIndex >>> 0, at + 4);
   }
 
+  /** Deep-copies the struct `src` into pointer `index`. */
+  copyStruct(index: number, src: StructReader): void {
+    copyStructInto(this.msg, this.ptrByte(index), src);
+  }
+
   /** Deep-copies pointer `fromIndex` of `src` (struct, list, text, data or capability) into pointer `index`. */
   copyPointer(index: number, src: StructReader, fromIndex: number): void {
     copyPointerInto(this.msg, this.ptrByte(index), src, fromIndex);

@@ -272,13 +272,6 @@ export function encodeUnimplemented(original: StructReader): Buffer {
   const mb = new MessageBuilder(16);
   const root = mb.initRoot(1, 1);
   root.setU16(0, MessageTag.Unimplemented);
-  copyRootInto(root, original);
+  root.copyStruct(0, original);
   return mb.toFrame();
-}
-
-function copyRootInto(dst: StructBuilder, original: StructReader): void {
-  const copy = dst.initStruct(0, Math.ceil(original.dataBytes / 8), original.ptrCount);
-  const seg = original.msg.segments[original.seg] as Buffer;
-  seg.copy(copy.msg.buf, copy.pos, original.dataPos, original.dataPos + original.dataBytes);
-  for (let i = 0; i < original.ptrCount; i++) copy.copyPointer(i, original, i);
 }
