@@ -239,8 +239,8 @@ function onStreamDrain(this: TunnelStream): void {
 
 class OriginExchange implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | null = null;
+  /** recorded and done with: the response ended, failed, or the edge canceled */
   finished = false;
-  private responded = false;
 
   constructor(
     private readonly proxy: OriginProxy,
@@ -259,12 +259,13 @@ class OriginExchange implements Dispatcher.DispatchHandler {
 
   bytesIn = 0;
   private bytesOut = 0;
+  /** the origin's status; 0 until its response starts */
   private status = 0;
-  private recorded = false;
 
-  private done(error: string | undefined): void {
-    if (this.recorded) return;
-    this.recorded = true;
+  /** Ends the exchange once: metrics, the access log and /requests. */
+  private finish(error: string | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
     this.proxy.opts.metrics?.inflight.dec();
     const endpoint = this.origin.slice(this.origin.indexOf('//') + 2);
     this.proxy.record(
@@ -283,8 +284,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   }
 
   abort(): void {
-    this.done('the edge canceled the stream');
-    this.finished = true;
+    this.finish('the edge canceled the stream');
     this.controller?.abort(
       new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }),
     );
@@ -316,7 +316,6 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       else for (let i = 0; i < v.length; i++) pairs.push([cname, v[i] as string]);
     }
     const cl = headers['content-length'];
-    this.responded = true;
     this.status = statusCode;
     this.responder.respond(stream, statusCode, pairs, typeof cl === 'string' ? cl : undefined);
   }
@@ -329,22 +328,20 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.done(undefined);
-    this.finished = true;
+    this.finish(undefined);
     const stream = this.stream;
     if (!stream.destroyed && !stream.writableEnded) stream.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    const wasFinished = this.finished;
-    this.finished = true;
     const stream = this.stream;
-    if (wasFinished || stream.destroyed) return;
+    // A destroyed stream means the edge went away: abort() records that.
+    if (this.finished || stream.destroyed) return;
     const { log, metrics } = this.proxy.opts;
     const origin = this.origin;
     metrics?.originErrors.inc({ reason: (err as NodeJS.ErrnoException).code ?? err.name });
-    this.done(err.message);
-    if (!this.responded && !this.responder.headersSent(stream)) {
+    this.finish(err.message);
+    if (this.status === 0 && !this.responder.headersSent(stream)) {
       log.warn(
         {
           origin,
