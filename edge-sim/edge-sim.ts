@@ -20,6 +20,8 @@ export interface EdgeSimOptions {
   accountTag?: string;
   /** serve QUIC on UDP beside TCP (default true) */
   quic?: boolean;
+  /** serve HTTP/2 on TCP (default true) */
+  http2?: boolean;
   /** more tunnel listeners, each a region with its own location name (NAME=HOST:PORT) */
   regions?: Array<{ name: string } & HostPort>;
   log: Logger;
@@ -63,6 +65,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     registry,
     log: opts.log,
     quic: opts.quic !== false,
+    http2: opts.http2 !== false,
   });
   const closers: Array<() => Promise<void>> = [];
   const addresses: EdgeSim['addresses'] = { tunnel: await tunnelListener.listen(), regions: {} };
@@ -76,6 +79,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
       registry,
       log: opts.log,
       quic: opts.quic !== false,
+      http2: opts.http2 !== false,
     });
     addresses.regions[region.name] = await l.listen();
     closers.push(() => l.close());

@@ -13,6 +13,7 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --route HOST=TUNNEL        send visitors of HOST to TUNNEL (name or id) (repeatable)
   --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
   --no-quic                  do not serve QUIC (UDP) on the tunnel port, as where UDP is blocked
+  --no-http2                 do not serve HTTP/2 (TCP) on the tunnel port, as where only UDP gets through
   --region-listen NAME=HOST:PORT  another tunnel listener: a second region whose location is NAME (repeatable)
   --log-level LEVEL          pino level (default info)
 `;
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
       route: { type: 'string', multiple: true, default: [] },
       location: { type: 'string', default: 'SIM' },
       'no-quic': { type: 'boolean' },
+      'no-http2': { type: 'boolean' },
       'region-listen': { type: 'string', multiple: true, default: [] },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
     routes: values.route,
     location: values.location,
     quic: values['no-quic'] !== true,
+    http2: values['no-http2'] !== true,
     regions: values['region-listen'].map((spec) => {
       const eq = spec.indexOf('=');
       if (eq <= 0) throw new Error(`--region-listen wants NAME=HOST:PORT, got "${spec}"`);

@@ -28,6 +28,8 @@ export interface TunnelListenerOptions {
   log: Logger;
   /** also accept QUIC on UDP (default true) */
   quic?: boolean;
+  /** accept HTTP/2 on TCP (default true); off, the port refuses TCP, as where only UDP gets through */
+  http2?: boolean;
 }
 
 function refuse(cause: string, shouldRetry = false): ConnectionResponse {
@@ -72,13 +74,15 @@ export class TunnelListener {
   async listen(): Promise<HostPort> {
     const at = await listen(this.server, this.opts);
     if (this.quic !== null) await this.quic.listen(at.port);
+    // The TCP socket only reserved the port number for UDP.
+    if (this.opts.http2 === false) await new Promise<void>((resolve) => this.server.close(() => resolve()));
     return at;
   }
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await Promise.all([
-      new Promise<void>((resolve) => this.server.close(() => resolve())),
+      this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : undefined,
       this.quic?.close(),
     ]);
   }
