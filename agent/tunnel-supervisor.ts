@@ -194,6 +194,7 @@ export class TunnelSupervisor extends EventEmitter<{
             },
           },
           onRequest: this.opts.onRequest,
+          onConfiguration: this.onConfiguration,
         };
         conn =
           protocol === 'quic'
@@ -273,6 +274,18 @@ export class TunnelSupervisor extends EventEmitter<{
     }
     this.update(index, { state: 'stopped', connectionId: null });
   }
+
+  /**
+   * A remotely managed tunnel's configuration pushed by the edge. Routes come from Kubernetes here, so
+   * it is acknowledged (the edge then stops resending it) and logged, not applied.
+   */
+  private readonly onConfiguration = async (version: number, config: Buffer) => {
+    this.opts.log.info(
+      { version, bytes: config.length },
+      'remote configuration received; ignored, routes come from Kubernetes or --url',
+    );
+    return { latestAppliedVersion: version, err: '' };
+  };
 
   /**
    * auto: while no connection has ever registered, a transport that cannot reach the edge (UDP or TCP

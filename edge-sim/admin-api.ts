@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { TunnelStore } from './tunnel-store.js';
+import { API_PREFIX, type CloudflareApi } from './cloudflare-api/cloudflare-api.js';
 import { listen, type HostPort } from '../common/net.js';
 
 /**
@@ -12,6 +13,8 @@ export interface AdminApiOptions {
   port: number;
   store: TunnelStore;
   registry: ConnectionRegistry;
+  /** the Cloudflare API under /client/v4, when edge-sim was given tokens */
+  cloudflare?: CloudflareApi;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -37,8 +40,27 @@ export class AdminApi {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    req.resume();
     const url = new URL(req.url ?? '/', 'http://edge-sim');
+    const cf = this.opts.cloudflare;
+    if (url.pathname === API_PREFIX || url.pathname.startsWith(API_PREFIX + '/')) {
+      if (cf === undefined) {
+        req.resume();
+        json(res, 404, { error: 'edge-sim serves the Cloudflare API only when given --api-token' });
+        return;
+      }
+      cf.handle(req, res, url);
+      return;
+    }
+    if (url.pathname === '/_edge/api-faults' && cf !== undefined) {
+      this.faults(req, res, cf);
+      return;
+    }
+    req.resume();
+    if (url.pathname === '/_edge/api-calls' && cf !== undefined) {
+      if (req.method === 'DELETE') cf.calls.length = 0;
+      json(res, 200, { calls: cf.calls });
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/_edge/tunnels') {
       json(res, 200, { tunnels: this.tunnels() });
       return;
@@ -61,6 +83,27 @@ export class AdminApi {
       return;
     }
     json(res, 404, { error: 'not found' });
+  }
+
+  /** POST a fault spec (status, count, forMs, retryAfterS, delayMs); DELETE clears it. */
+  private faults(req: IncomingMessage, res: ServerResponse, cf: CloudflareApi): void {
+    if (req.method === 'DELETE') {
+      req.resume();
+      cf.faults.clear();
+      json(res, 200, { cleared: true });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        const spec = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, number>;
+        cf.faults.set(spec);
+        json(res, 200, { set: spec });
+      } catch (err) {
+        json(res, 400, { error: (err as Error).message });
+      }
+    });
   }
 
   private tunnels(): unknown[] {

@@ -14,6 +14,8 @@ export interface TunnelLink {
   readonly isClosed: boolean;
   /** QUIC: nothing heard from the connector for a while */
   readonly isSilent?: boolean;
+  /** UpdateConfiguration, for remotely managed tunnels */
+  pushConfiguration(version: number, config: unknown): Promise<unknown>;
 }
 
 export interface EdgeConnection {
@@ -36,6 +38,8 @@ export interface EdgeConnection {
 export class ConnectionRegistry {
   private readonly byTunnel = new Map<string, EdgeConnection[]>();
   private readonly byId = new Map<string, EdgeConnection>();
+  /** when each tunnel last had a connection, for the API's status and conns_inactive_at */
+  private readonly lastActiveAt = new Map<string, Date>();
 
   /** Adds a connection, replacing (and closing) one from the same connector with the same index. */
   register(conn: EdgeConnection): EdgeConnection | null {
@@ -61,7 +65,15 @@ export class ConnectionRegistry {
     if (list === undefined) return;
     const at = list.indexOf(conn);
     if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.byTunnel.delete(conn.tunnelId);
+    if (list.length === 0) {
+      this.byTunnel.delete(conn.tunnelId);
+      this.lastActiveAt.set(conn.tunnelId, new Date());
+    }
+  }
+
+  /** Null for a tunnel that never had a connection (or has one now and never lost all). */
+  lastActive(tunnelId: string): Date | null {
+    return this.lastActiveAt.get(tunnelId) ?? null;
   }
 
   get(id: string): EdgeConnection | undefined {

@@ -6,6 +6,8 @@ import { loadOrCreatePki } from '../common/pki.js';
 import { PublicListener, type RouteResolver } from './public-listener.js';
 import { TunnelListener } from './tunnel-listener.js';
 import { TunnelStore } from './tunnel-store.js';
+import { CloudflareApi, parseApiToken } from './cloudflare-api/cloudflare-api.js';
+import { DnsStore } from './cloudflare-api/dns-store.js';
 
 /** Starts every edge-sim listener; used by the CLI, the demo and the tests. */
 export interface EdgeSimOptions {
@@ -22,6 +24,12 @@ export interface EdgeSimOptions {
   quic?: boolean;
   /** serve HTTP/2 on TCP (default true) */
   http2?: boolean;
+  /** Cloudflare API tokens (TOKEN or ACCOUNT:TOKEN); with none, /client/v4 is not served */
+  apiTokens?: string[];
+  /** DNS zones the API serves and visitors are routed by */
+  zones?: string[];
+  /** API requests per five minutes per token (default 1,200; 0: no limit) */
+  apiRateLimit?: number;
   /** more tunnel listeners, each a region with its own location name (NAME=HOST:PORT) */
   regions?: Array<{ name: string } & HostPort>;
   log: Logger;
@@ -29,6 +37,8 @@ export interface EdgeSimOptions {
 
 export interface EdgeSim {
   store: TunnelStore;
+  dns: DnsStore;
+  cloudflare?: CloudflareApi;
   registry: ConnectionRegistry;
   addresses: { tunnel: HostPort; public?: HostPort; api?: HostPort; regions: Record<string, HostPort> };
   close(): Promise<void>;
@@ -55,8 +65,28 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     if (t === undefined) throw new Error(`--route ${spec}: no tunnel named or with id "${tunnel}"`);
     routeTable.set(host, t.id);
   }
-  const routes: RouteResolver = { tunnelFor: (host) => routeTable.get(host) };
+  const dns = DnsStore.open(opts.stateDir, opts.zones ?? [], store.accountTag);
+  // --route first (quick tests), then DNS: a proxied CNAME to <tunnel-id>.cfargotunnel.com.
+  const routes: RouteResolver = {
+    tunnelFor: (host) => {
+      const id = routeTable.get(host) ?? dns.tunnelFor(host);
+      if (id === undefined) return undefined;
+      const t = store.byId(id);
+      return t === undefined || t.deletedAt !== null ? undefined : t.id;
+    },
+  };
   const registry = new ConnectionRegistry();
+  const cloudflare =
+    (opts.apiTokens ?? []).length === 0
+      ? undefined
+      : new CloudflareApi({
+          tokens: (opts.apiTokens ?? []).map((t) => parseApiToken(t, store.accountTag)),
+          store,
+          dns,
+          registry,
+          log: opts.log,
+          rateLimit: opts.apiRateLimit,
+        });
   const tunnelListener = new TunnelListener({
     ...opts.tunnelListen,
     location,
@@ -91,12 +121,14 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     closers.push(() => pub.close());
   }
   if (opts.apiListen !== undefined) {
-    const api = new AdminApi({ ...opts.apiListen, store, registry });
+    const api = new AdminApi({ ...opts.apiListen, store, registry, cloudflare });
     addresses.api = await api.listen();
     closers.push(() => api.close());
   }
   return {
     store,
+    dns,
+    cloudflare,
     registry,
     addresses,
     close: async () => {

@@ -23,11 +23,12 @@ export const ERRORS = {
     title: 'Bad gateway',
     detail: 'The web server reported a bad gateway error.',
   },
+  // What Cloudflare shows for a hostname none of its zones routes: no proxied record points anywhere.
   unknownHost: {
-    status: 404,
-    code: null,
-    title: 'Not found',
-    detail: 'No tunnel route exists for this hostname.',
+    status: 530,
+    code: 1001,
+    title: 'DNS resolution error',
+    detail: 'The requested hostname is not routed: no proxied DNS record points it at a tunnel.',
   },
   badRequest: {
     status: 400,

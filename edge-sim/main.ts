@@ -9,7 +9,11 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --create-tunnel NAME       create a tunnel if missing; writes DIR/tunnels/NAME.json and NAME.token (repeatable)
   --tunnel-listen HOST:PORT  where connectors dial in (default 127.0.0.1:7844)
   --public-listen HOST:PORT  HTTP/1.1 listener for visitors
-  --api-listen HOST:PORT     /_edge admin endpoints
+  --api-listen HOST:PORT     /_edge admin endpoints, and the Cloudflare API under /client/v4
+  --api-token TOKEN          a Cloudflare API token edge-sim accepts, for its account; ACCOUNT:TOKEN binds
+                             it to another account (repeatable; with none, /client/v4 is off)
+  --zone NAME                a DNS zone served by the API; visitors are routed by its records (repeatable)
+  --api-rate-limit N         API requests per 5 minutes per token, then 429 (default 1200; 0: none)
   --route HOST=TUNNEL        send visitors of HOST to TUNNEL (name or id) (repeatable)
   --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
   --no-quic                  do not serve QUIC (UDP) on the tunnel port, as where UDP is blocked
@@ -28,6 +32,9 @@ async function main(): Promise<void> {
       'api-listen': { type: 'string' },
       route: { type: 'string', multiple: true, default: [] },
       location: { type: 'string', default: 'SIM' },
+      'api-token': { type: 'string', multiple: true, default: [] },
+      zone: { type: 'string', multiple: true, default: [] },
+      'api-rate-limit': { type: 'string', default: '1200' },
       'no-quic': { type: 'boolean' },
       'no-http2': { type: 'boolean' },
       'region-listen': { type: 'string', multiple: true, default: [] },
@@ -55,6 +62,9 @@ async function main(): Promise<void> {
     createTunnels: values['create-tunnel'],
     routes: values.route,
     location: values.location,
+    apiTokens: values['api-token'],
+    zones: values.zone,
+    apiRateLimit: Number(values['api-rate-limit']),
     quic: values['no-quic'] !== true,
     http2: values['no-http2'] !== true,
     regions: values['region-listen'].map((spec) => {

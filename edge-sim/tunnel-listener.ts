@@ -11,7 +11,7 @@ import type { RegistrationHandler } from '../tunnel/registration.js';
 import type { ConnectionResponse, RegisterConnectionParams } from '../tunnel/schema/tunnelrpc.js';
 import type { ConnectionRegistry, EdgeConnection, TunnelLink } from './connection-registry.js';
 import type { EdgePki } from '../common/pki.js';
-import type { TunnelStore } from './tunnel-store.js';
+import type { Tunnel, TunnelStore } from './tunnel-store.js';
 import { listen, type HostPort } from '../common/net.js';
 
 /**
@@ -125,6 +125,7 @@ export class TunnelListener {
           return refuse(verdict.cause);
         }
         const tunnelId = bytesToUuid(p.tunnelId);
+        const tunnel = this.opts.store.byId(tunnelId) as Tunnel;
         const clientId =
           p.options.client.clientId.length === 16 ? bytesToUuid(p.options.client.clientId) : 'unknown';
         const conn: EdgeConnection = {
@@ -157,12 +158,21 @@ export class TunnelListener {
           },
           'connection registered',
         );
+        // A remotely managed tunnel gets its stored configuration as soon as it is registered.
+        if (tunnel.config !== null) {
+          const { version, config } = tunnel.config;
+          setImmediate(() => {
+            link.pushConfiguration(version, config).catch((err: unknown) => {
+              log.warn({ connectionId: conn.id, err: (err as Error).message }, 'configuration push failed');
+            });
+          });
+        }
         return {
           kind: 'connectionDetails',
           details: {
             uuid: Buffer.from(conn.id.replace(/-/g, ''), 'hex'),
             locationName: location,
-            tunnelIsRemotelyManaged: false,
+            tunnelIsRemotelyManaged: tunnel.configSrc === 'cloudflare',
           },
         };
       },
@@ -201,6 +211,7 @@ export class TunnelListener {
     if (p.tunnelId.length !== 16) return { cause: 'Unauthorized: tunnel id must be 16 bytes' };
     const tunnel = this.opts.store.byId(bytesToUuid(p.tunnelId));
     if (tunnel === undefined) return { cause: 'Unauthorized: unknown tunnel' };
+    if (tunnel.deletedAt !== null) return { cause: 'Unauthorized: the tunnel was deleted' };
     if (tunnel.accountTag !== p.auth.accountTag)
       return { cause: 'Unauthorized: account tag does not match the tunnel' };
     const given = Buffer.from(p.auth.tunnelSecret);

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   formatCredentialsFile,
@@ -10,7 +10,9 @@ import {
 
 /**
  * The tunnels edge-sim knows, kept as cloudflared credentials files under STATE/tunnels so that a
- * restarted edge-sim accepts the same connectors.
+ * restarted edge-sim accepts the same connectors. `--create-tunnel NAME` writes NAME.json and
+ * NAME.token; tunnels created through the API are ID.json. What the API adds (deletion, config_src,
+ * the remote configuration) lives beside them in ID.meta.json.
  */
 export interface Tunnel {
   id: string;
@@ -18,16 +20,33 @@ export interface Tunnel {
   accountTag: string;
   secret: Buffer;
   createdAt: string;
+  deletedAt: string | null;
+  configSrc: 'local' | 'cloudflare';
+  /** the remote configuration and its version, for config_src cloudflare */
+  config: { version: number; config: Record<string, unknown> } | null;
+}
+
+interface Meta {
+  name: string;
+  createdAt: string;
+  deletedAt: string | null;
+  configSrc: 'local' | 'cloudflare';
+  config: Tunnel['config'];
 }
 
 export class TunnelStore {
   private readonly byIdMap = new Map<string, Tunnel>();
+  /** live (not deleted) tunnels only: a deleted tunnel's name may be taken again */
   private readonly byNameMap = new Map<string, Tunnel>();
 
   constructor(
     private readonly stateDir: string,
     readonly accountTag: string,
   ) {}
+
+  private get dir(): string {
+    return path.join(this.stateDir, 'tunnels');
+  }
 
   static async open(stateDir: string, accountTag?: string): Promise<TunnelStore> {
     await mkdir(path.join(stateDir, 'tunnels'), { recursive: true });
@@ -42,16 +61,27 @@ export class TunnelStore {
     }
     await writeFile(tagFile, tag + '\n');
     const store = new TunnelStore(stateDir, tag);
-    for (const file of await readdir(path.join(stateDir, 'tunnels'))) {
-      if (!file.endsWith('.json')) continue;
-      const text = await readFile(path.join(stateDir, 'tunnels', file), 'utf8');
-      const creds = parseCredentialsFile(text);
+    const files = await readdir(store.dir);
+    for (const file of files) {
+      if (!file.endsWith('.json') || file.endsWith('.meta.json')) continue;
+      const creds = parseCredentialsFile(await readFile(path.join(store.dir, file), 'utf8'));
+      let meta: Meta | null = null;
+      try {
+        meta = JSON.parse(
+          await readFile(path.join(store.dir, `${creds.tunnelId}.meta.json`), 'utf8'),
+        ) as Meta;
+      } catch {
+        // a --create-tunnel tunnel that the API never touched
+      }
       store.add({
         id: creds.tunnelId,
-        name: file.slice(0, -'.json'.length),
+        name: meta?.name ?? file.slice(0, -'.json'.length),
         accountTag: creds.accountTag,
         secret: creds.tunnelSecret,
-        createdAt: new Date().toISOString(),
+        createdAt: meta?.createdAt ?? new Date().toISOString(),
+        deletedAt: meta?.deletedAt ?? null,
+        configSrc: meta?.configSrc ?? 'local',
+        config: meta?.config ?? null,
       });
     }
     return store;
@@ -59,7 +89,7 @@ export class TunnelStore {
 
   private add(t: Tunnel): void {
     this.byIdMap.set(t.id, t);
-    this.byNameMap.set(t.name, t);
+    if (t.deletedAt === null) this.byNameMap.set(t.name, t);
   }
 
   list(): Tunnel[] {
@@ -88,21 +118,59 @@ export class TunnelStore {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`invalid tunnel name: ${name}`);
     const existing = this.byName(name);
     if (existing !== undefined) return existing;
-    const t: Tunnel = {
-      id: randomUUID(),
-      name,
-      accountTag: this.accountTag,
-      secret: randomBytes(32),
-      createdAt: new Date().toISOString(),
-    };
-    const dir = path.join(this.stateDir, 'tunnels');
-    await writeFile(path.join(dir, `${name}.json`), formatCredentialsFile(this.credentials(t)), {
+    const t = this.fresh(name, randomBytes(32), 'local');
+    await writeFile(path.join(this.dir, `${name}.json`), formatCredentialsFile(this.credentials(t)), {
       mode: 0o600,
     });
-    await writeFile(path.join(dir, `${name}.token`), formatToken(this.credentials(t)) + '\n', {
+    await writeFile(path.join(this.dir, `${name}.token`), formatToken(this.credentials(t)) + '\n', {
       mode: 0o600,
     });
     this.add(t);
     return t;
+  }
+
+  /** The API's create: the caller has checked that the name is free. */
+  async createFromApi(name: string, secret: Buffer, configSrc: 'local' | 'cloudflare'): Promise<Tunnel> {
+    const t = this.fresh(name, secret, configSrc);
+    await writeFile(path.join(this.dir, `${t.id}.json`), formatCredentialsFile(this.credentials(t)), {
+      mode: 0o600,
+    });
+    await this.saveMeta(t);
+    this.add(t);
+    return t;
+  }
+
+  private fresh(name: string, secret: Buffer, configSrc: 'local' | 'cloudflare'): Tunnel {
+    return {
+      id: randomUUID(),
+      name,
+      accountTag: this.accountTag,
+      secret,
+      createdAt: new Date().toISOString(),
+      deletedAt: null,
+      configSrc,
+      config: null,
+    };
+  }
+
+  /** Applies an API change (rename, soft delete, configuration) and saves it. */
+  async update(t: Tunnel, change: Partial<Pick<Tunnel, 'name' | 'deletedAt' | 'config'>>): Promise<void> {
+    if (this.byNameMap.get(t.name) === t) this.byNameMap.delete(t.name);
+    Object.assign(t, change);
+    if (t.deletedAt === null) this.byNameMap.set(t.name, t);
+    await this.saveMeta(t);
+  }
+
+  private async saveMeta(t: Tunnel): Promise<void> {
+    const meta: Meta = {
+      name: t.name,
+      createdAt: t.createdAt,
+      deletedAt: t.deletedAt,
+      configSrc: t.configSrc,
+      config: t.config,
+    };
+    const file = path.join(this.dir, `${t.id}.meta.json`);
+    await writeFile(`${file}.tmp`, JSON.stringify(meta));
+    await rename(`${file}.tmp`, file);
   }
 }

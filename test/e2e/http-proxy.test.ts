@@ -191,9 +191,9 @@ describe.each(['http2', 'quic'])('through edge-sim and the agent over %s', (prot
     expect(echo.headers['keep-alive']).toBeUndefined();
   });
 
-  it('answers 404 for a hostname with no route', async () => {
+  it("answers Cloudflare's 530 / error 1001 for a hostname with no route", async () => {
     const res = await request(`${edge.publicUrl}/`, { headers: { host: 'unknown.test' } });
-    expect(res.statusCode).toBe(404);
-    await res.body.text();
+    expect(res.statusCode).toBe(530);
+    expect(await res.body.text()).toContain('Error 1001');
   });
 });
