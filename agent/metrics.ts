@@ -78,6 +78,29 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly dnsOperations = new client.Counter({
+    name: 'tunnel_ingress_dns_operations_total',
+    help: 'Cloudflare DNS changes by operation (create, update, delete) and result (ok, error, dry_run)',
+    labelNames: ['op', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly dnsConflicts = new client.Gauge({
+    name: 'tunnel_ingress_dns_conflicts',
+    help: 'Hostnames of our Ingresses held by DNS records this agent does not own',
+    registers: [this.registry],
+  });
+  readonly dnsSyncs = new client.Counter({
+    name: 'tunnel_ingress_dns_syncs_total',
+    help: 'DNS synchronisations by result (ok, error)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly cloudflareRateLimited = new client.Counter({
+    name: 'tunnel_ingress_cloudflare_api_rate_limited_total',
+    help: 'Cloudflare API answers of 429 (each pauses every call for its Retry-After)',
+    registers: [this.registry],
+  });
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry });
   }
