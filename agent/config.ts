@@ -8,7 +8,9 @@ import { parseHostPort, type HostPort } from '../common/net.js';
  * error per problem. Flag names follow cloudflared's where the two overlap.
  */
 export interface AgentConfig {
-  credentials: TunnelCredentials;
+  /** undefined with --tunnel-name: found or created through the API at start */
+  credentials: TunnelCredentials | undefined;
+  cloudflare: CloudflareSettings;
   edges: HostPort[];
   ca: Buffer | undefined;
   insecureSkipVerify: boolean;
@@ -22,6 +24,25 @@ export interface AgentConfig {
   logLevel: string;
   logPretty: boolean;
   accessLog: boolean;
+}
+
+export interface CloudflareSettings {
+  /** from --cloudflare-api-token-file or CLOUDFLARE_API_TOKEN; never logged */
+  apiToken: string | undefined;
+  /** a Secret in the agent's namespace whose `api-token` key holds the token (Kubernetes mode) */
+  apiTokenSecret: string | undefined;
+  accountId: string | undefined;
+  baseURL: string;
+  tunnelName: string | undefined;
+  credentialsSecret: string;
+  zones: string[];
+  dns: boolean;
+  dnsOwnerId: string;
+  dnsPolicy: 'sync' | 'upsert-only';
+  dryRun: boolean;
+  dnsResyncMs: number;
+  /** API calls per five minutes */
+  apiLimit: number;
 }
 
 export interface KubeSettings {
@@ -53,6 +74,19 @@ export interface RawFlags {
   'log-level'?: string;
   'log-pretty'?: boolean;
   'no-access-log'?: boolean;
+  'tunnel-name'?: string;
+  'tunnel-credentials-secret'?: string;
+  'cloudflare-api-token-file'?: string;
+  'cloudflare-api-token-secret'?: string;
+  'cloudflare-api-base-url'?: string;
+  'account-id'?: string;
+  zone?: string[];
+  'no-dns'?: boolean;
+  'dns-owner-id'?: string;
+  'dns-policy'?: string;
+  'dry-run'?: boolean;
+  'dns-resync'?: string;
+  'cloudflare-api-limit'?: string;
 }
 
 function fail(message: string): never {
@@ -86,13 +120,25 @@ function readFileOrFail(path: string, what: string): string {
 export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfig {
   const token = flags.token ?? env.TUNNEL_TOKEN;
   const credFile = flags['credentials-file'] ?? env.TUNNEL_CRED_FILE;
-  let credentials: TunnelCredentials;
-  if (token !== undefined && token !== '') {
+  const cloudflare = buildCloudflare(flags, env);
+  let credentials: TunnelCredentials | undefined;
+  if (cloudflare.tunnelName !== undefined) {
+    if ((token !== undefined && token !== '') || credFile !== undefined)
+      fail('--tunnel-name finds or creates the tunnel: drop --token and --credentials-file');
+    if (cloudflare.apiToken === undefined && cloudflare.apiTokenSecret === undefined)
+      fail(
+        '--tunnel-name needs a Cloudflare API token: --cloudflare-api-token-file, CLOUDFLARE_API_TOKEN or --cloudflare-api-token-secret',
+      );
+    if (cloudflare.accountId === undefined)
+      fail('--tunnel-name needs --account-id (or CLOUDFLARE_ACCOUNT_ID)');
+  } else if (token !== undefined && token !== '') {
     credentials = parseToken(token);
   } else if (credFile !== undefined) {
     credentials = parseCredentialsFile(readFileOrFail(credFile, 'credentials file'));
   } else {
-    fail('no tunnel credentials: pass --credentials-file FILE or --token TOKEN (or set TUNNEL_TOKEN)');
+    fail(
+      'no tunnel credentials: pass --credentials-file FILE or --token TOKEN (or set TUNNEL_TOKEN), or --tunnel-name NAME with a Cloudflare API token',
+    );
   }
   const edgeFlags =
     flags.edge !== undefined && flags.edge.length > 0 ? flags.edge : env.TUNNEL_EDGE?.split(',');
@@ -128,6 +174,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
   if (gracePeriodMs > 180_000) fail('--grace-period is at most 3m, as in cloudflared');
   return {
     credentials,
+    cloudflare,
     edges,
     ca,
     insecureSkipVerify: flags['no-tls-verify'] === true,
@@ -147,5 +194,54 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     logLevel: flags['log-level'] ?? env.LOG_LEVEL ?? 'info',
     logPretty: flags['log-pretty'] === true,
     accessLog: flags['no-access-log'] !== true,
+  };
+}
+
+function buildCloudflare(flags: RawFlags, env: NodeJS.ProcessEnv): CloudflareSettings {
+  const tokenFile = flags['cloudflare-api-token-file'] ?? env.CLOUDFLARE_API_TOKEN_FILE;
+  let apiToken: string | undefined;
+  if (tokenFile !== undefined) {
+    apiToken = readFileOrFail(tokenFile, 'Cloudflare API token file').trim();
+    if (apiToken === '') fail(`the Cloudflare API token file ${tokenFile} is empty`);
+  } else if (env.CLOUDFLARE_API_TOKEN !== undefined && env.CLOUDFLARE_API_TOKEN !== '') {
+    apiToken = env.CLOUDFLARE_API_TOKEN.trim();
+  }
+  const tunnelName = flags['tunnel-name'] ?? env.TUNNEL_NAME;
+  if (tunnelName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(tunnelName))
+    fail(`--tunnel-name "${tunnelName}": 1 to 64 letters, digits, spaces, dots, dashes or underscores`);
+  const policy = flags['dns-policy'] ?? 'sync';
+  if (policy !== 'sync' && policy !== 'upsert-only')
+    fail(`--dns-policy must be sync or upsert-only, got "${policy}"`);
+  const owner = flags['dns-owner-id'] ?? env.DNS_OWNER_ID ?? 'tunnel-ingress';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(owner))
+    fail(
+      `--dns-owner-id "${owner}": letters, digits, dots, dashes and underscores only (it goes into TXT records)`,
+    );
+  const limit = Number(flags['cloudflare-api-limit'] ?? '1000');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1200)
+    fail('--cloudflare-api-limit wants a whole number of calls per 5 minutes, 1 to 1200');
+  const baseURL =
+    flags['cloudflare-api-base-url'] ?? env.CLOUDFLARE_API_BASE_URL ?? 'https://api.cloudflare.com/client/v4';
+  try {
+    new URL(baseURL);
+  } catch {
+    fail(`--cloudflare-api-base-url is not a URL: "${baseURL}"`);
+  }
+  const zones = (flags.zone ?? []).map((z) => z.trim().toLowerCase().replace(/\.$/, ''));
+  for (const z of zones) if (!/^[a-z0-9.-]+\.[a-z0-9-]+$/.test(z)) fail(`--zone "${z}" is not a domain name`);
+  return {
+    apiToken,
+    apiTokenSecret: flags['cloudflare-api-token-secret'],
+    accountId: flags['account-id'] ?? env.CLOUDFLARE_ACCOUNT_ID,
+    baseURL,
+    tunnelName,
+    credentialsSecret: flags['tunnel-credentials-secret'] ?? 'tunnel-ingress-credentials',
+    zones,
+    dns: flags['no-dns'] !== true,
+    dnsOwnerId: owner,
+    dnsPolicy: policy,
+    dryRun: flags['dry-run'] === true,
+    dnsResyncMs: parseDuration(flags['dns-resync'] ?? '1m', '--dns-resync'),
+    apiLimit: limit,
   };
 }

@@ -13,6 +13,42 @@ import { describeRoutes } from './routing/describe-routes.js';
 import { routeResolver, staticResolver } from './resolvers.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
 import { agentVersion } from './version.js';
+import { ApiPacer } from './cloudflare/api-pacer.js';
+import type { CloudflareClient } from './cloudflare/cloudflare-client.js';
+import { DnsController } from './cloudflare/dns-controller.js';
+import { credentialsSecret, readApiToken } from './cloudflare/kube-secrets.js';
+import { ensureTunnel } from './cloudflare/tunnel-bootstrap.js';
+import type { RouteTable } from './routing/route-table.js';
+
+/** host → ingress/NS/NAME for every named host of the table (the first Ingress by name wins). */
+function desiredHosts(table: RouteTable): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of table.entries) {
+    if (e.host === '') continue;
+    const resource = `ingress/${e.backend.ingress}`;
+    const prev = out.get(e.host);
+    if (prev === undefined || resource < prev) out.set(e.host, resource);
+  }
+  return out;
+}
+
+async function loadKube(kubeconfig: string | undefined) {
+  const [clientNode, ...mods] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('./controller/event-recorder.js'),
+    import('./controller/ingress-controller.js'),
+    import('./controller/leader-election.js'),
+  ] as const);
+  const { loadKubeConfig } = await import('./kube/kube-config.js');
+  const { kc, source } = loadKubeConfig(kubeconfig);
+  return {
+    kc,
+    source,
+    mods,
+    core: kc.makeApiClient(clientNode.CoreV1Api),
+    CoordinationV1Api: clientNode.CoordinationV1Api,
+  };
+}
 
 const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare tunnel
 
@@ -22,9 +58,24 @@ Tunnel:
   --edge HOST:PORT          edge address, repeatable (or TUNNEL_EDGE, comma-separated)
   --cacert FILE             trust only this CA for the edge (or TUNNEL_CACERT)
   --no-tls-verify           do not verify the edge's certificate (logs a warning)
-  --protocol P              quic, http2 or auto (default auto: QUIC, falling back to HTTP/2)
+  --protocol P              quic, http2 or auto (default auto: HTTP/2, QUIC where TCP is blocked)
   --ha-connections N        tunnel connections to keep (default 4)
   --grace-period DURATION   how long in-flight requests may finish on SIGTERM (default 30s)
+
+Cloudflare (tunnel lifecycle and DNS; see docs/cloudflare.md):
+  --tunnel-name NAME        find or create this tunnel instead of --token/--credentials-file
+  --tunnel-credentials-secret NAME  where replicas share its credentials (default tunnel-ingress-credentials)
+  --cloudflare-api-token-file FILE  API token (or CLOUDFLARE_API_TOKEN)
+  --cloudflare-api-token-secret NAME  a Secret in our namespace whose api-token key holds it
+  --account-id ID           Cloudflare account (or CLOUDFLARE_ACCOUNT_ID)
+  --cloudflare-api-base-url URL     default https://api.cloudflare.com/client/v4
+  --zone NAME               manage DNS only in this zone (repeatable; default: every zone the token sees)
+  --dns-owner-id ID         ownership id in the TXT records (default tunnel-ingress)
+  --dns-policy P            sync (default) or upsert-only (never delete)
+  --dry-run                 log DNS changes, make none
+  --no-dns                  no DNS automation even with a token
+  --dns-resync DURATION     full DNS resync period (default 1m)
+  --cloudflare-api-limit N  API calls per 5 minutes (default 1000; Cloudflare allows 1200)
 
 Origins, one of:
   --url URL                 static mode: every request goes to this origin, e.g. http://127.0.0.1:8080
@@ -66,6 +117,19 @@ async function main(): Promise<void> {
       'log-level': { type: 'string' },
       'log-pretty': { type: 'boolean' },
       'no-access-log': { type: 'boolean' },
+      'tunnel-name': { type: 'string' },
+      'tunnel-credentials-secret': { type: 'string' },
+      'cloudflare-api-token-file': { type: 'string' },
+      'cloudflare-api-token-secret': { type: 'string' },
+      'cloudflare-api-base-url': { type: 'string' },
+      'account-id': { type: 'string' },
+      zone: { type: 'string', multiple: true },
+      'no-dns': { type: 'boolean' },
+      'dns-owner-id': { type: 'string' },
+      'dns-policy': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'dns-resync': { type: 'string' },
+      'cloudflare-api-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -86,36 +150,53 @@ async function main(): Promise<void> {
   const connectorId = randomUUID();
   const metrics = new AgentMetrics();
   const requests = new RequestLog(1000);
-  const tunnelHostname = `${config.credentials.tunnelId}.cfargotunnel.com`;
-
   let controller: IngressController | null = null;
   let leader: LeaderElector | null = null;
   let resolve = config.url === undefined ? null : staticResolver(config.url);
   let supervisor: TunnelSupervisor | null = null;
-  if (resolve === null) {
-    // Kubernetes support is loaded only when used: a static (--url) agent stays small.
-    const [
-      { CoordinationV1Api, CoreV1Api },
-      { EventRecorder },
-      { IngressController },
-      { LeaderElector },
-      { loadKubeConfig },
-    ] = await Promise.all([
-      import('@kubernetes/client-node'),
-      import('./controller/event-recorder.js'),
-      import('./controller/ingress-controller.js'),
-      import('./controller/leader-election.js'),
-      import('./kube/kube-config.js'),
-    ]);
-    const { kc, source } = loadKubeConfig(config.kube.kubeconfig);
+  let dns: DnsController | null = null;
+  const cf = config.cloudflare;
+  // Kubernetes support is loaded only when used: a static (--url) agent stays small.
+  const kube = resolve === null ? await loadKube(config.kube.kubeconfig) : null;
+  const ownNamespace = config.kube.leaderElectionNamespace;
+  let apiToken = cf.apiToken;
+  if (apiToken === undefined && cf.apiTokenSecret !== undefined) {
+    if (kube === null) throw new Error('--cloudflare-api-token-secret needs Kubernetes mode');
+    apiToken = await readApiToken(kube.core, ownNamespace, cf.apiTokenSecret);
+  }
+  // The SDK is loaded only when there is a token to use it with.
+  const client =
+    apiToken !== undefined && cf.accountId !== undefined
+      ? new (await import('./cloudflare/cloudflare-client.js')).CloudflareClient({
+          apiToken,
+          accountId: cf.accountId,
+          baseURL: cf.baseURL,
+          pacer: new ApiPacer({ limit: cf.apiLimit, on429: () => metrics.cloudflareRateLimited.inc() }),
+        })
+      : null;
+  let credentials = config.credentials;
+  if (credentials === undefined) {
+    credentials = await ensureTunnel({
+      client: client as CloudflareClient,
+      name: cf.tunnelName as string,
+      secret: kube === null ? null : credentialsSecret(kube.core, ownNamespace, cf.credentialsSecret),
+      log,
+    });
+  }
+  const tunnelHostname = `${credentials.tunnelId}.cfargotunnel.com`;
+  if (kube !== null) {
+    const { kc, source, mods } = kube;
+    const [{ EventRecorder }, { IngressController }, { LeaderElector }] = mods;
     const identity = `${process.env.POD_NAME ?? os.hostname()}_${connectorId.slice(0, 8)}`;
-    leader = new LeaderElector({
-      api: kc.makeApiClient(CoordinationV1Api),
+    const elector = new LeaderElector({
+      api: kc.makeApiClient(kube.CoordinationV1Api),
       namespace: config.kube.leaderElectionNamespace,
       name: config.kube.leaderElectionId,
       identity,
       log,
     });
+    leader = elector;
+    const events = new EventRecorder(kube.core, identity, log);
     const ctl = new IngressController({
       kc,
       namespace: config.kube.watchNamespace,
@@ -124,24 +205,67 @@ async function main(): Promise<void> {
         watchWithoutClass: config.kube.watchIngressWithoutClass,
       },
       log,
-      leader,
-      events: new EventRecorder(kc.makeApiClient(CoreV1Api), identity, log),
+      leader: elector,
+      events,
       tunnelHostname,
       tunnelLive: () => (supervisor?.readyConnections ?? 0) > 0,
       metrics,
+      onRoutes: () => dns?.trigger(),
     });
     controller = ctl;
     resolve = routeResolver(() => ctl.table);
+    if (client !== null && cf.dns) {
+      const ingressOf = (resource: string) => ctl.ingress(resource.replace(/^ingress\//, ''));
+      dns = new DnsController({
+        client,
+        target: tunnelHostname,
+        owner: cf.dnsOwnerId,
+        policy: cf.dnsPolicy,
+        dryRun: cf.dryRun,
+        zones: cf.zones,
+        desired: () => desiredHosts(ctl.table),
+        isLeader: () => elector.isLeader && ctl.synced,
+        onConflict: (c) => {
+          const ing = ingressOf(c.resource);
+          if (ing !== undefined)
+            void events.record(
+              ing,
+              'Warning',
+              'DNSConflict',
+              `DNS name ${c.host} is held by records this agent does not own (${c.held}); left alone`,
+            );
+        },
+        onNoZone: (host, resource) => {
+          const ing = ingressOf(resource);
+          if (ing !== undefined)
+            void events.record(
+              ing,
+              'Warning',
+              'DNSNoZone',
+              `no Cloudflare zone of this account holds ${host}; no DNS record made`,
+            );
+        },
+        log,
+        metrics,
+        resyncMs: cf.dnsResyncMs,
+      });
+      const d = dns;
+      elector.on('change', (leading) => {
+        if (leading) d.trigger();
+      });
+    }
     log.info(
       {
         kubeconfig: source,
         ingressClass: config.kube.ingressClass,
         namespace: config.kube.watchNamespace ?? '(all)',
         identity,
+        dns: dns === null ? 'off' : cf.dryRun ? 'dry-run' : cf.dnsPolicy,
       },
       'Kubernetes mode',
     );
   }
+  if (resolve === null) throw new Error('internal: no resolver');
   const proxy = new OriginProxy({
     resolve,
     connectorId,
@@ -151,7 +275,7 @@ async function main(): Promise<void> {
     accessLog: config.accessLog,
   });
   const sup = new TunnelSupervisor({
-    credentials: config.credentials,
+    credentials,
     edges: config.edges,
     ca: config.ca,
     insecureSkipVerify: config.insecureSkipVerify,
@@ -202,7 +326,7 @@ async function main(): Promise<void> {
   log.info(
     {
       connectorId,
-      tunnelId: config.credentials.tunnelId,
+      tunnelId: credentials.tunnelId,
       metrics: `${adminAddress.host}:${adminAddress.port}`,
       mode: config.url === undefined ? 'kubernetes' : 'static',
       ...(config.url === undefined ? {} : { origin: config.url.origin }),
@@ -223,7 +347,10 @@ async function main(): Promise<void> {
     log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'shutting down: unregistering and draining');
     sup
       .shutdown(config.gracePeriodMs)
-      .then(() => Promise.all([leader?.stop(), controller?.stop(), proxy.close(), admin.close()]))
+      .then(() => {
+        dns?.stop();
+        return Promise.all([leader?.stop(), controller?.stop(), proxy.close(), admin.close()]);
+      })
       .then(
         () => {
           log.info('stopped');

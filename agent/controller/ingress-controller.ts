@@ -43,6 +43,8 @@ export interface IngressControllerOptions {
   tunnelHostname: string;
   tunnelLive(): boolean;
   metrics?: AgentMetrics;
+  /** a new route table is in use (DNS follows it) */
+  onRoutes?(): void;
 }
 
 const ROUTES = 'routes';
@@ -145,6 +147,11 @@ export class IngressController {
       this.slices.synced &&
       this.secrets.synced
     );
+  }
+
+  /** The cached Ingress `namespace/name`, for Events about it. */
+  ingress(key: string): Ingress | undefined {
+    return this.ingressByKey.get(key);
   }
 
   get diagnostics(): readonly Diagnostic[] {
@@ -252,6 +259,7 @@ export class IngressController {
       generation: ++this.generation,
     });
     this.table = table;
+    this.opts.onRoutes?.();
     this.opts.metrics?.routeGeneration.set(table.generation);
     this.upstreams.retain(used);
     this.lastDiagnostics = diagnostics;

@@ -1,0 +1,78 @@
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { CredentialsSecret } from './tunnel-bootstrap.js';
+
+/**
+ * The two Secrets the Cloudflare side reads in Kubernetes mode, both in the agent's own namespace: the
+ * API token (key `api-token`) and the tunnel's credentials, shared by every replica.
+ */
+function status(err: unknown): number | undefined {
+  const e = err as { code?: number; statusCode?: number; response?: { statusCode?: number } };
+  return e.code ?? e.statusCode ?? e.response?.statusCode;
+}
+
+function decode(data: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  return out;
+}
+
+function encode(data: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) out[k] = Buffer.from(v, 'utf8').toString('base64');
+  return out;
+}
+
+export function credentialsSecret(core: CoreV1Api, namespace: string, name: string): CredentialsSecret {
+  return {
+    async read() {
+      try {
+        return decode((await core.readNamespacedSecret({ name, namespace })).data);
+      } catch (err) {
+        if (status(err) === 404) return null;
+        throw err;
+      }
+    },
+    async create(data) {
+      try {
+        await core.createNamespacedSecret({
+          namespace,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'tunnel-ingress' } },
+            type: 'Opaque',
+            data: encode(data),
+          },
+        });
+        return true;
+      } catch (err) {
+        if (status(err) === 409) return false;
+        throw err;
+      }
+    },
+    async replace(data) {
+      const current = await core.readNamespacedSecret({ name, namespace });
+      await core.replaceNamespacedSecret({
+        name,
+        namespace,
+        body: { ...current, data: encode(data) },
+      });
+    },
+  };
+}
+
+/** The API token from a Secret's `api-token` key; a clear error when it is missing. */
+export async function readApiToken(core: CoreV1Api, namespace: string, name: string): Promise<string> {
+  let data: Record<string, string>;
+  try {
+    data = decode((await core.readNamespacedSecret({ name, namespace })).data);
+  } catch (err) {
+    throw new Error(
+      `cannot read the Secret ${namespace}/${name} for the Cloudflare API token (HTTP ${status(err) ?? '?'})`,
+    );
+  }
+  const token = data['api-token']?.trim();
+  if (token === undefined || token === '')
+    throw new Error(`the Secret ${namespace}/${name} has no api-token key`);
+  return token;
+}
