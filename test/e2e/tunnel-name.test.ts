@@ -1,0 +1,109 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCredentialsFile } from '../../tunnel/credentials.js';
+import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import {
+  INGRESS_CLASS,
+  countingOrigin,
+  ingress,
+  service,
+  slice,
+  type CountingOrigin,
+} from '../helpers/origins.js';
+import { tempDir, waitUntil } from '../helpers/processes.js';
+import { startAgent, startEdgeSim, type AgentProc, type EdgeSimProc } from '../helpers/stack.js';
+
+/** --tunnel-name on two replicas started together: one tunnel is created, both run it, the Secret holds it. */
+const TOKEN = 'tunnel-name-token';
+
+describe('--tunnel-name', () => {
+  let k: KubeSimProc;
+  let edge: EdgeSimProc;
+  let origin: CountingOrigin;
+  let tmp: { dir: string; remove(): Promise<void> };
+  const agents: AgentProc[] = [];
+
+  beforeAll(async () => {
+    tmp = await tempDir('tn');
+    origin = await countingOrigin('tn-origin');
+    k = await startKubeSim();
+    edge = await startEdgeSim({
+      tunnels: [],
+      routes: [],
+      extra: ['--api-token', TOKEN, '--zone', 'example.com'],
+    });
+    const r = await k.kubectl(
+      ['apply', '-f', '-'],
+      [
+        INGRESS_CLASS,
+        service('svc'),
+        slice('svc-1', 'svc', origin.port, [{}]),
+        ingress('web', [{ host: 'web.example.com', paths: [['/', 'Prefix', 'svc']] }]),
+      ].join('---\n'),
+    );
+    expect(r.stderr).toBe('');
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+    await edge?.stop();
+    await k?.stop();
+    await origin?.close();
+    await tmp?.remove();
+  });
+
+  it('creates one tunnel for both replicas and keeps its credentials in a Secret', async () => {
+    const tokenFile = path.join(tmp.dir, 'token');
+    await writeFile(tokenFile, TOKEN);
+    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
+    const args = [
+      '--tunnel-name',
+      'shared',
+      '--cloudflare-api-token-file',
+      tokenFile,
+      '--account-id',
+      account,
+      '--cloudflare-api-base-url',
+      `${edge.apiUrl}/client/v4`,
+      '--edge',
+      edge.tunnelAddr,
+      '--cacert',
+      edge.caFile,
+      '--kubeconfig',
+      k.kubeconfig,
+      '--ha-connections',
+      '2',
+    ];
+    agents.push(
+      ...(await Promise.all([startAgent(args, { waitReady: 2 }), startAgent(args, { waitReady: 2 })])),
+    );
+    const tunnels = (await edge.tunnels()).filter((t) => t.name === 'shared');
+    expect(tunnels).toHaveLength(1);
+    const t = tunnels[0] as (typeof tunnels)[number];
+    expect(new Set(t.connections.map((c) => c.clientId)).size).toBe(2);
+    expect(t.connections).toHaveLength(4);
+
+    const secret = await k.kubectl(['get', 'secret', 'tunnel-ingress-credentials', '-o', 'json']);
+    const data = (JSON.parse(secret.stdout) as { data: Record<string, string> }).data;
+    const creds = parseCredentialsFile(Buffer.from(data['credentials.json'] as string, 'base64').toString());
+    expect(creds.tunnelId).toBe(t.id);
+    expect(Buffer.from(data['tunnel-name'] as string, 'base64').toString()).toBe('shared');
+    // The tunnel secret must not reach the logs of either replica.
+    const secretB64 = creds.tunnelSecret.toString('base64');
+    for (const a of agents)
+      expect(a.proc.lines.some((l) => JSON.stringify(l).includes(secretB64))).toBe(false);
+    for (const a of agents) expect(a.proc.lines.some((l) => JSON.stringify(l).includes(TOKEN))).toBe(false);
+
+    // And the leader published it by DNS: a visitor reaches the origin by hostname.
+    await waitUntil(
+      async () => {
+        const res = await request(`${edge.publicUrl}/echo`, { headers: { host: 'web.example.com' } });
+        await res.body.text();
+        return res.statusCode === 200 ? true : undefined;
+      },
+      15_000,
+      'web.example.com to be served by DNS',
+    );
+  }, 90_000);
+});
