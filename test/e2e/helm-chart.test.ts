@@ -73,6 +73,14 @@ const VALUE_SETS: Record<string, string[]> = {
     'accessLog=false',
     'replicaCount=3',
   ],
+  cloudflare: [
+    'tunnel.edges={edge.example:7844}',
+    'cloudflare.apiTokenSecret=cf-api',
+    'cloudflare.accountId=0123456789abcdef0123456789abcdef',
+    'cloudflare.tunnelName=prod',
+    'cloudflare.dns.zones={example.com,example.org}',
+    'cloudflare.dns.policy=upsert-only',
+  ],
   minimal: [
     ...BASE,
     'rbac.create=false',
@@ -106,6 +114,22 @@ describe('Helm chart', () => {
     });
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(c.args).toContain('--metrics=0.0.0.0:20241');
+    if (_name === 'cloudflare') {
+      expect(c.args).toEqual(
+        expect.arrayContaining(['--tunnel-name=prod', '--zone=example.org', '--dns-policy=upsert-only']),
+      );
+      expect(c.env).toContainEqual({
+        name: 'CLOUDFLARE_API_TOKEN',
+        valueFrom: { secretKeyRef: { name: 'cf-api', key: 'api-token' } },
+      });
+      const role = objs.find((o) => o.kind === 'Role') as Obj;
+      expect(role.rules).toContainEqual({
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['tunnel-ingress-credentials'],
+        verbs: ['get', 'update'],
+      });
+    }
   });
 
   it('renders what each value set asks for', async () => {
@@ -154,7 +178,7 @@ describe('Helm chart', () => {
 
   it('refuses values that cannot work, with a clear message', async () => {
     await expect(run(HELM, ['template', 'ti', CHART])).rejects.toMatchObject({
-      stderr: expect.stringContaining('set tunnel.credentialsSecret or tunnel.tokenSecret'),
+      stderr: expect.stringContaining('set tunnel.credentialsSecret, tunnel.tokenSecret or cloudflare.tunnelName'),
     });
     await expect(
       run(HELM, ['template', 'ti', CHART, '--set', 'tunnel.credentialsSecret=c']),
