@@ -1,12 +1,13 @@
 import os from 'node:os';
 import { benchApplyToLive } from './apply-to-live.js';
+import { benchDns } from './dns.js';
 import { fmt } from './format.js';
 import { benchHttp } from './http.js';
 import { benchQuicTransport } from './quic-transport.js';
 import { benchRouting } from './routing.js';
 
 /**
- * `npm run bench [-- SECTION…]`: sections http, quic, routing, apply. Nothing here asserts a number; the
+ * `npm run bench [-- SECTION…]`: sections http, quic, routing, apply, dns. Nothing here asserts a number; the
  * figures go into docs/performance.md with the machine they were taken on.
  */
 const SECTIONS: Record<string, () => Promise<string[]>> = {
@@ -22,6 +23,7 @@ const SECTIONS: Record<string, () => Promise<string[]>> = {
       `- heap the tables and upstreams add (inputs excluded): ${fmt(r.heapMiB, 1)} MiB`,
     ];
   },
+  dns: () => benchDns(Number(process.env.TI_DNS_HOSTS ?? 1000)),
   async apply() {
     const r = await benchApplyToLive(50);
     return [
