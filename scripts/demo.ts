@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ const LOGS = path.join(STATE, 'logs');
 const KUBECTL = path.join(ROOT, '.tools/bin/kubectl');
 const smoke = process.argv.includes('--smoke');
 const children: ChildProcess[] = [];
-const HOSTS = ['shop.localhost', 'api.localhost', 'other.localhost'];
+const DEMO_API_TOKEN = 'demo-cloudflare-api-token';
 const ORIGIN_PORTS = [9091, 9092, 9093];
 
 function isFree(port: number): Promise<boolean> {
@@ -131,7 +131,14 @@ async function main(): Promise<void> {
     `127.0.0.1:${publicPort}`,
     '--api-listen',
     `127.0.0.1:${apiPort}`,
-    ...HOSTS.flatMap((h) => ['--route', `${h}=demo`]),
+    // The Ingress hosts are routed by the DNS records the agent makes through the Cloudflare API;
+    // other.localhost has no Ingress rule, so a quick route sends it to the tunnel's default backend.
+    '--api-token',
+    DEMO_API_TOKEN,
+    '--zone',
+    'localhost',
+    '--route',
+    'other.localhost=demo',
   ]);
   const kubectl = (args: string[]) => run(KUBECTL, args, { env: { ...process.env, KUBECONFIG: kubeconfig } });
   await waitFor('kube-sim', async () => (await kubectl(['get', 'ns', 'default'])).stdout.includes('default'));
@@ -141,7 +148,20 @@ async function main(): Promise<void> {
   for (const m of manifests) await kubectl(['apply', '-f', m]);
   const edgeApi = `http://127.0.0.1:${apiPort}`;
   await waitFor('edge-sim', async () => (await request(`${edgeApi}/_edge/tunnels`)).statusCode === 200);
+  const tokenFile = path.join(STATE, 'cloudflare-api-token');
+  await writeFile(tokenFile, DEMO_API_TOKEN + '\n', { mode: 0o600 });
+  const account = (await readFile(path.join(edgeState, 'account-tag'), 'utf8')).trim();
   start('agent', 'agent/main.ts', [
+    '--cloudflare-api-token-file',
+    tokenFile,
+    '--account-id',
+    account,
+    '--cloudflare-api-base-url',
+    `${edgeApi}/client/v4`,
+    '--dns-owner-id',
+    'demo-cluster',
+    '--dns-resync',
+    '10s',
     '--credentials-file',
     path.join(edgeState, 'tunnels', 'demo.json'),
     '--edge',
@@ -157,10 +177,16 @@ async function main(): Promise<void> {
   const ready = `http://127.0.0.1:${metricsPort}/ready`;
   await waitFor('the agent', async () => (await request(ready)).statusCode === 200);
   const publicUrl = `http://127.0.0.1:${publicPort}`;
-  const check = await request(`${publicUrl}/echo`, { headers: { host: 'shop.localhost' } });
-  const body = (await check.body.json()) as { origin: string };
-  if (check.statusCode !== 200 || body.origin !== 'origin-shop')
-    throw new Error(`a request through the edge answered ${check.statusCode}`);
+  // The leader makes the DNS records first; edge-sim routes shop.localhost once they exist.
+  await waitFor('the DNS records', async () => {
+    const check = await request(`${publicUrl}/echo`, { headers: { host: 'shop.localhost' } });
+    const text = await check.body.text();
+    return check.statusCode === 200 && (JSON.parse(text) as { origin: string }).origin === 'origin-shop';
+  });
+  const zones = await request(`${edgeApi}/client/v4/zones?name=localhost`, {
+    headers: { authorization: `Bearer ${DEMO_API_TOKEN}` },
+  });
+  const zoneId = ((await zones.body.json()) as { result: Array<{ id: string }> }).result[0]?.id ?? '';
   const rel = (p: string) => path.relative(process.cwd(), p) || '.';
   process.stdout.write(`
 tunnel-ingress demo: a request went visitor → edge-sim → tunnel → agent → Ingress route → origin and came back.
@@ -178,6 +204,8 @@ Try:
   KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl get ingress,endpointslices
   KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl edit ingress shop   # changes are live within a second
   KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl get events          # problems with Ingresses land here
+  curl -s -H 'Authorization: Bearer ${DEMO_API_TOKEN}' ${edgeApi}/client/v4/zones/${zoneId}/dns_records
+                                                             # the CNAME + ownership TXT the agent made per host
 
 Logs: ${rel(LOGS)}/   Press Ctrl-C to stop everything.
 `);

@@ -65,7 +65,9 @@ export class DnsStore {
     const now = new Date().toISOString();
     for (const raw of zoneNames) {
       const name = raw.toLowerCase().replace(/\.$/, '');
-      if (!HOSTNAME.test(name) || !name.includes('.')) throw new Error(`--zone: invalid zone name "${raw}"`);
+      // A single label is allowed only so the demo can serve `localhost`, which resolves to 127.0.0.1.
+      if (!HOSTNAME.test(name) || (!name.includes('.') && name !== 'localhost'))
+        throw new Error(`--zone: invalid zone name "${raw}"`);
       this.zones.set(zoneId(name), { id: zoneId(name), name, accountId, createdOn: now });
     }
     if (file !== null) this.load(file);
