@@ -153,4 +153,28 @@ describe('DNS automation never touches what it does not own', () => {
       { numRuns: 25 },
     );
   }, 120_000);
+
+  it('--dry-run plans and logs but changes nothing', async () => {
+    for (const r of await records()) await client.deleteRecord(zoneId, r.id);
+    const lines: Array<{ msg: string; name?: string }> = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (l: string) => lines.push(JSON.parse(l) as { msg: string }) },
+    );
+    const ctl = new DnsController({
+      client,
+      target: TARGET,
+      owner: OWNER,
+      policy: 'sync',
+      dryRun: true,
+      zones: [ZONE],
+      desired: () => new Map([['dry.example.com', 'ingress/default/dry']]),
+      isLeader: () => true,
+      log,
+    });
+    await ctl.syncNow();
+    expect(await records()).toEqual([]);
+    const planned = lines.filter((l) => l.msg === 'DNS change (dry run, not applied)').map((l) => l.name);
+    expect(planned).toEqual(['_tunnel-ingress.dry.example.com', 'dry.example.com']);
+  });
 });

@@ -178,7 +178,9 @@ describe('Helm chart', () => {
 
   it('refuses values that cannot work, with a clear message', async () => {
     await expect(run(HELM, ['template', 'ti', CHART])).rejects.toMatchObject({
-      stderr: expect.stringContaining('set tunnel.credentialsSecret, tunnel.tokenSecret or cloudflare.tunnelName'),
+      stderr: expect.stringContaining(
+        'set tunnel.credentialsSecret, tunnel.tokenSecret or cloudflare.tunnelName',
+      ),
     });
     await expect(
       run(HELM, ['template', 'ti', CHART, '--set', 'tunnel.credentialsSecret=c']),

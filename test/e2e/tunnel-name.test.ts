@@ -75,8 +75,18 @@ describe('--tunnel-name', () => {
       '--ha-connections',
       '2',
     ];
+    // The second replica reads the API token from a Secret instead of a file.
+    // (kubectl create secret sends protobuf, which kube-sim does not read; apply sends JSON.)
+    const made = await k.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1\nkind: Secret\nmetadata:\n  name: cf-api\nstringData:\n  api-token: ${TOKEN}\n`,
+    );
+    expect(made.stderr).toBe('');
+    const fromSecret = args.map((a) =>
+      a === tokenFile ? 'cf-api' : a === '--cloudflare-api-token-file' ? '--cloudflare-api-token-secret' : a,
+    );
     agents.push(
-      ...(await Promise.all([startAgent(args, { waitReady: 2 }), startAgent(args, { waitReady: 2 })])),
+      ...(await Promise.all([startAgent(args, { waitReady: 2 }), startAgent(fromSecret, { waitReady: 2 })])),
     );
     const tunnels = (await edge.tunnels()).filter((t) => t.name === 'shared');
     expect(tunnels).toHaveLength(1);
