@@ -1,5 +1,7 @@
+import { timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen, type HostPort } from '../common/net.js';
+import { DASHBOARD_HTML } from './dashboard/dashboard-page.js';
 import type { AgentMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 
@@ -7,7 +9,12 @@ import type { RequestLog } from './request-log.js';
  * The agent's admin endpoints on --metrics: /ready in cloudflared's JSON shape (200 only with a live
  * tunnel connection), /healthz (the process is alive and its event loop turns), /metrics (Prometheus),
  * /requests (the last requests proxied) and /debug/routes (the compiled route table; it holds no
- * secrets: hosts, paths, Services and endpoint addresses only).
+ * secrets: hosts, paths, Services and endpoint addresses only), and the dashboard (/dashboard with
+ * /api/overview and the /api/requests/stream server-sent events).
+ *
+ * Bound to a loopback address, everything is open. Bound beyond it (as in a pod, for the kubelet's
+ * probes and Prometheus), /ready, /healthz and /metrics stay open and the rest needs the admin token
+ * (`Authorization: Bearer …` or `?token=…`); without a token configured they are off.
  */
 export interface ReadinessSource {
   readyConnections(): number;
@@ -15,6 +22,16 @@ export interface ReadinessSource {
   metrics?: AgentMetrics;
   requests?: RequestLog;
   routes?(): unknown;
+  /** connections, routes and recent activity for the dashboard */
+  overview?(): unknown;
+  /** required for the dashboard and debug endpoints when the address is not loopback */
+  adminToken?: string;
+}
+
+const OPEN = new Set(['/ready', '/healthz', '/healthcheck', '/metrics']);
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 export class AdminServer {
@@ -38,11 +55,59 @@ export class AdminServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Null when allowed, else the status to refuse with. */
+  private refuse(req: IncomingMessage, path: string): number | null {
+    if (OPEN.has(path) || isLoopback(this.address.host)) return null;
+    const want = this.readiness.adminToken;
+    if (want === undefined) return 404;
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const auth = req.headers.authorization;
+    const given =
+      auth?.startsWith('Bearer ') === true ? auth.slice(7) : (url.searchParams.get('token') ?? '');
+    const a = Buffer.from(given);
+    const b = Buffer.from(want);
+    return a.length === b.length && timingSafeEqual(a, b) ? null : 401;
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] as string;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const refused = this.refuse(req, path);
+    if (refused !== null) {
+      res
+        .writeHead(refused, {
+          'content-type': 'text/plain',
+          ...(refused === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+        })
+        .end(
+          refused === 401
+            ? 'this endpoint needs the admin token\n'
+            : 'not served: the admin address is not loopback and no --admin-token-file was given\n',
+        );
+      return;
+    }
+    if (path === '/' || path === '/dashboard') {
+      res
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'content-security-policy':
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+        })
+        .end(DASHBOARD_HTML);
+      return;
+    }
+    if (path === '/api/overview' && this.readiness.overview !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(this.readiness.overview()));
+      return;
+    }
+    if (path === '/api/requests/stream' && this.readiness.requests !== undefined) {
+      this.stream(req, res, this.readiness.requests);
       return;
     }
     if (path === '/ready') {
@@ -79,5 +144,24 @@ export class AdminServer {
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  }
+
+  /** Server-sent events: the last 50 requests, then each one as it finishes. */
+  private stream(req: IncomingMessage, res: ServerResponse, log: RequestLog): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    // The request timeout (10 s) would cut a stream that is meant to stay open.
+    req.socket.setTimeout(0);
+    for (const r of log.recent().slice(-50)) res.write(`event: request\ndata: ${JSON.stringify(r)}\n\n`);
+    const unsubscribe = log.subscribe((r) => res.write(`event: request\ndata: ${JSON.stringify(r)}\n\n`));
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    res.on('close', () => {
+      unsubscribe();
+      clearInterval(ping);
+    });
   }
 }

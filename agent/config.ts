@@ -24,6 +24,8 @@ export interface AgentConfig {
   logLevel: string;
   logPretty: boolean;
   accessLog: boolean;
+  /** for the dashboard and debug endpoints when --metrics is not a loopback address; never logged */
+  adminToken: string | undefined;
 }
 
 export interface CloudflareSettings {
@@ -74,6 +76,7 @@ export interface RawFlags {
   'log-level'?: string;
   'log-pretty'?: boolean;
   'no-access-log'?: boolean;
+  'admin-token-file'?: string;
   'tunnel-name'?: string;
   'tunnel-credentials-secret'?: string;
   'cloudflare-api-token-file'?: string;
@@ -194,6 +197,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     logLevel: flags['log-level'] ?? env.LOG_LEVEL ?? 'info',
     logPretty: flags['log-pretty'] === true,
     accessLog: flags['no-access-log'] !== true,
+    adminToken: adminToken(flags, env),
   };
 }
 
@@ -244,4 +248,12 @@ function buildCloudflare(flags: RawFlags, env: NodeJS.ProcessEnv): CloudflareSet
     dnsResyncMs: parseDuration(flags['dns-resync'] ?? '1m', '--dns-resync'),
     apiLimit: limit,
   };
+}
+
+function adminToken(flags: RawFlags, env: NodeJS.ProcessEnv): string | undefined {
+  const file = flags['admin-token-file'] ?? env.TUNNEL_ADMIN_TOKEN_FILE;
+  const token = file === undefined ? env.TUNNEL_ADMIN_TOKEN : readFileOrFail(file, 'admin token file').trim();
+  if (token === undefined || token === '') return undefined;
+  if (token.length < 16) fail('the admin token must be at least 16 characters');
+  return token;
 }

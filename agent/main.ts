@@ -8,6 +8,7 @@ import type { LeaderElector } from './controller/leader-election.js';
 import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics.js';
 import { OriginProxy } from './origin-proxy.js';
+import { ActivityLog } from './activity-log.js';
 import { RequestLog } from './request-log.js';
 import { describeRoutes } from './routing/describe-routes.js';
 import { routeResolver, staticResolver } from './resolvers.js';
@@ -92,6 +93,8 @@ Operations:
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --log-pretty              human-readable logs
   --no-access-log           no log line per request (metrics and /requests still count them)
+  --admin-token-file FILE   token for the dashboard and debug endpoints when --metrics is not loopback
+                            (or TUNNEL_ADMIN_TOKEN); without one they are off there. The dashboard: /dashboard
 `;
 
 async function main(): Promise<void> {
@@ -117,6 +120,7 @@ async function main(): Promise<void> {
       'log-level': { type: 'string' },
       'log-pretty': { type: 'boolean' },
       'no-access-log': { type: 'boolean' },
+      'admin-token-file': { type: 'string' },
       'tunnel-name': { type: 'string' },
       'tunnel-credentials-secret': { type: 'string' },
       'cloudflare-api-token-file': { type: 'string' },
@@ -150,6 +154,11 @@ async function main(): Promise<void> {
   const connectorId = randomUUID();
   const metrics = new AgentMetrics();
   const requests = new RequestLog(1000);
+  const activity = new ActivityLog(200);
+  requests.subscribe((r) => {
+    if (r.error !== undefined)
+      activity.add('error', 'OriginError', `${r.method} ${r.path}: ${r.error}`, r.host);
+  });
   let controller: IngressController | null = null;
   let leader: LeaderElector | null = null;
   let resolve = config.url === undefined ? null : staticResolver(config.url);
@@ -183,7 +192,8 @@ async function main(): Promise<void> {
       log,
     });
   }
-  const tunnelHostname = `${credentials.tunnelId}.cfargotunnel.com`;
+  const tunnelId = credentials.tunnelId;
+  const tunnelHostname = `${tunnelId}.cfargotunnel.com`;
   if (kube !== null) {
     const { kc, source, mods } = kube;
     const [{ EventRecorder }, { IngressController }, { LeaderElector }] = mods;
@@ -197,6 +207,13 @@ async function main(): Promise<void> {
     });
     leader = elector;
     const events = new EventRecorder(kube.core, identity, log);
+    events.onRecorded = (ing, type, reason, message) =>
+      activity.add(
+        type === 'Warning' ? 'warning' : 'event',
+        reason,
+        message,
+        `${ing.metadata?.namespace ?? ''}/${ing.metadata?.name ?? ''}`,
+      );
     const ctl = new IngressController({
       kc,
       namespace: config.kube.watchNamespace,
@@ -296,6 +313,12 @@ async function main(): Promise<void> {
   supervisor = sup;
   let wasLive = false;
   sup.on('failure', (code) => metrics.registrationFailures.inc({ code }));
+  const lastErrors = new Map<number, string | null>();
+  sup.on('change', (s) => {
+    if (s.lastError !== null && s.state === 'backoff' && lastErrors.get(s.index) !== s.lastError)
+      activity.add('error', 'TunnelConnection', s.lastError, `connection ${s.index}`);
+    lastErrors.set(s.index, s.lastError);
+  });
   sup.on('reconnect', (index) => metrics.reconnects.inc({ index: String(index) }));
   leader?.on('change', (leading) => metrics.leader.set(leading ? 1 : 0));
   sup.on('change', () => {
@@ -321,6 +344,17 @@ async function main(): Promise<void> {
     requests,
     routes: () =>
       controller === null ? { mode: 'static', origin: config.url?.origin } : describeRoutes(controller),
+    overview: () => ({
+      tunnelId,
+      connectorId,
+      version: agentVersion(),
+      connections: sup.status,
+      routes:
+        controller === null ? { mode: 'static', origin: config.url?.origin } : describeRoutes(controller),
+      activity: activity.recent(),
+      dns: dns === null ? null : { conflicts: dns.conflicts, lastError: dns.lastError },
+    }),
+    adminToken: config.adminToken,
   });
   const adminAddress = await admin.listen();
   log.info(

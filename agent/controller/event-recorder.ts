@@ -21,6 +21,9 @@ export interface Recorded {
 export class EventRecorder {
   private readonly seen = new Map<string, Recorded>();
   readonly component = 'tunnel-ingress';
+  /** told of every Event written (the dashboard's activity list) */
+  onRecorded: ((ing: Ingress, type: 'Normal' | 'Warning', reason: string, message: string) => void) | null =
+    null;
 
   constructor(
     private readonly api: CoreV1Api,
@@ -64,6 +67,7 @@ export class EventRecorder {
     try {
       if (prev === undefined) await this.api.createNamespacedEvent({ namespace, body });
       else await this.api.replaceNamespacedEvent({ name, namespace, body });
+      this.onRecorded?.(ing, type, reason, message);
     } catch (err) {
       this.log.warn(
         { ingress: `${namespace}/${meta.name ?? ''}`, reason, err: describeApiError(err) },
