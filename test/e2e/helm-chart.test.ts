@@ -80,6 +80,7 @@ const VALUE_SETS: Record<string, string[]> = {
     'cloudflare.tunnelName=prod',
     'cloudflare.dns.zones={example.com,example.org}',
     'cloudflare.dns.policy=upsert-only',
+    'metrics.adminTokenSecret=admin',
   ],
   minimal: [
     ...BASE,
@@ -118,6 +119,10 @@ describe('Helm chart', () => {
       expect(c.args).toEqual(
         expect.arrayContaining(['--tunnel-name=prod', '--zone=example.org', '--dns-policy=upsert-only']),
       );
+      expect(c.env).toContainEqual({
+        name: 'TUNNEL_ADMIN_TOKEN',
+        valueFrom: { secretKeyRef: { name: 'admin', key: 'admin-token' } },
+      });
       expect(c.env).toContainEqual({
         name: 'CLOUDFLARE_API_TOKEN',
         valueFrom: { secretKeyRef: { name: 'cf-api', key: 'api-token' } },
