@@ -1,9 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resetScan } from './helpers/secret-scan.js';
 
-/** Fetches kubectl and helm once per test run (scripts/fetch-tools.sh is a no-op when they are there). */
+/**
+ * Fetches kubectl and helm once per test run (scripts/fetch-tools.sh is a no-op when they are there),
+ * and empties the logs that test/scan-secrets.ts searches for secrets after the run.
+ */
 export default function setup(): void {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   execFileSync('bash', [path.join(root, 'scripts/fetch-tools.sh')], { stdio: 'inherit', cwd: root });
+  resetScan();
 }

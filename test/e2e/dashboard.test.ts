@@ -14,6 +14,7 @@ import {
   type CountingOrigin,
 } from '../helpers/origins.js';
 import { tempDir } from '../helpers/processes.js';
+import { registerSecret } from '../helpers/secret-scan.js';
 import {
   agentArgs,
   kubeAgentArgs,
@@ -128,6 +129,7 @@ describe('admin endpoints beyond localhost', () => {
   it('need the token there, except the probes and metrics; without a token they are off', async () => {
     const tokenFile = path.join(tmp.dir, 'admin-token');
     await writeFile(tokenFile, 'a-long-enough-admin-token-0123');
+    registerSecret('a-long-enough-admin-token-0123');
     const url = `http://127.0.0.1:${origin.port}`;
     for (const withToken of [true, false]) {
       const agent = await startAgent(

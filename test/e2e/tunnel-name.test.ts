@@ -13,6 +13,7 @@ import {
   type CountingOrigin,
 } from '../helpers/origins.js';
 import { tempDir, waitUntil } from '../helpers/processes.js';
+import { registerSecret } from '../helpers/secret-scan.js';
 import { startAgent, startEdgeSim, type AgentProc, type EdgeSimProc } from '../helpers/stack.js';
 
 /** --tunnel-name on two replicas started together: one tunnel is created, both run it, the Secret holds it. */
@@ -101,6 +102,7 @@ describe('--tunnel-name', () => {
     expect(Buffer.from(data['tunnel-name'] as string, 'base64').toString()).toBe('shared');
     // The tunnel secret must not reach the logs of either replica.
     const secretB64 = creds.tunnelSecret.toString('base64');
+    registerSecret(secretB64);
     for (const a of agents)
       expect(a.proc.lines.some((l) => JSON.stringify(l).includes(secretB64))).toBe(false);
     for (const a of agents) expect(a.proc.lines.some((l) => JSON.stringify(l).includes(TOKEN))).toBe(false);

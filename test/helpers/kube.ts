@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
+import { registerSecret } from './secret-scan.js';
 import { ROOT, spawnTs, tempDir, type Proc } from './processes.js';
 
 /** kube-sim as a process, kubectl against it, and raw API calls with its CA and token. */
@@ -43,6 +44,9 @@ export async function startKubeSim(extra: string[] = []): Promise<KubeSimProc> {
   };
   const ca = Buffer.from(cfg.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString();
   const token = cfg.users[0]!.user.token;
+  registerSecret(token);
+  for (let i = 0; i < extra.length - 1; i++)
+    if (extra[i] === '--token') registerSecret(extra[i + 1] as string);
   const dispatcher = new Agent({ connect: { ca } });
   const api: KubeSimProc['api'] = async (method, p, body, contentType = 'application/json') => {
     const res = await request(`${url}${p}`, {

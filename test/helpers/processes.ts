@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +28,19 @@ export class Proc {
     readonly child: ChildProcess,
   ) {
     let buf = '';
+    // Every line also goes to test-results/logs, which the global teardown scans for secrets.
+    const logDir = path.join(ROOT, 'test-results', 'logs');
+    let file: WriteStream | null = null;
+    try {
+      mkdirSync(logDir, { recursive: true });
+      file = createWriteStream(path.join(logDir, `${name}-${child.pid ?? 'x'}.log`));
+      file.on('error', () => {});
+    } catch {
+      file = null;
+    }
+    child.once('exit', () => file?.end());
     const onData = (chunk: Buffer) => {
+      file?.write(chunk);
       buf += chunk.toString('utf8');
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {

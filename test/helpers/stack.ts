@@ -1,6 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
+import { parseCredentialsFile } from '../../tunnel/credentials.js';
 import { spawnTs, tempDir, waitUntil, type Proc } from './processes.js';
+import { registerSecret } from './secret-scan.js';
 
 /** edge-sim and agent processes wired together, as a test needs them. */
 export interface EdgeSimProc {
@@ -58,6 +61,15 @@ export async function startEdgeSim(opts: {
   const proc = spawnTs('edge-sim', 'edge-sim/main.ts', args);
   const ready = await proc.waitForMsg('edge-sim listening', 20_000);
   const apiUrl = `http://${ready.api as string}`;
+  for (const t of opts.tunnels) {
+    const creds = parseCredentialsFile(await readFile(path.join(stateDir, 'tunnels', `${t}.json`), 'utf8'));
+    registerSecret(creds.tunnelSecret.toString('base64'));
+    registerSecret((await readFile(path.join(stateDir, 'tunnels', `${t}.token`), 'utf8')).trim());
+  }
+  for (let i = 0; i < (opts.extra ?? []).length - 1; i++) {
+    if (opts.extra?.[i] === '--api-token')
+      registerSecret((opts.extra[i + 1] as string).replace(/^[^:]*:/, ''));
+  }
   return {
     proc,
     stateDir,
