@@ -13,6 +13,7 @@ import { RequestLog } from './request-log.js';
 import { describeRoutes } from './routing/describe-routes.js';
 import { routeResolver, staticResolver } from './resolvers.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
+import { proxyWebsocket } from './websocket-proxy.js';
 import { agentVersion } from './version.js';
 import { ApiPacer } from './cloudflare/api-pacer.js';
 import type { CloudflareClient } from './cloudflare/cloudflare-client.js';
@@ -302,12 +303,10 @@ async function main(): Promise<void> {
     log,
     protocol: config.protocol,
     onRequest(req) {
-      if (req.kind !== 'http') {
-        // Websocket and TCP streams arrive with the origin-proxying work; refuse them cleanly until then.
-        req.responder.fail(req.stream, 'websocket and TCP streams are not supported yet');
-        return;
-      }
-      proxy.handle(req);
+      if (req.kind === 'http') proxy.handle(req);
+      else if (req.kind === 'websocket') proxyWebsocket(proxy, req);
+      // TCP (WARP routing) streams are not something an ingress serves.
+      else req.responder.fail(req.stream, 'TCP streams are not supported');
     },
   });
   supervisor = sup;

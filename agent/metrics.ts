@@ -78,6 +78,18 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly longStreams = new client.Gauge({
+    name: 'tunnel_ingress_long_streams',
+    help: 'Long-lived streams open now, by kind (websocket, sse)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly longStreamsTotal = new client.Counter({
+    name: 'tunnel_ingress_long_streams_total',
+    help: 'Long-lived streams opened, by kind (websocket, sse)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly dnsOperations = new client.Counter({
     name: 'tunnel_ingress_dns_operations_total',
     help: 'Cloudflare DNS changes by operation (create, update, delete) and result (ok, error, dry_run)',

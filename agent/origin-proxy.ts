@@ -101,17 +101,7 @@ export class OriginProxy {
       );
       return;
     }
-    const out: string[] = ['host', authority];
-    const listed = connectionTokens(headers.connection);
-    for (const name in headers) {
-      if (isTunnelInternalHeader(name) || isHopByHop(name) || DROP_REQUEST.has(name)) continue;
-      if (listed !== null && listed.has(name)) continue;
-      const v = headers[name];
-      if (v === undefined) continue;
-      if (typeof v === 'string') out.push(name, v);
-      else for (let i = 0; i < v.length; i++) out.push(name, v[i] as string);
-    }
-    out.push('cf-warp-tag-id', this.opts.connectorId);
+    const out = originHeaders(headers, authority, this.opts.connectorId);
     const exchange = new OriginExchange(
       this,
       stream as TunnelStream,
@@ -210,7 +200,30 @@ function bodyOf(stream: Duplex, exchange: OriginExchange): Transform {
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The agent's own answer (no route, no endpoint), sent as the origin's so the visitor sees why. */
-function answerLocally(stream: Duplex, responder: Responder, status: number, message: string): void {
+/**
+ * The headers an origin gets, as a flat name/value list: the visitor's, less hop-by-hop ones, those the
+ * Connection header lists and the tunnel's own; Host from the authority; Cf-Warp-Tag-Id as cloudflared.
+ */
+export function originHeaders(
+  headers: http2.IncomingHttpHeaders,
+  authority: string,
+  connectorId: string,
+): string[] {
+  const out: string[] = ['host', authority];
+  const listed = connectionTokens(headers.connection);
+  for (const name in headers) {
+    if (isTunnelInternalHeader(name) || isHopByHop(name) || DROP_REQUEST.has(name)) continue;
+    if (listed !== null && listed.has(name)) continue;
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') out.push(name, v);
+    else for (let i = 0; i < v.length; i++) out.push(name, v[i] as string);
+  }
+  out.push('cf-warp-tag-id', connectorId);
+  return out;
+}
+
+export function answerLocally(stream: Duplex, responder: Responder, status: number, message: string): void {
   const body = `<!DOCTYPE html><title>${status}</title><h1>${status}</h1><p>${escapeHtml(message)}</p><p>tunnel-ingress</p>\n`;
   stream.on('error', () => {});
   if (stream.destroyed) return;
@@ -261,12 +274,15 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   private bytesOut = 0;
   /** the origin's status; 0 until its response starts */
   private status = 0;
+  /** a server-sent event stream, counted among the long-lived streams while it lasts */
+  private sse = false;
 
   /** Ends the exchange once: metrics, the access log and /requests. */
   private finish(error: string | undefined): void {
     if (this.finished) return;
     this.finished = true;
     this.proxy.opts.metrics?.inflight.dec();
+    if (this.sse) this.proxy.opts.metrics?.longStreams.dec({ kind: 'sse' });
     const endpoint = this.origin.slice(this.origin.indexOf('//') + 2);
     this.proxy.record(
       this.method,
@@ -317,6 +333,12 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
     const cl = headers['content-length'];
     this.status = statusCode;
+    const ct = headers['content-type'];
+    if (typeof ct === 'string' && ct.startsWith('text/event-stream')) {
+      this.sse = true;
+      this.proxy.opts.metrics?.longStreams.inc({ kind: 'sse' });
+      this.proxy.opts.metrics?.longStreamsTotal.inc({ kind: 'sse' });
+    }
     this.responder.respond(stream, statusCode, pairs, typeof cl === 'string' ? cl : undefined);
   }
 

@@ -8,6 +8,7 @@ import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { ConnectionRegistry, EdgeConnection, EdgeStream } from './connection-registry.js';
 import { ERRORS, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
 import { listen, type HostPort } from '../common/net.js';
+import { WebsocketRelay, websocketHeaders, writeErrorPage } from './websocket-relay.js';
 
 /**
  * The visitors' side of the edge: HTTP/1.1 on a public port, routed by hostname to a tunnel, relayed
@@ -67,6 +68,9 @@ export class PublicListener {
       s.setNoDelay(true);
       s.on('close', () => this.sockets.delete(s));
     });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.handleUpgrade(req, socket, head),
+    );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return;
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -138,6 +142,37 @@ export class PublicListener {
       return;
     }
     new Relay(this, conn, req, res, stream, host, ray, hasBody);
+  }
+
+  /** A visitor's websocket handshake (other upgrades are refused, as HTTP/2 origins cannot take them). */
+  private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const ray = this.rayId();
+    const host = hostOnly(req.headers.host);
+    socket.on('error', () => {});
+    if (String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+      writeErrorPage(socket, ERRORS.badRequest, host, ray);
+      return;
+    }
+    const tunnelId = host === '' ? undefined : this.opts.routes.tunnelFor(host);
+    if (tunnelId === undefined) {
+      writeErrorPage(socket, ERRORS.unknownHost, host, ray);
+      return;
+    }
+    const conn = this.opts.registry.pick(tunnelId);
+    if (conn === null) {
+      writeErrorPage(socket, ERRORS.tunnelUnavailable, host, ray);
+      return;
+    }
+    let stream: EdgeStream;
+    try {
+      stream = conn.link.request(websocketHeaders(this.tunnelHeaders(req, ray)), false);
+    } catch {
+      writeErrorPage(socket, ERRORS.badGateway, host, ray);
+      return;
+    }
+    new WebsocketRelay(conn, socket, head, stream, ray, (page = ERRORS.badGateway) =>
+      writeErrorPage(socket, page, host, ray),
+    );
   }
 
   private tunnelHeaders(req: IncomingMessage, ray: string): OutgoingHttpHeaders {

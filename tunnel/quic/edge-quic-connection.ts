@@ -4,6 +4,7 @@ import { TunnelError } from '../errors.js';
 import {
   META_CLOUDFLARED,
   META_ORIGIN,
+  PROXY_CONNECTION_UPGRADE,
   RESPONSE_HEADERS,
   RESPONSE_META,
   canonicalHeaderName,
@@ -101,8 +102,10 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
       { key: 'HttpMethod', val: String(headers[':method'] ?? 'GET') },
       { key: 'HttpHost', val: String(headers[':authority'] ?? '') },
     ];
+    // The HTTP/2 way of saying websocket becomes the QUIC way: the stream's ConnectionType.
+    const websocket = headers[PROXY_CONNECTION_UPGRADE] === 'websocket';
     for (const name in headers) {
-      if (name.startsWith(':')) continue;
+      if (name.startsWith(':') || name === PROXY_CONNECTION_UPGRADE) continue;
       const v = headers[name];
       if (v === undefined) continue;
       const key = 'HttpHeader:' + canonicalHeaderName(name);
@@ -111,10 +114,16 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
     }
     // cloudflared reads a QUIC request body only when Content-Length or chunked Transfer-Encoding says
     // there is one; a body of unknown length is announced as chunked.
-    if (!endStream && headers['content-length'] === undefined)
+    if (!websocket && !endStream && headers['content-length'] === undefined)
       metadata.push({ key: 'HttpHeader:Transfer-Encoding', val: 'chunked' });
     const dest = `${String(headers[':scheme'] ?? 'http')}://${String(headers[':authority'] ?? '')}${String(headers[':path'] ?? '/')}`;
-    stream.write(connectRequestPreamble({ dest, type: ConnectionType.Http, metadata }));
+    stream.write(
+      connectRequestPreamble({
+        dest,
+        type: websocket ? ConnectionType.Websocket : ConnectionType.Http,
+        metadata,
+      }),
+    );
     if (endStream) stream.end();
     readConnectResponse(stream).then(
       (res) => {

@@ -1,0 +1,123 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TunnelRequest } from '../tunnel/responder.js';
+import { isHopByHop } from '../tunnel/hop-by-hop.js';
+import { answerLocally, originHeaders, type OriginProxy } from './origin-proxy.js';
+import { normalizeHost } from './routing/route-table.js';
+
+/**
+ * Websocket streams (spec: "Websocket on QUIC" and the HTTP/2 upgrade header): the edge forwards the
+ * visitor's handshake headers without performing the upgrade; the agent dials the origin with
+ * `Connection: Upgrade`, relays its 101 (HTTP/2 shows it as 200) and then copies raw frames both ways.
+ * The origin negotiates subprotocol and extensions with the visitor's own offer, so both pass end to
+ * end; close frames and ping/pong are just frames. Like cloudflared there is no half-close: when either
+ * side ends, both do. Nothing times out an idle websocket. Any other origin status is passed through.
+ *
+ * node:http rather than undici: a websocket owns its connection, so there is no pool to share, and
+ * node:http reports both the upgrade and a refusal with its body.
+ */
+export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
+  const { stream, headers, responder } = req;
+  const path = (headers[':path'] as string | undefined) ?? '/';
+  const authority =
+    (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
+  const target = proxy.opts.resolve(normalizeHost(authority), path);
+  const started = performance.now();
+  const ray = headers['cf-ray'];
+  stream.on('error', () => {});
+  if ('status' in target) {
+    answerLocally(stream, responder, target.status, target.message);
+    proxy.record('GET', authority, path, target.route, target.status, started, 'agent', 0, 0, ray, undefined);
+    return;
+  }
+  const flat = originHeaders(headers, authority, proxy.opts.connectorId);
+  flat.push('connection', 'Upgrade', 'upgrade', 'websocket');
+  if (headers['sec-websocket-version'] === undefined) flat.push('sec-websocket-version', '13');
+  const url = new URL(target.origin);
+  const endpoint = url.host;
+  const out = http.request({
+    host: url.hostname,
+    port: url.port,
+    path: target.path,
+    method: 'GET',
+    headers: flat as unknown as http.OutgoingHttpHeaders,
+    setHost: false,
+    agent: false,
+  });
+  let settled = false;
+  const finish = (status: number, error?: string) => {
+    if (settled) return;
+    settled = true;
+    proxy.record('GET', authority, path, target.route, status, started, endpoint, 0, 0, ray, error);
+  };
+  out.on('upgrade', (res, socket: Socket, head: Buffer) => {
+    responder.respond(stream, 101, pairsOf(res.rawHeaders), undefined);
+    if (head.length > 0) stream.write(head);
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    const m = proxy.opts.metrics;
+    m?.longStreams.inc({ kind: 'websocket' });
+    m?.longStreamsTotal.inc({ kind: 'websocket' });
+    splice(stream, socket, () => {
+      m?.longStreams.dec({ kind: 'websocket' });
+      finish(101);
+    });
+  });
+  out.on('response', (res) => {
+    // The origin refused the upgrade: its answer goes back as an ordinary response.
+    const length = res.headers['content-length'];
+    responder.respond(
+      stream,
+      res.statusCode ?? 502,
+      pairsOf(res.rawHeaders),
+      typeof length === 'string' ? length : undefined,
+    );
+    res.pipe(stream);
+    res.on('end', () => finish(res.statusCode ?? 502));
+  });
+  out.on('error', (err) => {
+    finish(502, (err as NodeJS.ErrnoException).code ?? err.message);
+    if (!responder.headersSent(stream)) responder.fail(stream, err.message);
+    else responder.abort(stream);
+  });
+  stream.on('close', () => out.destroy());
+  out.end();
+}
+
+function pairsOf(raw: string[]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    // Upgrade and Connection belong to the handshake the visitor sees; other hop-by-hop headers do not.
+    if (isHopByHop(lower) && lower !== 'upgrade' && lower !== 'connection') continue;
+    pairs.push([name, raw[i + 1] as string]);
+  }
+  return pairs;
+}
+
+/** Copies both ways with backpressure; when either side ends or fails, both close. */
+function splice(a: Duplex, b: Socket, done: () => void): void {
+  a.pipe(b);
+  b.pipe(a);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    a.unpipe(b);
+    b.unpipe(a);
+    b.destroy();
+    if (!a.destroyed) a.end();
+    // The FIN goes first; the edge then closes its side. A stream it leaves open is cut after 5 s.
+    setTimeout(() => {
+      if (!a.destroyed) a.destroy();
+    }, 5000).unref();
+    done();
+  };
+  a.on('end', close);
+  a.on('close', close);
+  b.on('end', close);
+  b.on('close', close);
+  b.on('error', close);
+}
