@@ -113,7 +113,17 @@ export class QuicConnection
       }
       if (this.blockedStreams.size > 0) {
         for (const s of [...this.blockedStreams]) {
-          if (q.streamCapacity(s.id) <= 0) continue;
+          let capacity: number;
+          try {
+            capacity = q.streamCapacity(s.id);
+          } catch (err) {
+            // The peer stopped or reset the stream while a write waited (a visitor who left): that
+            // stream fails, never the connection or the process.
+            this.blockedStreams.delete(s);
+            s.writeFailed(err);
+            continue;
+          }
+          if (capacity <= 0) continue;
           if (!s.onWritable()) this.blockedStreams.delete(s);
         }
       }

@@ -142,6 +142,17 @@ export class QuicStream extends Duplex {
     return false;
   }
 
+  /** A waiting write can never complete (the peer stopped the stream). */
+  writeFailed(cause: unknown): void {
+    if (this.destroyed) return;
+    this.destroy(
+      new TunnelError('QUIC_STREAM_STOPPED', `stream ${this.id} was stopped by the peer`, {
+        source: this.peer,
+        cause,
+      }),
+    );
+  }
+
   /** Like an HTTP/2 stream's close(code): reset both directions. */
   close(code = 0): void {
     this.reset(code);
