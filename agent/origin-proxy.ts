@@ -9,6 +9,7 @@ import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import { statusClass, type AgentMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
+import type { Upstream } from './upstreams.js';
 
 /**
  * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pools (one per
@@ -19,7 +20,8 @@ import { normalizeHost } from './routing/route-table.js';
  */
 /** `route` is the matched rule's host (bounded, for metric labels), not the visitor's Host. */
 export type Resolution =
-  { origin: string; path: string; route: string } | { status: number; message: string; route: string };
+  | { origin: string; path: string; route: string; upstream?: Upstream }
+  | { status: number; message: string; route: string };
 
 /** host: lower case, no port; path: as requested, with its query. */
 export type Resolver = (host: string, path: string) => Resolution;
@@ -40,6 +42,12 @@ export interface OriginProxyOptions {
 }
 
 const EXCHANGE = Symbol('exchange');
+
+/** Retries: at most 2, to other endpoints (cloudflared's default is no retry; an ingress does). */
+const MAX_RETRIES = 2;
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CLOSED_BEFORE_ANSWER = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 type TunnelStream = Duplex & { [EXCHANGE]?: OriginExchange };
 
 /** Request headers the tunnel uses for itself and never forwards. */
@@ -113,6 +121,10 @@ export class OriginProxy {
       target.route,
       started,
       headers['cf-ray'],
+      out,
+      target.upstream,
+      // Only a request without a body may go to another endpoint: its bytes cannot have been half-sent.
+      !req.hasBody,
     );
     (stream as TunnelStream)[EXCHANGE] = exchange;
     stream.on('close', onStreamClose);
@@ -261,13 +273,50 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     private readonly responder: Responder,
     private readonly method: string,
     private readonly path: string,
-    private readonly origin: string,
+    private origin: string,
     private readonly host: string,
     private readonly route: string,
     private readonly started: number,
     private readonly ray: string | string[] | undefined,
+    private readonly headers: string[],
+    /** the Service's endpoints, for passive health and retries (absent in static mode) */
+    private readonly upstream: Upstream | undefined,
+    private readonly retryable: boolean,
   ) {
     proxy.opts.metrics?.inflight.inc();
+  }
+
+  /** Retries so far; endpoints tried (created on the first retry only). */
+  private retries = 0;
+  private tried: Set<string> | null = null;
+
+  /**
+   * After a failure before any response: another endpoint, when that is safe. A connect failure sent
+   * nothing; an idempotent request whose connection closed before any answer may be sent again.
+   */
+  private retry(err: Error): boolean {
+    const up = this.upstream;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const connectFailure = CONNECT_FAILURES.has(code);
+    if (connectFailure) up?.connectFailed(this.origin);
+    if (up === undefined || !this.retryable || this.retries >= MAX_RETRIES || this.status !== 0) return false;
+    if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(this.method))) return false;
+    this.tried ??= new Set();
+    this.tried.add(this.origin);
+    const ep = up.next(this.tried);
+    if (ep === null) return false;
+    this.retries++;
+    this.proxy.opts.log.info(
+      { from: this.origin, to: ep.origin, path: this.path, code, retry: this.retries },
+      'origin request retried on another endpoint',
+    );
+    this.origin = ep.origin;
+    this.controller = null;
+    this.proxy.agent.dispatch(
+      { origin: ep.origin, path: this.path, method: this.method, headers: this.headers, body: null },
+      this,
+    );
+    return true;
   }
 
   bytesIn = 0;
@@ -333,6 +382,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
     const cl = headers['content-length'];
     this.status = statusCode;
+    this.upstream?.connected(this.origin);
     const ct = headers['content-type'];
     if (typeof ct === 'string' && ct.startsWith('text/event-stream')) {
       this.sse = true;
@@ -359,6 +409,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const stream = this.stream;
     // A destroyed stream means the edge went away: abort() records that.
     if (this.finished || stream.destroyed) return;
+    if (this.retry(err)) return;
     const { log, metrics } = this.proxy.opts;
     const origin = this.origin;
     metrics?.originErrors.inc({ reason: (err as NodeJS.ErrnoException).code ?? err.name });

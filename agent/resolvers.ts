@@ -27,6 +27,6 @@ export function routeResolver(table: () => RouteTable): Resolver {
         route: backend.host,
       };
     }
-    return { origin: ep.origin, path, route: backend.host };
+    return { origin: ep.origin, path, route: backend.host, upstream: backend.upstream };
   };
 }

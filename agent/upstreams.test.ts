@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UpstreamRegistry, readyEndpoints } from './upstreams.js';
+import { Upstream, UpstreamRegistry, readyEndpoints } from './upstreams.js';
 import type { EndpointSlice } from './routing/types.js';
 
 const slice = (
@@ -52,5 +52,51 @@ describe('endpoints from EndpointSlices', () => {
     reg.refresh('ns', 'svc', []);
     expect(u.next()).toBeNull();
     expect(reg.get('ns', 'svc', 'http', 80, () => [])).toBe(u);
+  });
+});
+
+describe('passive health', () => {
+  const eps = ['a', 'b', 'c'].map((x, i) => ({ origin: `http://${x}:80`, address: `10.0.0.${i}`, port: 80 }));
+  const make = () => {
+    const u = new Upstream('ns', 'svc', 'http', 80);
+    u.setEndpoints(eps);
+    return u;
+  };
+  const picks = (u: Upstream, n: number, now: number) =>
+    new Set(Array.from({ length: n }, () => u.next(undefined, now)?.origin));
+
+  it('ejects an endpoint after 5 consecutive connect failures for 30 s, doubling on repeat', () => {
+    const u = make();
+    for (let i = 0; i < 4; i++) u.connectFailed('http://a:80', 0);
+    expect(picks(u, 6, 0)).toContain('http://a:80');
+    u.connectFailed('http://a:80', 0);
+    expect(picks(u, 6, 1)).not.toContain('http://a:80');
+    expect(u.ejected(1)).toEqual(['http://a:80']);
+    expect(picks(u, 6, 30_001)).toContain('http://a:80');
+    for (let i = 0; i < 5; i++) u.connectFailed('http://a:80', 40_000);
+    expect(picks(u, 6, 40_000 + 59_999)).not.toContain('http://a:80');
+    expect(picks(u, 6, 40_000 + 60_001)).toContain('http://a:80');
+  });
+
+  it('a success resets the count; never ejects them all; skips endpoints already tried', () => {
+    const u = make();
+    for (let i = 0; i < 4; i++) u.connectFailed('http://b:80', 0);
+    u.connected('http://b:80');
+    u.connectFailed('http://b:80', 0);
+    expect(u.ejected(0)).toEqual([]);
+    for (const e of eps) for (let i = 0; i < 5; i++) u.connectFailed(e.origin, 0);
+    expect(u.next(undefined, 1)).not.toBeNull();
+    const fresh = make();
+    const tried = new Set(['http://a:80', 'http://b:80']);
+    for (let i = 0; i < 5; i++) expect(fresh.next(tried)?.origin).toBe('http://c:80');
+    expect(fresh.next(new Set(eps.map((e) => e.origin)))).toBeNull();
+  });
+
+  it('forgets the health of endpoints that left', () => {
+    const u = make();
+    for (let i = 0; i < 5; i++) u.connectFailed('http://a:80', 0);
+    u.setEndpoints(eps.slice(1));
+    u.setEndpoints(eps);
+    expect(u.ejected(1)).toEqual([]);
   });
 });

@@ -14,9 +14,21 @@ export interface Endpoint {
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
+/** Passive health: consecutive connect failures before an endpoint is ejected, and for how long. */
+export const EJECT_AFTER_FAILURES = 5;
+export const EJECT_BASE_MS = 30_000;
+
+interface Health {
+  failures: number;
+  ejections: number;
+  ejectedUntil: number;
+}
+
 export class Upstream {
   endpoints: readonly Endpoint[] = [];
   private rr = 0;
+  /** by origin; only endpoints that failed have an entry */
+  private readonly health = new Map<string, Health>();
 
   constructor(
     readonly namespace: string,
@@ -31,13 +43,66 @@ export class Upstream {
     return `${this.namespace}/${this.service}:${this.portName}`;
   }
 
-  /** Round-robin over the ready endpoints; null when there are none. */
-  next(): Endpoint | null {
+  /**
+   * Round-robin over the ready endpoints, skipping ejected ones (unless every one is: then ejection is
+   * ignored, never all of them out) and, for a retry, those already tried. Null when none is left.
+   */
+  next(exclude?: ReadonlySet<string>, now = Date.now()): Endpoint | null {
     const eps = this.endpoints;
-    if (eps.length === 0) return null;
-    const i = this.rr++ % eps.length;
+    const n = eps.length;
+    if (n === 0) return null;
+    const start = this.rr++;
     if (this.rr > 1e9) this.rr = 0;
-    return eps[i] as Endpoint;
+    let fallback: Endpoint | null = null;
+    for (let k = 0; k < n; k++) {
+      const ep = eps[(start + k) % n] as Endpoint;
+      if (exclude !== undefined && exclude.has(ep.origin)) continue;
+      if (this.health.size > 0) {
+        const h = this.health.get(ep.origin);
+        if (h !== undefined && h.ejectedUntil > now) {
+          fallback ??= ep;
+          continue;
+        }
+      }
+      return ep;
+    }
+    return fallback;
+  }
+
+  /** Swaps the endpoint list in one assignment; health is kept only for endpoints still there. */
+  setEndpoints(eps: readonly Endpoint[]): void {
+    this.endpoints = eps;
+    if (this.health.size === 0) return;
+    const live = new Set(eps.map((e) => e.origin));
+    for (const origin of this.health.keys()) if (!live.has(origin)) this.health.delete(origin);
+  }
+
+  /** A connect to this endpoint failed: after 5 in a row it is ejected for 30 s, doubling each time. */
+  connectFailed(origin: string, now = Date.now()): void {
+    let h = this.health.get(origin);
+    if (h === undefined) {
+      h = { failures: 0, ejections: 0, ejectedUntil: 0 };
+      this.health.set(origin, h);
+    }
+    h.failures++;
+    if (h.failures >= EJECT_AFTER_FAILURES) {
+      h.ejectedUntil = now + EJECT_BASE_MS * 2 ** Math.min(h.ejections, 6);
+      h.ejections++;
+      h.failures = 0;
+    }
+  }
+
+  /** A connect succeeded: the failure count starts over (ejections keep counting toward the doubling). */
+  connected(origin: string): void {
+    const h = this.health.get(origin);
+    if (h !== undefined) h.failures = 0;
+  }
+
+  /** Ejected endpoints now, for /debug/routes and the dashboard. */
+  ejected(now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const [origin, h] of this.health) if (h.ejectedUntil > now) out.push(origin);
+    return out;
   }
 }
 
@@ -83,7 +148,7 @@ export class UpstreamRegistry {
     let u = this.byKey.get(key);
     if (u === undefined) {
       u = new Upstream(namespace, service, portName, servicePort);
-      u.endpoints = readyEndpoints(slices(), portName);
+      u.setEndpoints(readyEndpoints(slices(), portName));
       this.byKey.set(key, u);
       const svcKey = `${namespace}/${service}`;
       let set = this.byService.get(svcKey);
@@ -96,7 +161,7 @@ export class UpstreamRegistry {
   /** Recomputes the endpoints of every upstream of one Service from its current slices. */
   refresh(namespace: string, service: string, slices: readonly EndpointSlice[]): void {
     for (const u of this.byService.get(`${namespace}/${service}`) ?? [])
-      u.endpoints = readyEndpoints(slices, u.portName);
+      u.setEndpoints(readyEndpoints(slices, u.portName));
   }
 
   /** Forgets upstreams no route uses any more. */

@@ -91,7 +91,8 @@ export class DnsController {
       this.opts.metrics?.dnsSyncs.inc({ result: 'ok' });
       if (retryIn !== null) next = Math.min(next, retryIn);
     } catch (err) {
-      next = Math.max(this.runBackoff.next(), 500);
+      // Backoff, but never longer than the resync period: an outage that ends is noticed promptly.
+      next = Math.max(Math.min(this.runBackoff.next(), this.opts.resyncMs ?? 60_000), 500);
       this.lastError = describe(err);
       this.opts.metrics?.dnsSyncs.inc({ result: 'error' });
       this.opts.log.warn({ err: this.lastError, retryInMs: next }, 'DNS sync failed; retrying');
@@ -183,7 +184,7 @@ export class DnsController {
       } catch (err) {
         metrics?.dnsOperations.inc({ op: op.op, result: 'error' });
         const nb = b ?? { backoff: new Backoff(this.opts.backoffBaseMs ?? 1000, 8), notBefore: 0 };
-        const wait = Math.max(nb.backoff.next(), 250);
+        const wait = Math.max(Math.min(nb.backoff.next(), this.opts.resyncMs ?? 60_000), 250);
         nb.notBefore = Date.now() + wait;
         this.nameBackoff.set(key, nb);
         log.warn(
