@@ -23,8 +23,8 @@ export type Resolution =
   | { origin: string; path: string; route: string; upstream?: Upstream }
   | { status: number; message: string; route: string };
 
-/** host: lower case, no port; path: as requested, with its query. */
-export type Resolver = (host: string, path: string) => Resolution;
+/** host: lower case, no port; path: as requested, with its query; headers for hash load balancing. */
+export type Resolver = (host: string, path: string, headers?: http2.IncomingHttpHeaders) => Resolution;
 
 export interface OriginProxyOptions {
   resolve: Resolver;
@@ -90,7 +90,7 @@ export class OriginProxy {
     const requestPath = (headers[':path'] as string | undefined) ?? '/';
     const authority =
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
-    const target = this.opts.resolve(normalizeHost(authority), requestPath);
+    const target = this.opts.resolve(normalizeHost(authority), requestPath, headers);
     const started = performance.now();
     if ('status' in target) {
       answerLocally(stream, responder, target.status, target.message);
@@ -284,6 +284,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     private readonly retryable: boolean,
   ) {
     proxy.opts.metrics?.inflight.inc();
+    if (upstream?.tracksLoad === true) upstream.acquire(origin);
   }
 
   /** Retries so far; endpoints tried (created on the first retry only). */
@@ -310,6 +311,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       { from: this.origin, to: ep.origin, path: this.path, code, retry: this.retries },
       'origin request retried on another endpoint',
     );
+    if (up.tracksLoad) {
+      up.release(this.origin);
+      up.acquire(ep.origin);
+    }
     this.origin = ep.origin;
     this.controller = null;
     this.proxy.agent.dispatch(
@@ -331,6 +336,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.proxy.opts.metrics?.inflight.dec();
+    if (this.upstream?.tracksLoad === true) this.upstream.release(this.origin);
     if (this.sse) this.proxy.opts.metrics?.longStreams.dec({ kind: 'sse' });
     const endpoint = this.origin.slice(this.origin.indexOf('//') + 2);
     this.proxy.record(

@@ -12,14 +12,14 @@ export function staticResolver(url: URL): Resolver {
 }
 
 export function routeResolver(table: () => RouteTable): Resolver {
-  return (host: string, path: string): Resolution => {
+  return (host: string, path: string, headers): Resolution => {
     const q = path.indexOf('?');
     const backend = table().lookup(host, q >= 0 ? path.slice(0, q) : path);
     if (backend === null)
       return { status: 404, message: `No Ingress rule matches ${host}${path}.`, route: 'unmatched' };
     if (backend.kind === 'unavailable')
       return { status: 503, message: `Service unavailable: ${backend.reason}.`, route: backend.host };
-    const ep = backend.upstream.next();
+    const ep = backend.upstream.pick(headers);
     if (ep === null) {
       return {
         status: 503,

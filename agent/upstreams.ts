@@ -1,3 +1,13 @@
+import type http2 from 'node:http2';
+import {
+  MAGLEV_SIZE,
+  ROUND_ROBIN,
+  describePolicy,
+  hashKey,
+  keyHash,
+  maglevTable,
+  type Policy,
+} from './load-balancer.js';
 import type { EndpointSlice } from './routing/types.js';
 
 /**
@@ -29,6 +39,65 @@ export class Upstream {
   private rr = 0;
   /** by origin; only endpoints that failed have an entry */
   private readonly health = new Map<string, Health>();
+  policy: Policy = ROUND_ROBIN;
+  /** Maglev's table over `endpoints`, for hash policies */
+  private maglev: Int32Array | null = null;
+  /** requests in flight per origin, for least-request */
+  private readonly load = new Map<string, number>();
+
+  /** Set from the Service's annotation at compile time; a hash policy builds its table now. */
+  setPolicy(p: Policy): void {
+    if (describePolicy(p) === describePolicy(this.policy)) return;
+    this.policy = p;
+    this.rebuild();
+  }
+
+  get tracksLoad(): boolean {
+    return this.policy.kind === 'least-request';
+  }
+
+  acquire(origin: string): void {
+    this.load.set(origin, (this.load.get(origin) ?? 0) + 1);
+  }
+
+  release(origin: string): void {
+    const n = (this.load.get(origin) ?? 0) - 1;
+    if (n <= 0) this.load.delete(origin);
+    else this.load.set(origin, n);
+  }
+
+  private rebuild(): void {
+    this.maglev = this.policy.kind === 'hash' ? maglevTable(this.endpoints.map((e) => e.origin)) : null;
+  }
+
+  /** The endpoint for a request under this Service's policy (see load-balancer.ts). */
+  pick(headers?: http2.IncomingHttpHeaders, now = Date.now()): Endpoint | null {
+    const p = this.policy;
+    if (p.kind === 'round-robin') return this.next(undefined, now);
+    const eps = this.endpoints;
+    if (eps.length === 0) return null;
+    if (p.kind === 'hash') {
+      const key = hashKey(p, headers);
+      const table = this.maglev;
+      if (key !== undefined && table !== null) {
+        const ep = eps[table[keyHash(key) % MAGLEV_SIZE] as number];
+        if (ep !== undefined && !this.isEjected(ep.origin, now)) return ep;
+      }
+      return this.next(undefined, now);
+    }
+    // least-request: the power of two choices among endpoints not ejected
+    const a = this.next(undefined, now);
+    if (a === null || eps.length === 1) return a;
+    const b = eps[Math.floor(Math.random() * eps.length)] as Endpoint;
+    if (b === a || this.isEjected(b.origin, now)) return a;
+    return (this.load.get(b.origin) ?? 0) < (this.load.get(a.origin) ?? 0) ? b : a;
+  }
+
+  private isEjected(origin: string, now: number): boolean {
+    if (this.health.size === 0) return false;
+    const h = this.health.get(origin);
+    return h !== undefined && h.ejectedUntil > now;
+  }
 
   constructor(
     readonly namespace: string,
@@ -72,6 +141,7 @@ export class Upstream {
   /** Swaps the endpoint list in one assignment; health is kept only for endpoints still there. */
   setEndpoints(eps: readonly Endpoint[]): void {
     this.endpoints = eps;
+    if (this.policy.kind === 'hash') this.rebuild();
     if (this.health.size === 0) return;
     const live = new Set(eps.map((e) => e.origin));
     for (const origin of this.health.keys()) if (!live.has(origin)) this.health.delete(origin);

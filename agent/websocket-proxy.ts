@@ -22,7 +22,7 @@ export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
   const path = (headers[':path'] as string | undefined) ?? '/';
   const authority =
     (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
-  const target = proxy.opts.resolve(normalizeHost(authority), path);
+  const target = proxy.opts.resolve(normalizeHost(authority), path, headers);
   const started = performance.now();
   const ray = headers['cf-ray'];
   stream.on('error', () => {});

@@ -1,3 +1,4 @@
+import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from '../load-balancer.js';
 import type { Upstream, UpstreamRegistry } from '../upstreams.js';
 import {
   keyOf,
@@ -205,6 +206,19 @@ export function compileRoutes(input: CompileInput): {
       input.slicesFor(ns, svcName),
     );
     used.add(upstream);
+    const lb = svc.metadata?.annotations?.[LOAD_BALANCE_ANNOTATION];
+    let policy = ROUND_ROBIN;
+    if (lb !== undefined) {
+      const parsed = parsePolicy(lb);
+      if (parsed === null)
+        warn(
+          ingKey,
+          'InvalidAnnotation',
+          `${where}: Service ${ns}/${svcName} has ${LOAD_BALANCE_ANNOTATION}="${lb}", which is not round-robin, least-request, hash:header:NAME, hash:cookie:NAME or hash:client-ip; using round-robin`,
+        );
+      else policy = parsed;
+    }
+    upstream.setPolicy(policy);
     return { kind: 'service', upstream, ingress: ingKey, description, host };
   };
 
