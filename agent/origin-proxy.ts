@@ -56,6 +56,9 @@ const DROP_REQUEST = new Set([
   'cf-cloudflared-proxy-src',
   'cf-trace-id',
   'host',
+  // The edge answers 100-continue to the visitor itself (as Cloudflare does) and sends the body on;
+  // undici refuses Expect outright.
+  'expect',
 ]);
 
 const canonicalCache = new Map<string, string>();

@@ -36,6 +36,8 @@ const EDGE_SET = new Set([
   'cf-visitor',
   'x-forwarded-proto',
   'cf-ipcountry',
+  // answered here: Node's server sends the visitor 100 Continue before the request is relayed
+  'expect',
 ]);
 
 function hostOnly(hostHeader: string | undefined): string {

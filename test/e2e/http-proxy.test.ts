@@ -170,6 +170,25 @@ describe.each(['http2', 'quic'])('through edge-sim and the agent over %s', (prot
     expect(res.headers.server).toBe('cloudflare');
   });
 
+  it('handles Expect: 100-continue: the edge says continue, the body reaches the origin', async () => {
+    const body = 'e'.repeat(100_000);
+    const { stdout, stderr } = await run('curl', [
+      '-s',
+      '-v',
+      '-H',
+      `Host: ${HOST}`,
+      '-H',
+      'Expect: 100-continue',
+      '--data-binary',
+      body,
+      `${edge.publicUrl}/echo`,
+    ]);
+    expect(stderr).toContain('HTTP/1.1 100 Continue');
+    const echo = JSON.parse(stdout) as Echo & { bodyLength: number };
+    expect(echo.bodyLength).toBe(body.length);
+    expect(echo.headers.expect).toBeUndefined();
+  });
+
   it('strips hop-by-hop headers', async () => {
     const { stdout } = await run('curl', [
       '-s',
