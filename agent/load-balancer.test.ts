@@ -4,7 +4,12 @@ import { Upstream } from './upstreams.js';
 
 const origins = (n: number) => Array.from({ length: n }, (_, i) => `http://10.0.0.${i}:8080`);
 const endpoints = (list: string[]) =>
-  list.map((origin, i) => ({ origin, address: `10.0.0.${i}`, port: 8080 }));
+  list.map((origin, i) => ({
+    origin,
+    tlsOrigin: origin.replace('http:', 'https:'),
+    address: `10.0.0.${i}`,
+    port: 8080,
+  }));
 
 describe('load-balance policies', () => {
   it('parses the annotation values and refuses others', () => {

@@ -1,7 +1,8 @@
 import type http2 from 'node:http2';
+import tls from 'node:tls';
 import { Transform, type Duplex, type TransformCallback } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { TunnelError } from '../tunnel/errors.js';
 import { canonicalHeaderName, isTunnelInternalHeader } from '../tunnel/header-packing.js';
 import type { Responder, TunnelRequest } from '../tunnel/responder.js';
@@ -10,6 +11,7 @@ import { statusClass, type AgentMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
 import type { Upstream } from './upstreams.js';
+import type { OriginOptions } from './routing/origin-options.js';
 
 /**
  * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pools (one per
@@ -20,7 +22,7 @@ import type { Upstream } from './upstreams.js';
  */
 /** `route` is the matched rule's host (bounded, for metric labels), not the visitor's Host. */
 export type Resolution =
-  | { origin: string; path: string; route: string; upstream?: Upstream }
+  | { origin: string; path: string; route: string; upstream?: Upstream; tls?: OriginOptions }
   | { status: number; message: string; route: string };
 
 /** host: lower case, no port; path: as requested, with its query; headers for hash load balancing. */
@@ -132,7 +134,10 @@ export class OriginProxy {
     (stream as TunnelStream)[EXCHANGE] = exchange;
     stream.on('close', onStreamClose);
     stream.on('drain', onStreamDrain);
-    this.agent.dispatch(
+    const dispatcher = target.tls === undefined ? this.agent : this.tlsAgent(target.tls);
+    exchange.dispatcher = dispatcher;
+    exchange.tls = target.tls !== undefined;
+    dispatcher.dispatch(
       {
         origin: target.origin,
         path: target.path,
@@ -146,8 +151,33 @@ export class OriginProxy {
     );
   }
 
+  /** One pool per distinct TLS setting (a CA bundle, an SNI, verification off), made on first use. */
+  private readonly tlsAgents = new Map<string, Agent>();
+
+  tlsAgent(o: OriginOptions): Agent {
+    let a = this.tlsAgents.get(o.key);
+    if (a === undefined) {
+      if (o.insecure)
+        this.opts.log.warn(
+          'origin TLS certificates are not verified for some Ingresses (origin-insecure-skip-verify)',
+        );
+      a = new Agent({
+        keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
+        keepAliveMaxTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
+        headersTimeout: this.opts.responseHeaderTimeoutMs ?? 120_000,
+        bodyTimeout: 0,
+        pipelining: 1,
+        connect: sniConnector(o, this.opts.connectTimeoutMs ?? 30_000),
+      });
+      this.tlsAgents.set(o.key, a);
+    }
+    return a;
+  }
+
   close(): Promise<void> {
-    return this.agent.close();
+    return Promise.all([this.agent.close(), ...[...this.tlsAgents.values()].map((a) => a.close())]).then(
+      () => {},
+    );
   }
 
   /** Metrics, the access log line and the /requests ring, once per request. */
@@ -256,6 +286,27 @@ export function answerLocally(stream: Duplex, responder: Responder, status: numb
   stream.end(body);
 }
 
+/**
+ * TLS to origins: the system roots plus the Ingress's own CA bundle; the name sent and checked is the
+ * SNI annotation's or, without one, the request's Host (undici derives it from the Host header, and
+ * would let that win over a connector option, hence the wrapper).
+ */
+function sniConnector(o: OriginOptions, timeout: number): buildConnector.connector {
+  const base = buildConnector({
+    timeout,
+    ca: o.caPem === null ? undefined : [...tls.rootCertificates, o.caPem],
+    rejectUnauthorized: !o.insecure,
+  });
+  if (o.sni === null) return base;
+  const sni = o.sni;
+  return (opts, cb) => base({ ...opts, servername: sni }, cb);
+}
+
+/** An endpoint's identity in its Upstream: the http:// form, whichever scheme the request uses. */
+function endpointKeyOf(origin: string): string {
+  return origin.charCodeAt(4) === 115 /* https */ ? `http:${origin.slice(6)}` : origin;
+}
+
 function onStreamClose(this: TunnelStream): void {
   const ex = this[EXCHANGE];
   if (ex !== undefined && !ex.finished) ex.abort();
@@ -287,7 +338,15 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     private readonly retryable: boolean,
   ) {
     proxy.opts.metrics?.inflight.inc();
-    if (upstream?.tracksLoad === true) upstream.acquire(origin);
+    if (upstream?.tracksLoad === true) upstream.acquire(endpointKeyOf(origin));
+  }
+
+  /** the pool this request uses (plain, or the Ingress's TLS settings) */
+  dispatcher: Dispatcher | null = null;
+  tls = false;
+
+  private get endpointKey(): string {
+    return endpointKeyOf(this.origin);
   }
 
   /** Retries so far; endpoints tried (created on the first retry only). */
@@ -302,11 +361,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const up = this.upstream;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const connectFailure = CONNECT_FAILURES.has(code);
-    if (connectFailure) up?.connectFailed(this.origin);
+    if (connectFailure) up?.connectFailed(this.endpointKey);
     if (up === undefined || !this.retryable || this.retries >= MAX_RETRIES || this.status !== 0) return false;
     if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(this.method))) return false;
     this.tried ??= new Set();
-    this.tried.add(this.origin);
+    this.tried.add(this.endpointKey);
     const ep = up.next(this.tried);
     if (ep === null) return false;
     this.retries++;
@@ -315,13 +374,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       'origin request retried on another endpoint',
     );
     if (up.tracksLoad) {
-      up.release(this.origin);
+      up.release(this.endpointKey);
       up.acquire(ep.origin);
     }
-    this.origin = ep.origin;
+    const origin = this.tls ? ep.tlsOrigin : ep.origin;
+    this.origin = origin;
     this.controller = null;
-    this.proxy.agent.dispatch(
-      { origin: ep.origin, path: this.path, method: this.method, headers: this.headers, body: null },
+    (this.dispatcher ?? this.proxy.agent).dispatch(
+      { origin, path: this.path, method: this.method, headers: this.headers, body: null },
       this,
     );
     return true;
@@ -339,7 +399,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.proxy.opts.metrics?.inflight.dec();
-    if (this.upstream?.tracksLoad === true) this.upstream.release(this.origin);
+    if (this.upstream?.tracksLoad === true) this.upstream.release(this.endpointKey);
     if (this.sse) this.proxy.opts.metrics?.longStreams.dec({ kind: 'sse' });
     const endpoint = this.origin.slice(this.origin.indexOf('//') + 2);
     this.proxy.record(
@@ -391,7 +451,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
     const cl = headers['content-length'];
     this.status = statusCode;
-    this.upstream?.connected(this.origin);
+    this.upstream?.connected(this.endpointKey);
     const ct = headers['content-type'];
     if (typeof ct === 'string' && ct.startsWith('text/event-stream')) {
       this.sse = true;

@@ -27,6 +27,13 @@ export function routeResolver(table: () => RouteTable): Resolver {
         route: backend.host,
       };
     }
-    return { origin: ep.origin, path, route: backend.host, upstream: backend.upstream };
+    const tls = backend.origin.tls ? backend.origin : undefined;
+    return {
+      origin: tls === undefined ? ep.origin : ep.tlsOrigin,
+      path,
+      route: backend.host,
+      upstream: backend.upstream,
+      tls,
+    };
   };
 }

@@ -56,7 +56,12 @@ describe('endpoints from EndpointSlices', () => {
 });
 
 describe('passive health', () => {
-  const eps = ['a', 'b', 'c'].map((x, i) => ({ origin: `http://${x}:80`, address: `10.0.0.${i}`, port: 80 }));
+  const eps = ['a', 'b', 'c'].map((x, i) => ({
+    origin: `http://${x}:80`,
+    tlsOrigin: `https://${x}:80`,
+    address: `10.0.0.${i}`,
+    port: 80,
+  }));
   const make = () => {
     const u = new Upstream('ns', 'svc', 'http', 80);
     u.setEndpoints(eps);

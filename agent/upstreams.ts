@@ -18,6 +18,8 @@ import type { EndpointSlice } from './routing/types.js';
 export interface Endpoint {
   /** http://ip:port, the undici origin */
   origin: string;
+  /** https://ip:port, for Ingresses with backend-protocol HTTPS */
+  tlsOrigin: string;
   address: string;
   port: number;
 }
@@ -196,7 +198,7 @@ export function readyEndpoints(slices: readonly EndpointSlice[], portName: strin
       const origin = `http://${host}:${port.port}`;
       if (seen.has(origin)) continue;
       seen.add(origin);
-      out.push({ origin, address, port: port.port });
+      out.push({ origin, tlsOrigin: `https://${host}:${port.port}`, address, port: port.port });
     }
   }
   return out;

@@ -131,7 +131,8 @@ export class IngressController {
       scoped('/api/v1', 'secrets'),
       () =>
         ns === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace: ns }),
-      () => {},
+      // Origin CA bundles come from Secrets: a change may change how an Ingress reaches its pods.
+      () => this.queue.add(ROUTES),
       log,
     );
     opts.leader.on('change', (leading) => {
@@ -257,6 +258,16 @@ export class IngressController {
       slicesFor: (ns, svc) => slicesBySvc.get(`${ns}/${svc}`) ?? [],
       upstreams: this.upstreams,
       generation: ++this.generation,
+      secret: (ns, name) => {
+        const o = this.secrets
+          .list()
+          .find((x) => x.metadata?.namespace === ns && x.metadata?.name === name) as
+          { data?: Record<string, string> } | undefined;
+        if (o === undefined) return undefined;
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(o.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+        return out;
+      },
     });
     this.table = table;
     this.opts.onRoutes?.();

@@ -1,3 +1,10 @@
+import {
+  ORIGIN_INSECURE,
+  PLAIN,
+  originOptions,
+  type OriginOptions,
+  type OriginProblem,
+} from './origin-options.js';
 import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from '../load-balancer.js';
 import type { Upstream, UpstreamRegistry } from '../upstreams.js';
 import {
@@ -23,7 +30,15 @@ import {
  */
 /** `host` is the rule's host ('*' without one, 'default' for a default backend): a bounded metric label. */
 export type Backend =
-  | { kind: 'service'; upstream: Upstream; ingress: string; description: string; host: string }
+  | {
+      kind: 'service';
+      upstream: Upstream;
+      ingress: string;
+      description: string;
+      host: string;
+      /** how to connect: plain HTTP, or TLS with its verification settings */
+      origin: OriginOptions;
+    }
   | { kind: 'unavailable'; reason: string; ingress: string; description: string; host: string };
 
 export interface Diagnostic {
@@ -122,6 +137,8 @@ export interface CompileInput {
   slicesFor(namespace: string, service: string): readonly EndpointSlice[];
   upstreams: UpstreamRegistry;
   generation: number;
+  /** a Secret's decoded data, for origin CA bundles */
+  secret?(namespace: string, name: string): Record<string, string> | undefined;
 }
 
 const HOST_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -157,6 +174,7 @@ export function compileRoutes(input: CompileInput): {
     backend: IngressBackend | undefined,
     where: string,
     host: string,
+    origin: OriginOptions = PLAIN,
   ): Backend | null => {
     const ns = ing.metadata?.namespace ?? 'default';
     if (backend?.resource !== undefined) {
@@ -219,13 +237,22 @@ export function compileRoutes(input: CompileInput): {
       else policy = parsed;
     }
     upstream.setPolicy(policy);
-    return { kind: 'service', upstream, ingress: ingKey, description, host };
+    return { kind: 'service', upstream, ingress: ingKey, description, host, origin };
   };
 
   for (const ing of sorted) {
     const ingKey = keyOf(ing.metadata);
+    const problems: OriginProblem[] = [];
+    const origin = originOptions(ing, input.secret ?? (() => undefined), problems);
+    for (const p of problems) warn(ingKey, p.reason, p.message);
+    if (origin.insecure)
+      warn(
+        ingKey,
+        'OriginTLSUnverified',
+        `origin certificates are not verified (${ORIGIN_INSECURE}: "true")`,
+      );
     if (ing.spec?.defaultBackend !== undefined) {
-      const b = resolve(ing, ingKey, ing.spec.defaultBackend, 'spec.defaultBackend', 'default');
+      const b = resolve(ing, ingKey, ing.spec.defaultBackend, 'spec.defaultBackend', 'default', origin);
       if (b !== null) {
         if (defaultBackend === null) defaultBackend = b;
         else
@@ -284,7 +311,7 @@ export function compileRoutes(input: CompileInput): {
           );
           return;
         }
-        const b = resolve(ing, ingKey, p.backend, where, rawHost || '*');
+        const b = resolve(ing, ingKey, p.backend, where, rawHost || '*', origin);
         if (b === null) return;
         owners.set(ownerKey, ingKey);
         (exact ? hr.exact : hr.prefix).set(key, b);

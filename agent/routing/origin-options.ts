@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import type { Ingress } from './types.js';
+
+/**
+ * How the agent connects to an Ingress's endpoints, from its annotations (docs/annotations.md):
+ * plain HTTP by default; `backend-protocol: HTTPS` verifies the origin's certificate against the system
+ * roots plus a CA bundle from a Secret (`origin-ca-secret`, key ca.crt), with SNI from `origin-sni` or
+ * else the request's Host; `origin-insecure-skip-verify: "true"` turns verification off, and says so.
+ * Compiled once per route table; identical settings share one key, and so one connection pool.
+ */
+export interface OriginOptions {
+  tls: boolean;
+  caPem: string | null;
+  sni: string | null;
+  insecure: boolean;
+  /** identical settings, identical key */
+  key: string;
+}
+
+export const PLAIN: OriginOptions = Object.freeze({
+  tls: false,
+  caPem: null,
+  sni: null,
+  insecure: false,
+  key: 'http',
+});
+
+export const BACKEND_PROTOCOL = 'tunnel-ingress.dev/backend-protocol';
+export const ORIGIN_CA_SECRET = 'tunnel-ingress.dev/origin-ca-secret';
+export const ORIGIN_SNI = 'tunnel-ingress.dev/origin-sni';
+export const ORIGIN_INSECURE = 'tunnel-ingress.dev/origin-insecure-skip-verify';
+
+const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export interface OriginProblem {
+  reason: string;
+  message: string;
+}
+
+export function originOptions(
+  ing: Ingress,
+  secret: (namespace: string, name: string) => Record<string, string> | undefined,
+  problems: OriginProblem[],
+): OriginOptions {
+  const a = ing.metadata?.annotations ?? {};
+  const ns = ing.metadata?.namespace ?? 'default';
+  const bad = (message: string) => problems.push({ reason: 'InvalidAnnotation', message });
+  const proto = (a[BACKEND_PROTOCOL] ?? 'HTTP').toUpperCase();
+  if (proto !== 'HTTP' && proto !== 'HTTPS') {
+    bad(
+      ['H2C', 'GRPC', 'GRPCS'].includes(proto)
+        ? `${BACKEND_PROTOCOL}: ${proto} is not supported yet; using HTTP`
+        : `${BACKEND_PROTOCOL}: "${a[BACKEND_PROTOCOL] ?? ''}" is not HTTP or HTTPS; using HTTP`,
+    );
+    return PLAIN;
+  }
+  if (proto === 'HTTP') {
+    for (const k of [ORIGIN_CA_SECRET, ORIGIN_SNI, ORIGIN_INSECURE])
+      if (a[k] !== undefined) bad(`${k} has no effect without ${BACKEND_PROTOCOL}: HTTPS`);
+    return PLAIN;
+  }
+  let caPem: string | null = null;
+  const caName = a[ORIGIN_CA_SECRET];
+  if (caName !== undefined) {
+    const data = secret(ns, caName);
+    const ca = data?.['ca.crt'];
+    if (ca === undefined || !ca.includes('-----BEGIN CERTIFICATE-----')) {
+      bad(
+        `${ORIGIN_CA_SECRET}: Secret ${ns}/${caName} has no PEM certificate under ca.crt; using the system roots only`,
+      );
+    } else {
+      caPem = ca;
+    }
+  }
+  let sni: string | null = null;
+  if (a[ORIGIN_SNI] !== undefined) {
+    const v = a[ORIGIN_SNI].trim().toLowerCase();
+    if (!HOSTNAME.test(v))
+      bad(`${ORIGIN_SNI}: "${a[ORIGIN_SNI]}" is not a host name; using the request's Host`);
+    else sni = v;
+  }
+  let insecure = false;
+  if (a[ORIGIN_INSECURE] !== undefined) {
+    if (a[ORIGIN_INSECURE] === 'true') insecure = true;
+    else if (a[ORIGIN_INSECURE] !== 'false')
+      bad(`${ORIGIN_INSECURE}: "${a[ORIGIN_INSECURE]}" is not true or false; verifying`);
+  }
+  const caHash = caPem === null ? '' : createHash('sha256').update(caPem).digest('hex').slice(0, 16);
+  return Object.freeze({ tls: true, caPem, sni, insecure, key: `https|${caHash}|${sni ?? ''}|${insecure}` });
+}
