@@ -22,7 +22,7 @@ import type { OriginOptions } from './routing/origin-options.js';
  */
 /** `route` is the matched rule's host (bounded, for metric labels), not the visitor's Host. */
 export type Resolution =
-  | { origin: string; path: string; route: string; upstream?: Upstream; tls?: OriginOptions }
+  | { origin: string; path: string; route: string; upstream?: Upstream; options?: OriginOptions }
   | { status: number; message: string; route: string };
 
 /** host: lower case, no port; path: as requested, with its query; headers for hash load balancing. */
@@ -134,9 +134,9 @@ export class OriginProxy {
     (stream as TunnelStream)[EXCHANGE] = exchange;
     stream.on('close', onStreamClose);
     stream.on('drain', onStreamDrain);
-    const dispatcher = target.tls === undefined ? this.agent : this.tlsAgent(target.tls);
+    const dispatcher = target.options === undefined ? this.agent : this.agentFor(target.options);
     exchange.dispatcher = dispatcher;
-    exchange.tls = target.tls !== undefined;
+    exchange.tls = target.options?.tls === true;
     dispatcher.dispatch(
       {
         origin: target.origin,
@@ -151,10 +151,10 @@ export class OriginProxy {
     );
   }
 
-  /** One pool per distinct TLS setting (a CA bundle, an SNI, verification off), made on first use. */
+  /** One pool per distinct origin setting (TLS, a CA bundle, an SNI, timeouts), made on first use. */
   private readonly tlsAgents = new Map<string, Agent>();
 
-  tlsAgent(o: OriginOptions): Agent {
+  agentFor(o: OriginOptions): Agent {
     let a = this.tlsAgents.get(o.key);
     if (a === undefined) {
       if (o.insecure)
@@ -164,10 +164,12 @@ export class OriginProxy {
       a = new Agent({
         keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
         keepAliveMaxTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
-        headersTimeout: this.opts.responseHeaderTimeoutMs ?? 120_000,
+        headersTimeout: o.headersTimeoutMs ?? this.opts.responseHeaderTimeoutMs ?? 120_000,
         bodyTimeout: 0,
         pipelining: 1,
-        connect: sniConnector(o, this.opts.connectTimeoutMs ?? 30_000),
+        connect: o.tls
+          ? sniConnector(o, o.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? 30_000)
+          : { timeout: o.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? 30_000 },
       });
       this.tlsAgents.set(o.key, a);
     }

@@ -1,4 +1,5 @@
 import type { Resolution, Resolver } from './origin-proxy.js';
+import { PLAIN } from './routing/origin-options.js';
 import type { RouteTable } from './routing/route-table.js';
 
 /**
@@ -27,13 +28,13 @@ export function routeResolver(table: () => RouteTable): Resolver {
         route: backend.host,
       };
     }
-    const tls = backend.origin.tls ? backend.origin : undefined;
+    const o = backend.origin;
     return {
-      origin: tls === undefined ? ep.origin : ep.tlsOrigin,
+      origin: o.tls ? ep.tlsOrigin : ep.origin,
       path,
       route: backend.host,
       upstream: backend.upstream,
-      tls,
+      options: o === PLAIN ? undefined : o,
     };
   };
 }

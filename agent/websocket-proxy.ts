@@ -12,7 +12,7 @@ import { normalizeHost } from './routing/route-table.js';
  * `Connection: Upgrade`, relays its 101 (HTTP/2 shows it as 200) and then copies raw frames both ways.
  * The origin negotiates subprotocol and extensions with the visitor's own offer, so both pass end to
  * end; close frames and ping/pong are just frames. Like cloudflared there is no half-close: when either
- * side ends, both do. Nothing times out an idle websocket. Any other origin status is passed through.
+ * side ends, both do. An idle websocket stays open unless the Ingress sets websocket-idle-timeout. Any other origin status is passed through.
  *
  * node:http rather than undici: a websocket owns its connection, so there is no pool to share, and
  * node:http reports both the upgrade and a refusal with its body.
@@ -55,7 +55,11 @@ export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
     responder.respond(stream, 101, pairsOf(res.rawHeaders), undefined);
     if (head.length > 0) stream.write(head);
     socket.setNoDelay(true);
-    socket.setTimeout(0);
+    // Idle for ever unless the Ingress's websocket-idle-timeout says otherwise: then silence in both
+    // directions for that long closes the pair (the origin socket sees all traffic of both).
+    const idle = target.options?.websocketIdleMs ?? 0;
+    socket.setTimeout(idle);
+    if (idle > 0) socket.once('timeout', () => socket.destroy());
     const m = proxy.opts.metrics;
     m?.longStreams.inc({ kind: 'websocket' });
     m?.longStreamsTotal.inc({ kind: 'websocket' });

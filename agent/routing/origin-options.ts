@@ -13,7 +13,12 @@ export interface OriginOptions {
   caPem: string | null;
   sni: string | null;
   insecure: boolean;
-  /** identical settings, identical key */
+  /** null: the agent's defaults (cloudflared's: 30 s connect, 120 s for the response headers) */
+  connectTimeoutMs: number | null;
+  headersTimeoutMs: number | null;
+  /** null: a websocket may stay idle for ever */
+  websocketIdleMs: number | null;
+  /** identical settings, identical key (and connection pool) */
   key: string;
 }
 
@@ -22,8 +27,32 @@ export const PLAIN: OriginOptions = Object.freeze({
   caPem: null,
   sni: null,
   insecure: false,
+  connectTimeoutMs: null,
+  headersTimeoutMs: null,
+  websocketIdleMs: null,
   key: 'http',
 });
+
+export const CONNECT_TIMEOUT = 'tunnel-ingress.dev/connect-timeout';
+export const RESPONSE_HEADER_TIMEOUT = 'tunnel-ingress.dev/response-header-timeout';
+export const WEBSOCKET_IDLE_TIMEOUT = 'tunnel-ingress.dev/websocket-idle-timeout';
+
+/** "30s", "1m30s", "500ms" or plain seconds, 1 ms to 1 h; null when invalid. */
+export function parseTimeout(value: string): number | null {
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return inRange(Number(v) * 1000);
+  let total = 0;
+  let used = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    used += m[0].length;
+  }
+  return used === v.length && used > 0 ? inRange(total) : null;
+}
+
+function inRange(ms: number): number | null {
+  return ms >= 1 && ms <= 3_600_000 ? Math.round(ms) : null;
+}
 
 export const BACKEND_PROTOCOL = 'tunnel-ingress.dev/backend-protocol';
 export const ORIGIN_CA_SECRET = 'tunnel-ingress.dev/origin-ca-secret';
@@ -45,6 +74,22 @@ export function originOptions(
   const a = ing.metadata?.annotations ?? {};
   const ns = ing.metadata?.namespace ?? 'default';
   const bad = (message: string) => problems.push({ reason: 'InvalidAnnotation', message });
+  const timeout = (name: string): number | null => {
+    const raw = a[name];
+    if (raw === undefined) return null;
+    const ms = parseTimeout(raw);
+    if (ms === null)
+      bad(`${name}: "${raw}" is not a duration from 1ms to 1h (such as 30s or 2m); using the default`);
+    return ms;
+  };
+  const timeouts = {
+    connectTimeoutMs: timeout(CONNECT_TIMEOUT),
+    headersTimeoutMs: timeout(RESPONSE_HEADER_TIMEOUT),
+    websocketIdleMs: timeout(WEBSOCKET_IDLE_TIMEOUT),
+  };
+  const timeoutKey = `${timeouts.connectTimeoutMs ?? ''}|${timeouts.headersTimeoutMs ?? ''}|${timeouts.websocketIdleMs ?? ''}`;
+  const plain = (): OriginOptions =>
+    timeoutKey === '||' ? PLAIN : Object.freeze({ ...PLAIN, ...timeouts, key: `http|${timeoutKey}` });
   const proto = (a[BACKEND_PROTOCOL] ?? 'HTTP').toUpperCase();
   if (proto !== 'HTTP' && proto !== 'HTTPS') {
     bad(
@@ -52,12 +97,12 @@ export function originOptions(
         ? `${BACKEND_PROTOCOL}: ${proto} is not supported yet; using HTTP`
         : `${BACKEND_PROTOCOL}: "${a[BACKEND_PROTOCOL] ?? ''}" is not HTTP or HTTPS; using HTTP`,
     );
-    return PLAIN;
+    return plain();
   }
   if (proto === 'HTTP') {
     for (const k of [ORIGIN_CA_SECRET, ORIGIN_SNI, ORIGIN_INSECURE])
       if (a[k] !== undefined) bad(`${k} has no effect without ${BACKEND_PROTOCOL}: HTTPS`);
-    return PLAIN;
+    return plain();
   }
   let caPem: string | null = null;
   const caName = a[ORIGIN_CA_SECRET];
@@ -86,5 +131,12 @@ export function originOptions(
       bad(`${ORIGIN_INSECURE}: "${a[ORIGIN_INSECURE]}" is not true or false; verifying`);
   }
   const caHash = caPem === null ? '' : createHash('sha256').update(caPem).digest('hex').slice(0, 16);
-  return Object.freeze({ tls: true, caPem, sni, insecure, key: `https|${caHash}|${sni ?? ''}|${insecure}` });
+  return Object.freeze({
+    tls: true,
+    caPem,
+    sni,
+    insecure,
+    ...timeouts,
+    key: `https|${caHash}|${sni ?? ''}|${insecure}|${timeoutKey}`,
+  });
 }
