@@ -132,11 +132,18 @@ export class TunnelStore {
   /** The API's create: the caller has checked that the name is free. */
   async createFromApi(name: string, secret: Buffer, configSrc: 'local' | 'cloudflare'): Promise<Tunnel> {
     const t = this.fresh(name, secret, configSrc);
-    await writeFile(path.join(this.dir, `${t.id}.json`), formatCredentialsFile(this.credentials(t)), {
-      mode: 0o600,
-    });
-    await this.saveMeta(t);
+    // Taken before any await: a second create of the same name, arriving meanwhile, must see it.
     this.add(t);
+    try {
+      await writeFile(path.join(this.dir, `${t.id}.json`), formatCredentialsFile(this.credentials(t)), {
+        mode: 0o600,
+      });
+      await this.saveMeta(t);
+    } catch (err) {
+      this.byIdMap.delete(t.id);
+      if (this.byNameMap.get(t.name) === t) this.byNameMap.delete(t.name);
+      throw err;
+    }
     return t;
   }
 

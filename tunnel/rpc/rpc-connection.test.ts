@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame } from '../capnp/framing.js';
 import {
@@ -17,6 +18,7 @@ import {
 } from '../schema/tunnelrpc.js';
 import { MessageTag, decodeRpcMessage, encodeBootstrap } from './messages.js';
 import { RpcConnection } from './rpc-connection.js';
+import { isTunnelError } from '../errors.js';
 
 /** Two connections joined back to back; frames are delivered asynchronously, as on a socket. */
 function pair(server: ConstructorParameters<typeof RpcConnection>[0]['bootstrap']) {
@@ -208,5 +210,19 @@ describe('UDP sessions', () => {
       write: (sb) => sb.setU16(0, 53),
     });
     expect(readRegisterUdpSessionResponse(content!.struct(0)!).err).toMatch(/not supported/);
+  });
+});
+
+describe('RPC fuzz', () => {
+  it('random frames only abort the connection with a typed error, never throw', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), (chunks) => {
+        let closedWith: Error | null | undefined;
+        const rpc = new RpcConnection({ peer: 'edge', send: () => {}, onClose: (e) => (closedWith = e) });
+        for (const c of chunks) rpc.receive(Buffer.from(c));
+        if (closedWith !== undefined && closedWith !== null) expect(isTunnelError(closedWith)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
