@@ -17,7 +17,7 @@ describe('ApiFaults', () => {
     const f = new ApiFaults();
     expect(f.take()).toBeNull();
     f.set({ status: 429, count: 2, retryAfterS: 7 });
-    expect(f.take()).toEqual({ status: 429, retryAfterS: 7, delayMs: 0 });
+    expect(f.take()).toEqual({ status: 429, retryAfterS: 7, delayMs: 0, garbage: false, truncate: false });
     expect(f.take()?.status).toBe(429);
     expect(f.take()).toBeNull();
     expect(() => f.set({ status: 200 })).toThrow(/4xx or 5xx/);

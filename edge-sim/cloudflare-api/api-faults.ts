@@ -8,12 +8,18 @@ export interface FaultSpec {
   forMs?: number;
   retryAfterS?: number;
   delayMs?: number;
+  /** answer 200 with a body that is not JSON */
+  garbage?: boolean;
+  /** start a 200 answer and cut the connection halfway */
+  truncate?: boolean;
 }
 
 export interface ActiveFault {
   status: number | null;
   retryAfterS: number;
   delayMs: number;
+  garbage: boolean;
+  truncate: boolean;
 }
 
 export class ApiFaults {
@@ -43,7 +49,13 @@ export class ApiFaults {
       return null;
     }
     this.remaining--;
-    return { status: s.status ?? null, retryAfterS: s.retryAfterS ?? 1, delayMs: s.delayMs ?? 0 };
+    return {
+      status: s.status ?? null,
+      retryAfterS: s.retryAfterS ?? 1,
+      delayMs: s.delayMs ?? 0,
+      garbage: s.garbage === true,
+      truncate: s.truncate === true,
+    };
   }
 }
 

@@ -141,6 +141,18 @@ export class CloudflareApi {
       const fault = this.faults.take();
       if (fault !== null) {
         if (fault.delayMs > 0) await new Promise((r) => setTimeout(r, fault.delayMs));
+        if (fault.garbage || fault.truncate) {
+          req.resume();
+          record(200);
+          if (fault.garbage) {
+            res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":tru<html>oops');
+          } else {
+            res.writeHead(200, { 'content-type': 'application/json', 'content-length': '400' });
+            res.write('{"success":true,"errors":[],"messages":[],"result":[{"id":"');
+            setTimeout(() => res.destroy(), 20);
+          }
+          return;
+        }
         if (fault.status !== null) {
           req.resume();
           record(fault.status);
