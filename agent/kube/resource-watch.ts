@@ -14,7 +14,9 @@ import { describeApiError } from './errors.js';
  * One client-node informer, kept alive: client-node stops an informer for good on any error (a socket
  * reset, a garbled response, a failed relist), so this restarts it with full-jitter backoff. `synced`
  * turns true after the first complete list; the cache then always answers, with the last good state
- * while the API server is away.
+ * while the API server is away. A watch can also die without a word (a response cut off mid-body
+ * leaves client-node waiting for ever, and it drops its own 30 s timeout), so a watch that has been
+ * quiet for `quietMs` is reconnected, from the resourceVersion it has, as client-go's watch timeouts do.
  */
 export type ChangeKind = 'add' | 'update' | 'delete';
 
@@ -25,6 +27,8 @@ export class ResourceWatch<T extends KubernetesObject> {
   private restartTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   restarts = 0;
+  private lastActivity = Date.now();
+  private readonly quietTimer: NodeJS.Timeout;
 
   constructor(
     readonly name: string,
@@ -33,6 +37,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     listFn: ListPromise<T>,
     onChange: (kind: ChangeKind, obj: T) => void,
     private readonly log: Logger,
+    private readonly quietMs = 30_000,
   ) {
     const listed: ListPromise<T> = async () => {
       const list = await listFn();
@@ -45,6 +50,13 @@ export class ResourceWatch<T extends KubernetesObject> {
     this.informer.on('update', (o) => onChange('update', o));
     this.informer.on('delete', (o) => onChange('delete', o));
     this.informer.on('error', (err) => this.restart(err));
+    const touch = () => (this.lastActivity = Date.now());
+    this.informer.on('add', touch);
+    this.informer.on('update', touch);
+    this.informer.on('delete', touch);
+    this.informer.on('connect', touch);
+    this.quietTimer = setInterval(() => this.checkQuiet(), Math.min(5000, quietMs));
+    this.quietTimer.unref();
   }
 
   get synced(): boolean {
@@ -58,6 +70,16 @@ export class ResourceWatch<T extends KubernetesObject> {
   start(): void {
     this.stopped = false;
     void this.informer.start().catch((err: unknown) => this.restart(err));
+  }
+
+  private checkQuiet(): void {
+    if (this.stopped || this.restartTimer !== null || Date.now() - this.lastActivity < this.quietMs) return;
+    this.lastActivity = Date.now();
+    this.log.debug({ watch: this.name, quietMs: this.quietMs }, 'watch quiet; reconnecting');
+    void this.informer
+      .stop()
+      .then(() => (this.stopped ? undefined : this.informer.start()))
+      .catch((err: unknown) => this.restart(err));
   }
 
   private restart(err: unknown): void {
@@ -76,6 +98,7 @@ export class ResourceWatch<T extends KubernetesObject> {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.quietTimer);
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     await this.informer.stop();
   }
