@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseCredentialsFile, parseToken, type TunnelCredentials } from '../tunnel/credentials.js';
 import { TunnelError } from '../tunnel/errors.js';
+import { durationMs } from '../common/duration.js';
 import { parseHostPort, type HostPort } from '../common/net.js';
 
 /**
@@ -98,18 +99,9 @@ function fail(message: string): never {
 
 /** Go-style durations ("30s", "1m30s", "500ms") or plain seconds. */
 export function parseDuration(value: string, flag: string): number {
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of value.matchAll(re)) {
-    const n = Number(m[1]);
-    total += n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed += m[0].length;
-  }
-  if (consumed !== value.length || consumed === 0)
-    fail(`${flag} wants a duration such as 30s, got "${value}"`);
-  return total;
+  const ms = durationMs(value);
+  if (ms === null) fail(`${flag} wants a duration such as 30s, got "${value}"`);
+  return ms;
 }
 
 function readFileOrFail(path: string, what: string): string {

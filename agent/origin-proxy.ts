@@ -11,7 +11,7 @@ import { statusClass, type AgentMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
 import type { Upstream } from './upstreams.js';
-import type { OriginOptions } from './routing/origin-options.js';
+import { PLAIN, type OriginOptions } from './routing/origin-options.js';
 
 /**
  * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pools (one per
@@ -77,15 +77,7 @@ export class OriginProxy {
   readonly agent: Agent;
 
   constructor(readonly opts: OriginProxyOptions) {
-    this.agent = new Agent({
-      keepAliveTimeout: opts.keepAliveTimeoutMs ?? 90_000,
-      keepAliveMaxTimeout: opts.keepAliveTimeoutMs ?? 90_000,
-      connectTimeout: opts.connectTimeoutMs ?? 30_000,
-      headersTimeout: opts.responseHeaderTimeoutMs ?? 120_000,
-      // Long-lived streams (server-sent events, slow downloads) must not be cut for being quiet.
-      bodyTimeout: 0,
-      pipelining: 1,
-    });
+    this.agent = this.makeAgent(PLAIN);
   }
 
   /** Serves one HTTP request from the edge, whichever transport brought it. */
@@ -152,32 +144,37 @@ export class OriginProxy {
   }
 
   /** One pool per distinct origin setting (TLS, a CA bundle, an SNI, timeouts), made on first use. */
-  private readonly tlsAgents = new Map<string, Agent>();
+  private readonly agents = new Map<string, Agent>();
 
   agentFor(o: OriginOptions): Agent {
-    let a = this.tlsAgents.get(o.key);
+    let a = this.agents.get(o.key);
     if (a === undefined) {
       if (o.insecure)
         this.opts.log.warn(
           'origin TLS certificates are not verified for some Ingresses (origin-insecure-skip-verify)',
         );
-      a = new Agent({
-        keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
-        keepAliveMaxTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
-        headersTimeout: o.headersTimeoutMs ?? this.opts.responseHeaderTimeoutMs ?? 120_000,
-        bodyTimeout: 0,
-        pipelining: 1,
-        connect: o.tls
-          ? sniConnector(o, o.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? 30_000)
-          : { timeout: o.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? 30_000 },
-      });
-      this.tlsAgents.set(o.key, a);
+      a = this.makeAgent(o);
+      this.agents.set(o.key, a);
     }
     return a;
   }
 
+  /** cloudflared's defaults (100 idle, 90 s idle timeout, 30 s connect) unless the options say otherwise. */
+  private makeAgent(o: OriginOptions): Agent {
+    const connectTimeout = o.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? 30_000;
+    return new Agent({
+      keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
+      keepAliveMaxTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
+      headersTimeout: o.headersTimeoutMs ?? this.opts.responseHeaderTimeoutMs ?? 120_000,
+      // Long-lived streams (server-sent events, slow downloads) must not be cut for being quiet.
+      bodyTimeout: 0,
+      pipelining: 1,
+      connect: o.tls ? sniConnector(o, connectTimeout) : { timeout: connectTimeout },
+    });
+  }
+
   close(): Promise<void> {
-    return Promise.all([this.agent.close(), ...[...this.tlsAgents.values()].map((a) => a.close())]).then(
+    return Promise.all([this.agent.close(), ...[...this.agents.values()].map((a) => a.close())]).then(
       () => {},
     );
   }

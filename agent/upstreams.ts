@@ -128,12 +128,9 @@ export class Upstream {
     for (let k = 0; k < n; k++) {
       const ep = eps[(start + k) % n] as Endpoint;
       if (exclude !== undefined && exclude.has(ep.origin)) continue;
-      if (this.health.size > 0) {
-        const h = this.health.get(ep.origin);
-        if (h !== undefined && h.ejectedUntil > now) {
-          fallback ??= ep;
-          continue;
-        }
+      if (this.isEjected(ep.origin, now)) {
+        fallback ??= ep;
+        continue;
       }
       return ep;
     }

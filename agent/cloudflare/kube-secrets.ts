@@ -1,4 +1,5 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
+import { decodeSecretData, encodeSecretData } from '../kube/secret-data.js';
 import type { CredentialsSecret } from './tunnel-bootstrap.js';
 
 /**
@@ -10,23 +11,11 @@ function status(err: unknown): number | undefined {
   return e.code ?? e.statusCode ?? e.response?.statusCode;
 }
 
-function decode(data: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-  return out;
-}
-
-function encode(data: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data)) out[k] = Buffer.from(v, 'utf8').toString('base64');
-  return out;
-}
-
 export function credentialsSecret(core: CoreV1Api, namespace: string, name: string): CredentialsSecret {
   return {
     async read() {
       try {
-        return decode((await core.readNamespacedSecret({ name, namespace })).data);
+        return decodeSecretData((await core.readNamespacedSecret({ name, namespace })).data);
       } catch (err) {
         if (status(err) === 404) return null;
         throw err;
@@ -41,7 +30,7 @@ export function credentialsSecret(core: CoreV1Api, namespace: string, name: stri
             kind: 'Secret',
             metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'tunnel-ingress' } },
             type: 'Opaque',
-            data: encode(data),
+            data: encodeSecretData(data),
           },
         });
         return true;
@@ -55,7 +44,7 @@ export function credentialsSecret(core: CoreV1Api, namespace: string, name: stri
       await core.replaceNamespacedSecret({
         name,
         namespace,
-        body: { ...current, data: encode(data) },
+        body: { ...current, data: encodeSecretData(data) },
       });
     },
   };
@@ -65,7 +54,7 @@ export function credentialsSecret(core: CoreV1Api, namespace: string, name: stri
 export async function readApiToken(core: CoreV1Api, namespace: string, name: string): Promise<string> {
   let data: Record<string, string>;
   try {
-    data = decode((await core.readNamespacedSecret({ name, namespace })).data);
+    data = decodeSecretData((await core.readNamespacedSecret({ name, namespace })).data);
   } catch (err) {
     throw new Error(
       `cannot read the Secret ${namespace}/${name} for the Cloudflare API token (HTTP ${status(err) ?? '?'})`,

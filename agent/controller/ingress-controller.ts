@@ -23,6 +23,7 @@ import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../upstreams.js';
 import type { EventRecorder } from './event-recorder.js';
 import type { LeaderElector } from './leader-election.js';
 import { WorkQueue } from './work-queue.js';
+import { decodeSecretData } from '../kube/secret-data.js';
 
 /**
  * The ingress controller: watches Ingress, IngressClass, Service, EndpointSlice and Secret, and keeps
@@ -263,10 +264,7 @@ export class IngressController {
           .list()
           .find((x) => x.metadata?.namespace === ns && x.metadata?.name === name) as
           { data?: Record<string, string> } | undefined;
-        if (o === undefined) return undefined;
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(o.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-        return out;
+        return o === undefined ? undefined : decodeSecretData(o.data);
       },
     });
     this.table = table;

@@ -1,3 +1,4 @@
+import { durationMs } from '../../common/duration.js';
 import { createHash } from 'node:crypto';
 import type { Ingress } from './types.js';
 
@@ -37,21 +38,10 @@ export const CONNECT_TIMEOUT = 'tunnel-ingress.dev/connect-timeout';
 export const RESPONSE_HEADER_TIMEOUT = 'tunnel-ingress.dev/response-header-timeout';
 export const WEBSOCKET_IDLE_TIMEOUT = 'tunnel-ingress.dev/websocket-idle-timeout';
 
-/** "30s", "1m30s", "500ms" or plain seconds, 1 ms to 1 h; null when invalid. */
+/** A duration (common/duration.ts) from 1 ms to 1 h; null when invalid. */
 export function parseTimeout(value: string): number | null {
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return inRange(Number(v) * 1000);
-  let total = 0;
-  let used = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    used += m[0].length;
-  }
-  return used === v.length && used > 0 ? inRange(total) : null;
-}
-
-function inRange(ms: number): number | null {
-  return ms >= 1 && ms <= 3_600_000 ? Math.round(ms) : null;
+  const ms = durationMs(value.trim());
+  return ms !== null && ms >= 1 && ms <= 3_600_000 ? Math.round(ms) : null;
 }
 
 export const BACKEND_PROTOCOL = 'tunnel-ingress.dev/backend-protocol';

@@ -4,7 +4,7 @@ import Cloudflare from 'cloudflare';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudflareSchema, validatingFetch } from '../helpers/cloudflare-openapi.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
 import {
   INGRESS_CLASS,
   countingOrigin,
@@ -155,12 +155,7 @@ describe('Cloudflare DNS automation end to end', () => {
     await apply(ingress('taken', [{ host: 'taken.example.com', paths: [['/', 'Prefix', 'svc']] }]));
     const event = await waitUntil(
       async () => {
-        const res = await k.kubectl(['get', 'events', '-o', 'json']);
-        const items = (
-          JSON.parse(res.stdout) as {
-            items: Array<{ reason: string; message: string; involvedObject: { name: string } }>;
-          }
-        ).items;
+        const items = await events(k);
         return items.find((e) => e.reason === 'DNSConflict' && e.involvedObject.name === 'taken');
       },
       15_000,

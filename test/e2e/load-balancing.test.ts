@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, countingOrigin, ingress, slice, type CountingOrigin } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
@@ -84,8 +84,7 @@ describe('load balancing by annotation', () => {
     await apply(serviceWith('fastest-please'));
     const event = await waitUntil(
       async () => {
-        const res = await k.kubectl(['get', 'events', '-o', 'json']);
-        const items = (JSON.parse(res.stdout) as { items: Array<{ reason: string; message: string }> }).items;
+        const items = await events(k);
         return items.find((e) => e.reason === 'InvalidAnnotation');
       },
       10_000,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startEchoOrigin } from '../../examples/origin/echo-origin.js';
 import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, service, slice } from '../helpers/origins.js';
+import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -15,22 +15,8 @@ import {
 } from '../helpers/stack.js';
 
 /** Timeouts per Ingress: response-header-timeout cuts a slow origin with 502; websocket-idle-timeout closes a quiet socket. */
-const annotated = (
-  name: string,
-  host: string,
-  annotations: Record<string, string>,
-) => `apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: ${name}
-  annotations: ${JSON.stringify(annotations)}
-spec:
-  ingressClassName: cloudflare-tunnel
-  rules:
-    - host: ${host}
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: slow, port: {number: 80}}}}]
-`;
+const annotated = (name: string, host: string, annotations: Record<string, string>) =>
+  ingress(name, [{ host, paths: [['/', 'Prefix', 'slow']] }], '', annotations);
 
 describe('timeouts by annotation', () => {
   let k: KubeSimProc;

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, service, slice } from '../helpers/origins.js';
+import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -18,22 +18,8 @@ import {
  * HTTPS origins: verification on by default (system roots plus a CA bundle from a Secret), SNI from the
  * Host or an annotation, an explicit opt-out that is reported, and invalid values that get Events.
  */
-const annotated = (
-  name: string,
-  host: string,
-  annotations: Record<string, string>,
-) => `apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: ${name}
-  annotations: ${JSON.stringify(annotations)}
-spec:
-  ingressClassName: cloudflare-tunnel
-  rules:
-    - host: ${host}
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: secure, port: {number: 80}}}}]
-`;
+const annotated = (name: string, host: string, annotations: Record<string, string>) =>
+  ingress(name, [{ host, paths: [['/', 'Prefix', 'secure']] }], '', annotations);
 
 describe('origin TLS', () => {
   let k: KubeSimProc;
@@ -130,14 +116,9 @@ stringData:
 
   it('skips verification only when told, and says so in an Event and the log', async () => {
     expect((await visit('insecure.test')).status).toBe(200);
-    const events = await waitUntil(
+    const found = await waitUntil(
       async () => {
-        const res = await k.kubectl(['get', 'events', '-o', 'json']);
-        const items = (
-          JSON.parse(res.stdout) as {
-            items: Array<{ reason: string; message: string; involvedObject: { name: string } }>;
-          }
-        ).items;
+        const items = await events(k);
         const unverified = items.find(
           (e) => e.reason === 'OriginTLSUnverified' && e.involvedObject.name === 'insecure',
         );
@@ -149,7 +130,7 @@ stringData:
       10_000,
       'the Events',
     );
-    expect(events.invalid.message).toContain('SPDY');
+    expect(found.invalid.message).toContain('SPDY');
     expect(agent.proc.lines.some((l) => String(l.msg).includes('not verified'))).toBe(true);
   });
 });

@@ -99,3 +99,15 @@ export async function startKubeSim(extra: string[] = []): Promise<KubeSimProc> {
     },
   };
 }
+
+export interface EventView {
+  reason: string;
+  message: string;
+  involvedObject: { name: string };
+}
+
+/** The Events in the default namespace, as kubectl shows them. */
+export async function events(k: KubeSimProc): Promise<EventView[]> {
+  const res = await k.kubectl(['get', 'events', '-o', 'json']);
+  return (JSON.parse(res.stdout) as { items: EventView[] }).items;
+}

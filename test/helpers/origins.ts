@@ -67,10 +67,11 @@ export function ingress(
   name: string,
   rules: Array<{ host?: string; paths: Array<[string, string, string]> }>,
   extra = '',
+  annotations: Record<string, string> = {},
 ): string {
   return `apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {name: ${name}}
+metadata: {name: ${name}, annotations: ${JSON.stringify(annotations)}}
 spec:
   ingressClassName: cloudflare-tunnel
 ${extra}  rules:
