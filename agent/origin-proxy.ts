@@ -1,24 +1,27 @@
 import type http2 from 'node:http2';
 import tls from 'node:tls';
-import { Transform, type Duplex, type TransformCallback } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
-import { TunnelError } from '../tunnel/errors.js';
-import { canonicalHeaderName, isTunnelInternalHeader } from '../tunnel/header-packing.js';
+import { Agent, buildConnector } from 'undici';
+import { isTunnelInternalHeader } from '../tunnel/header-packing.js';
 import type { Responder, TunnelRequest } from '../tunnel/responder.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
+import { H2Exchange } from './h2-exchange.js';
+import { H2Sessions } from './h2-sessions.js';
 import { statusClass, type AgentMetrics } from './metrics.js';
+import { CountedBody, type TunnelStream } from './origin-exchange.js';
 import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
+import { UndiciExchange } from './undici-exchange.js';
 import type { Upstream } from './upstreams.js';
 import { PLAIN, type OriginOptions } from './routing/origin-options.js';
+import { GRPC_UNIMPLEMENTED, answerGrpc, isGrpc } from './grpc-status.js';
 
 /**
- * Proxies one tunnel stream to an origin over HTTP/1.1 with undici's keep-alive pools (one per
- * endpoint). A resolver picks the endpoint for the request's host and path, or answers itself (404 with
- * no route, 503 with no ready endpoint). Bodies stream both ways with backpressure; nothing is buffered
- * whole. Listeners are module-level functions that find their exchange through the stream, so the hot
- * path allocates one object per request.
+ * Proxies one tunnel stream to an origin: HTTP/1.1 (and HTTPS with ALPN) through undici's keep-alive
+ * pools, HTTP/2 and gRPC through node:http2 sessions. A resolver picks the endpoint for the request's
+ * host and path, or answers itself (404 with no route, 503 with no ready endpoint). Bodies stream both
+ * ways with backpressure; nothing is buffered whole. The hot path allocates one exchange per request.
  */
 /** `route` is the matched rule's host (bounded, for metric labels), not the visitor's Host. */
 export type Resolution =
@@ -43,15 +46,6 @@ export interface OriginProxyOptions {
   responseHeaderTimeoutMs?: number;
 }
 
-const EXCHANGE = Symbol('exchange');
-
-/** Retries: at most 2, to other endpoints (cloudflared's default is no retry; an ingress does). */
-const MAX_RETRIES = 2;
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-const CLOSED_BEFORE_ANSWER = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-type TunnelStream = Duplex & { [EXCHANGE]?: OriginExchange };
-
 /** Request headers the tunnel uses for itself and never forwards. */
 const DROP_REQUEST = new Set([
   'cf-cloudflared-proxy-connection-upgrade',
@@ -63,21 +57,21 @@ const DROP_REQUEST = new Set([
   'expect',
 ]);
 
-const canonicalCache = new Map<string, string>();
-function canonical(lower: string): string {
-  let c = canonicalCache.get(lower);
-  if (c === undefined) {
-    c = canonicalHeaderName(lower);
-    if (canonicalCache.size < 10_000) canonicalCache.set(lower, c);
-  }
-  return c;
-}
+/** gRPC over a tunnel stream that cannot carry trailers: refused up front, before the origin sees it. */
+const NO_TRAILERS =
+  'gRPC needs response trailers, which this tunnel stream cannot carry: the edge did not offer the QUIC trailers extension (tunnel_ingress_trailers_v1); run the agent with --protocol http2';
 
 export class OriginProxy {
   readonly agent: Agent;
+  readonly h2: H2Sessions;
 
   constructor(readonly opts: OriginProxyOptions) {
     this.agent = this.makeAgent(PLAIN);
+    this.h2 = new H2Sessions({
+      connectTimeoutMs: opts.connectTimeoutMs ?? 30_000,
+      idleTimeoutMs: opts.keepAliveTimeoutMs ?? 90_000,
+      log: opts.log,
+    });
   }
 
   /** Serves one HTTP request from the edge, whichever transport brought it. */
@@ -89,25 +83,36 @@ export class OriginProxy {
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
     const target = this.opts.resolve(normalizeHost(authority), requestPath, headers);
     const started = performance.now();
-    if ('status' in target) {
-      answerLocally(stream, responder, target.status, target.message);
+    const grpc = isGrpc(headers['content-type']);
+    if ('status' in target || (grpc && !req.trailers)) {
+      // A visitor with no route gets the HTML page even for gRPC: its client maps 404 and 503 to
+      // UNIMPLEMENTED and UNAVAILABLE.
+      let status = 200;
+      if ('status' in target) {
+        status = target.status;
+        answerLocally(stream, responder, status, target.message);
+      } else {
+        answerGrpc(stream, responder, GRPC_UNIMPLEMENTED, NO_TRAILERS);
+      }
       this.record(
         method,
         authority,
         requestPath,
         target.route,
-        target.status,
+        status,
         started,
         'agent',
         0,
         0,
         headers['cf-ray'],
-        undefined,
+        'status' in target ? undefined : 'gRPC without trailers',
       );
       return;
     }
     const out = originHeaders(headers, authority, this.opts.connectorId);
-    const exchange = new OriginExchange(
+    const options = target.options ?? PLAIN;
+    const Kind = options.h2 ? H2Exchange : UndiciExchange;
+    const exchange = new Kind(
       this,
       stream as TunnelStream,
       responder,
@@ -118,29 +123,20 @@ export class OriginProxy {
       target.route,
       started,
       headers['cf-ray'],
-      out,
       target.upstream,
       // Only a request without a body may go to another endpoint: its bytes cannot have been half-sent.
       !req.hasBody,
+      req.trailers,
+      grpc,
     );
-    (stream as TunnelStream)[EXCHANGE] = exchange;
-    stream.on('close', onStreamClose);
-    stream.on('drain', onStreamDrain);
-    const dispatcher = target.options === undefined ? this.agent : this.agentFor(target.options);
-    exchange.dispatcher = dispatcher;
-    exchange.tls = target.options?.tls === true;
-    dispatcher.dispatch(
-      {
-        origin: target.origin,
-        path: target.path,
-        method,
-        headers: out,
-        // undici destroys a stream body once sent; the tunnel stream is a duplex whose response side must
-        // outlive that, so undici gets a readable of its own.
-        body: req.hasBody ? bodyOf(stream, exchange) : null,
-      },
-      exchange,
-    );
+    const body = req.hasBody ? stream.pipe(new CountedBody(exchange)) : null;
+    if (exchange instanceof H2Exchange) {
+      this.warnIfInsecure(options);
+      exchange.start(this.h2, options, h2Headers(method, target.path, options.tls, out, headers, grpc), body);
+    } else {
+      const dispatcher = target.options === undefined ? this.agent : this.agentFor(target.options);
+      exchange.start(dispatcher, options.tls, out, body);
+    }
   }
 
   /** One pool per distinct origin setting (TLS, a CA bundle, an SNI, timeouts), made on first use. */
@@ -149,14 +145,22 @@ export class OriginProxy {
   agentFor(o: OriginOptions): Agent {
     let a = this.agents.get(o.key);
     if (a === undefined) {
-      if (o.insecure)
-        this.opts.log.warn(
-          'origin TLS certificates are not verified for some Ingresses (origin-insecure-skip-verify)',
-        );
+      this.warnIfInsecure(o);
       a = this.makeAgent(o);
       this.agents.set(o.key, a);
     }
     return a;
+  }
+
+  private readonly warned = new Set<string>();
+
+  /** Once per setting: verification is off for some Ingresses. */
+  warnIfInsecure(o: OriginOptions): void {
+    if (!o.insecure || this.warned.has(o.key)) return;
+    this.warned.add(o.key);
+    this.opts.log.warn(
+      'origin TLS certificates are not verified for some Ingresses (origin-insecure-skip-verify)',
+    );
   }
 
   /** cloudflared's defaults (100 idle, 90 s idle timeout, 30 s connect) unless the options say otherwise. */
@@ -169,14 +173,18 @@ export class OriginProxy {
       // Long-lived streams (server-sent events, slow downloads) must not be cut for being quiet.
       bodyTimeout: 0,
       pipelining: 1,
+      // HTTPS origins may choose HTTP/2 through ALPN.
+      allowH2: o.tls,
       connect: o.tls ? sniConnector(o, connectTimeout) : { timeout: connectTimeout },
     });
   }
 
   close(): Promise<void> {
-    return Promise.all([this.agent.close(), ...[...this.agents.values()].map((a) => a.close())]).then(
-      () => {},
-    );
+    return Promise.all([
+      this.agent.close(),
+      this.h2.close(),
+      ...[...this.agents.values()].map((a) => a.close()),
+    ]).then(() => {});
   }
 
   /** Metrics, the access log line and the /requests ring, once per request. */
@@ -219,26 +227,6 @@ export class OriginProxy {
     requests?.add(rec);
     if (accessLog === true) log.info(rec, 'request');
   }
-}
-
-/**
- * The request body for undici (which destroys a stream body once sent), counting bytes as they pass.
- * Counting in _transform leaves the flow to undici: a 'data' listener here would start the stream
- * flowing before undici reads, and lose what passed in between.
- */
-class CountedBody extends Transform {
-  constructor(private readonly exchange: OriginExchange) {
-    super({ highWaterMark: 64 * 1024 });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.exchange.bytesIn += chunk.length;
-    cb(null, chunk);
-  }
-}
-
-function bodyOf(stream: Duplex, exchange: OriginExchange): Transform {
-  return stream.pipe(new CountedBody(exchange));
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -293,6 +281,8 @@ export function answerLocally(stream: Duplex, responder: Responder, status: numb
 function sniConnector(o: OriginOptions, timeout: number): buildConnector.connector {
   const base = buildConnector({
     timeout,
+    // ALPN offers h2 and http/1.1; the connector is built here, so undici's own allowH2 does not reach it.
+    allowH2: true,
     ca: o.caPem === null ? undefined : [...tls.rootCertificates, o.caPem],
     rejectUnauthorized: !o.insecure,
   });
@@ -301,207 +291,33 @@ function sniConnector(o: OriginOptions, timeout: number): buildConnector.connect
   return (opts, cb) => base({ ...opts, servername: sni }, cb);
 }
 
-/** An endpoint's identity in its Upstream: the http:// form, whichever scheme the request uses. */
-function endpointKeyOf(origin: string): string {
-  return origin.charCodeAt(4) === 115 /* https */ ? `http:${origin.slice(6)}` : origin;
-}
-
-function onStreamClose(this: TunnelStream): void {
-  const ex = this[EXCHANGE];
-  if (ex !== undefined && !ex.finished) ex.abort();
-}
-
-function onStreamDrain(this: TunnelStream): void {
-  this[EXCHANGE]?.controller?.resume();
-}
-
-class OriginExchange implements Dispatcher.DispatchHandler {
-  controller: Dispatcher.DispatchController | null = null;
-  /** recorded and done with: the response ended, failed, or the edge canceled */
-  finished = false;
-
-  constructor(
-    private readonly proxy: OriginProxy,
-    private readonly stream: TunnelStream,
-    private readonly responder: Responder,
-    private readonly method: string,
-    private readonly path: string,
-    private origin: string,
-    private readonly host: string,
-    private readonly route: string,
-    private readonly started: number,
-    private readonly ray: string | string[] | undefined,
-    private readonly headers: string[],
-    /** the Service's endpoints, for passive health and retries (absent in static mode) */
-    private readonly upstream: Upstream | undefined,
-    private readonly retryable: boolean,
-  ) {
-    proxy.opts.metrics?.inflight.inc();
-    if (upstream?.tracksLoad === true) upstream.acquire(endpointKeyOf(origin));
+/**
+ * The origin headers as HTTP/2 headers: pseudo-headers from the request, Host as :authority, and TE:
+ * trailers where the visitor sent it or the call is gRPC (gRPC servers may insist on it).
+ */
+function h2Headers(
+  method: string,
+  path: string,
+  tls: boolean,
+  flat: string[],
+  visitor: http2.IncomingHttpHeaders,
+  grpc: boolean,
+): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {
+    ':method': method,
+    ':path': path,
+    ':scheme': tls ? 'https' : 'http',
+    ':authority': flat[1] as string,
+  };
+  for (let i = 2; i < flat.length; i += 2) {
+    const name = flat[i] as string;
+    const value = flat[i + 1] as string;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev as string, value];
   }
-
-  /** the pool this request uses (plain, or the Ingress's TLS settings) */
-  dispatcher: Dispatcher | null = null;
-  tls = false;
-
-  private get endpointKey(): string {
-    return endpointKeyOf(this.origin);
-  }
-
-  /** Retries so far; endpoints tried (created on the first retry only). */
-  private retries = 0;
-  private tried: Set<string> | null = null;
-
-  /**
-   * After a failure before any response: another endpoint, when that is safe. A connect failure sent
-   * nothing; an idempotent request whose connection closed before any answer may be sent again.
-   */
-  private retry(err: Error): boolean {
-    const up = this.upstream;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const connectFailure = CONNECT_FAILURES.has(code);
-    if (connectFailure) up?.connectFailed(this.endpointKey);
-    if (up === undefined || !this.retryable || this.retries >= MAX_RETRIES || this.status !== 0) return false;
-    if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(this.method))) return false;
-    this.tried ??= new Set();
-    this.tried.add(this.endpointKey);
-    const ep = up.next(this.tried);
-    if (ep === null) return false;
-    this.retries++;
-    this.proxy.opts.log.info(
-      { from: this.origin, to: ep.origin, path: this.path, code, retry: this.retries },
-      'origin request retried on another endpoint',
-    );
-    if (up.tracksLoad) {
-      up.release(this.endpointKey);
-      up.acquire(ep.origin);
-    }
-    const origin = this.tls ? ep.tlsOrigin : ep.origin;
-    this.origin = origin;
-    this.controller = null;
-    (this.dispatcher ?? this.proxy.agent).dispatch(
-      { origin, path: this.path, method: this.method, headers: this.headers, body: null },
-      this,
-    );
-    return true;
-  }
-
-  bytesIn = 0;
-  private bytesOut = 0;
-  /** the origin's status; 0 until its response starts */
-  private status = 0;
-  /** a server-sent event stream, counted among the long-lived streams while it lasts */
-  private sse = false;
-
-  /** Ends the exchange once: metrics, the access log and /requests. */
-  private finish(error: string | undefined): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.proxy.opts.metrics?.inflight.dec();
-    if (this.upstream?.tracksLoad === true) this.upstream.release(this.endpointKey);
-    if (this.sse) this.proxy.opts.metrics?.longStreams.dec({ kind: 'sse' });
-    const endpoint = this.origin.slice(this.origin.indexOf('//') + 2);
-    this.proxy.record(
-      this.method,
-      this.host,
-      this.path,
-      this.route,
-      this.status || 502,
-      this.started,
-      endpoint,
-      this.bytesIn,
-      this.bytesOut,
-      this.ray,
-      error,
-    );
-  }
-
-  abort(): void {
-    this.finish('the edge canceled the stream');
-    this.controller?.abort(
-      new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }),
-    );
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.finished)
-      controller.abort(new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }));
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: http2.IncomingHttpHeaders,
-  ): void {
-    // Informational responses (100 Continue, 103 Early Hints) are not relayed.
-    if (statusCode < 200 && statusCode !== 101) return;
-    const stream = this.stream;
-    if (stream.destroyed || this.responder.headersSent(stream)) return;
-    const pairs: Array<[string, string]> = [];
-    const listed = connectionTokens(headers.connection);
-    for (const name in headers) {
-      if (isHopByHop(name) || (listed !== null && listed.has(name))) continue;
-      const v = headers[name];
-      if (v === undefined) continue;
-      const cname = canonical(name);
-      if (typeof v === 'string') pairs.push([cname, v]);
-      else for (let i = 0; i < v.length; i++) pairs.push([cname, v[i] as string]);
-    }
-    const cl = headers['content-length'];
-    this.status = statusCode;
-    this.upstream?.connected(this.endpointKey);
-    const ct = headers['content-type'];
-    if (typeof ct === 'string' && ct.startsWith('text/event-stream')) {
-      this.sse = true;
-      this.proxy.opts.metrics?.longStreams.inc({ kind: 'sse' });
-      this.proxy.opts.metrics?.longStreamsTotal.inc({ kind: 'sse' });
-    }
-    this.responder.respond(stream, statusCode, pairs, typeof cl === 'string' ? cl : undefined);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const stream = this.stream;
-    if (stream.destroyed || stream.writableEnded) return;
-    this.bytesOut += chunk.length;
-    if (!stream.write(chunk)) controller.pause();
-  }
-
-  onResponseEnd(): void {
-    this.finish(undefined);
-    const stream = this.stream;
-    if (!stream.destroyed && !stream.writableEnded) stream.end();
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    const stream = this.stream;
-    // A destroyed stream means the edge went away: abort() records that.
-    if (this.finished || stream.destroyed) return;
-    if (this.retry(err)) return;
-    const { log, metrics } = this.proxy.opts;
-    const origin = this.origin;
-    metrics?.originErrors.inc({ reason: (err as NodeJS.ErrnoException).code ?? err.name });
-    this.finish(err.message);
-    if (this.status === 0 && !this.responder.headersSent(stream)) {
-      log.warn(
-        {
-          origin,
-          method: this.method,
-          path: this.path,
-          err: err.message,
-          code: (err as NodeJS.ErrnoException).code,
-        },
-        'origin request failed',
-      );
-      this.responder.fail(
-        stream,
-        'Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared',
-      );
-      return;
-    }
-    // The response already started: break the stream so the visitor sees a broken response, never a
-    // complete-looking short one.
-    log.warn({ origin, path: this.path, err: err.message }, 'origin response failed mid-body');
-    this.responder.abort(stream);
-  }
+  const te = visitor.te;
+  if (grpc || (typeof te === 'string' && te.includes('trailers'))) out.te = 'trailers';
+  return out;
 }

@@ -1,3 +1,4 @@
+import { TRAILERS_FEATURE } from '../tunnel/quic/trailers-framing.js';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Logger } from 'pino';
@@ -44,7 +45,8 @@ export interface ConnectionStatus {
   reconnects: number;
 }
 
-const FEATURES = ['serialized_headers'];
+/** TRAILERS_FEATURE: an edge that knows it may carry response trailers on QUIC (docs/protocol.md). */
+const FEATURES = ['serialized_headers', TRAILERS_FEATURE];
 
 /**
  * What auto tries first. cloudflared starts with QUIC; here HTTP/2 measured better end to end (more

@@ -24,6 +24,8 @@ export interface EdgeSimOptions {
   quic?: boolean;
   /** serve HTTP/2 on TCP (default true) */
   http2?: boolean;
+  /** offer the QUIC trailers extension to connectors that ask (default true) */
+  quicTrailers?: boolean;
   /** Cloudflare API tokens (TOKEN or ACCOUNT:TOKEN); with none, /client/v4 is not served */
   apiTokens?: string[];
   /** DNS zones the API serves and visitors are routed by */
@@ -96,6 +98,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     log: opts.log,
     quic: opts.quic !== false,
     http2: opts.http2 !== false,
+    quicTrailers: opts.quicTrailers !== false,
   });
   const closers: Array<() => Promise<void>> = [];
   const addresses: EdgeSim['addresses'] = { tunnel: await tunnelListener.listen(), regions: {} };
@@ -110,6 +113,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
       log: opts.log,
       quic: opts.quic !== false,
       http2: opts.http2 !== false,
+      quicTrailers: opts.quicTrailers !== false,
     });
     addresses.regions[region.name] = await l.listen();
     closers.push(() => l.close());

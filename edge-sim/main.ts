@@ -8,7 +8,7 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --state-dir DIR            CA, server certificate and tunnels live here (default .edge-sim)
   --create-tunnel NAME       create a tunnel if missing; writes DIR/tunnels/NAME.json and NAME.token (repeatable)
   --tunnel-listen HOST:PORT  where connectors dial in (default 127.0.0.1:7844)
-  --public-listen HOST:PORT  HTTP/1.1 listener for visitors
+  --public-listen HOST:PORT  visitors' listener: HTTP/1.1, and HTTP/2 with prior knowledge (h2c)
   --api-listen HOST:PORT     /_edge admin endpoints, and the Cloudflare API under /client/v4
   --api-token TOKEN          a Cloudflare API token edge-sim accepts, for its account; ACCOUNT:TOKEN binds
                              it to another account (repeatable; with none, /client/v4 is off)
@@ -18,6 +18,8 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --location CODE            location name reported to connectors and in Cf-Ray (default SIM)
   --no-quic                  do not serve QUIC (UDP) on the tunnel port, as where UDP is blocked
   --no-http2                 do not serve HTTP/2 (TCP) on the tunnel port, as where only UDP gets through
+  --no-quic-trailers         do not offer the QUIC trailers extension (docs/protocol.md), as Cloudflare's
+                             edge does not: gRPC then needs the HTTP/2 transport
   --region-listen NAME=HOST:PORT  another tunnel listener: a second region whose location is NAME (repeatable)
   --log-level LEVEL          pino level (default info)
 `;
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
       'api-rate-limit': { type: 'string', default: '1200' },
       'no-quic': { type: 'boolean' },
       'no-http2': { type: 'boolean' },
+      'no-quic-trailers': { type: 'boolean' },
       'region-listen': { type: 'string', multiple: true, default: [] },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
     apiRateLimit: Number(values['api-rate-limit']),
     quic: values['no-quic'] !== true,
     http2: values['no-http2'] !== true,
+    quicTrailers: values['no-quic-trailers'] !== true,
     regions: values['region-listen'].map((spec) => {
       const eq = spec.indexOf('=');
       if (eq <= 0) throw new Error(`--region-listen wants NAME=HOST:PORT, got "${spec}"`);

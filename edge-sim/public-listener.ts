@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { Socket } from 'node:net';
+import http2, {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
+import net, { type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { RESPONSE_BODY } from '../tunnel/quic/trailers-framing.js';
 import type { Logger } from 'pino';
 import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
@@ -11,8 +18,10 @@ import { listen, type HostPort } from '../common/net.js';
 import { WebsocketRelay, websocketHeaders, writeErrorPage } from './websocket-relay.js';
 
 /**
- * The visitors' side of the edge: HTTP/1.1 on a public port, routed by hostname to a tunnel, relayed
- * over one stream of one registered connection, with the headers Cloudflare's edge adds.
+ * The visitors' side of the edge: HTTP/1.1 and HTTP/2 with prior knowledge (h2c, as gRPC clients
+ * speak it) on one public port, told apart by the connection's first bytes; routed by hostname to a
+ * tunnel, relayed over one stream of one registered connection, with the headers Cloudflare's edge
+ * adds, and the origin's trailers passed on.
  */
 export interface RouteResolver {
   /** The tunnel id serving `host` (lower-case, no port), or undefined. */
@@ -40,6 +49,12 @@ const EDGE_SET = new Set([
   'expect',
 ]);
 
+/** The visitor's Host: HTTP/2's :authority, else the Host header. */
+function authorityOf(req: VisitorRequest): string {
+  const a = req.headers[':authority'];
+  return typeof a === 'string' && a !== '' ? a : (req.headers.host ?? '');
+}
+
 function hostOnly(hostHeader: string | undefined): string {
   if (hostHeader === undefined) return '';
   const h = hostHeader.trim().toLowerCase();
@@ -48,12 +63,26 @@ function hostOnly(hostHeader: string | undefined): string {
   return colon >= 0 ? h.slice(0, colon) : h;
 }
 
+type VisitorRequest = IncomingMessage | Http2ServerRequest;
+type VisitorResponse = ServerResponse | Http2ServerResponse;
+
+/** The HTTP/2 connection preface: a connection that starts with it speaks h2c. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
 export class PublicListener {
-  readonly server: http.Server;
+  readonly server: net.Server;
+  private readonly http1: http.Server;
+  private readonly h2c: http2.Http2Server;
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly opts: PublicListenerOptions) {
-    this.server = http.createServer(
+    this.server = net.createServer((s) => this.sniff(s));
+    this.h2c = http2.createServer(
+      { maxHeaderListPairs: 256, maxSendHeaderBlockLength: 64 * 1024 },
+      (req, res) => this.handle(req, res),
+    );
+    this.h2c.on('sessionError', () => {});
+    this.http1 = http.createServer(
       {
         // Node's parser already refuses Content-Length with Transfer-Encoding, duplicate lengths and
         // obs-fold; keep it strict and keep header size bounded.
@@ -65,15 +94,10 @@ export class PublicListener {
       },
       (req, res) => this.handle(req, res),
     );
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.setNoDelay(true);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
     );
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    this.http1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return;
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       const reason = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
@@ -90,6 +114,32 @@ export class PublicListener {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Reads just enough of a new connection to tell h2c's preface from HTTP/1.1, then hands it over. */
+  private sniff(s: Socket): void {
+    this.sockets.add(s);
+    s.setNoDelay(true);
+    s.on('close', () => this.sockets.delete(s));
+    s.on('error', () => {});
+    let head: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const h2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (h2 && n < H2_PREFACE.length) return; // so far it could be either: wait for more
+      s.off('data', onData);
+      s.pause();
+      s.unshift(head);
+      // HTTP/2 reads what was put back itself; resuming would spill it to no listener.
+      if (h2) {
+        this.h2c.emit('connection', s);
+      } else {
+        this.http1.emit('connection', s);
+        s.resume();
+      }
+    };
+    s.on('data', onData);
+  }
+
   // Ray IDs only need to be unique and opaque: a random per-process prefix and a counter, rather than
   // fresh randomness on every request.
   private readonly rayPrefix = randomBytes(4).toString('hex');
@@ -100,7 +150,7 @@ export class PublicListener {
     return `${this.rayPrefix}${this.raySeq.toString(16).padStart(8, '0')}-${this.opts.location}`;
   }
 
-  private sendError(res: ServerResponse, page: EdgeErrorPage, host: string, ray: string): void {
+  private sendError(res: VisitorResponse, page: EdgeErrorPage, host: string, ray: string): void {
     if (res.headersSent) {
       res.destroy();
       return;
@@ -113,12 +163,13 @@ export class PublicListener {
       server: 'cloudflare',
       'cf-ray': ray,
     });
-    res.end(body);
+    (res as ServerResponse).end(body);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private handle(req: VisitorRequest, res: VisitorResponse): void {
     const ray = this.rayId();
-    const host = hostOnly(req.headers.host);
+    const h2 = 'stream' in req;
+    const host = hostOnly(authorityOf(req));
     const tunnelId = host === '' ? undefined : this.opts.routes.tunnelFor(host);
     if (tunnelId === undefined) {
       req.resume();
@@ -132,8 +183,9 @@ export class PublicListener {
       return;
     }
     const headers = this.tunnelHeaders(req, ray);
-    const hasBody =
-      req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    const hasBody = h2
+      ? !req.stream.endAfterHeaders
+      : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
     let stream: EdgeStream;
     try {
       stream = conn.link.request(headers, !hasBody);
@@ -177,11 +229,11 @@ export class PublicListener {
     );
   }
 
-  private tunnelHeaders(req: IncomingMessage, ray: string): OutgoingHttpHeaders {
+  private tunnelHeaders(req: VisitorRequest, ray: string): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {
       ':method': req.method ?? 'GET',
       ':path': req.url ?? '/',
-      ':authority': req.headers.host ?? '',
+      ':authority': authorityOf(req),
       ':scheme': 'http',
     };
     const listed = connectionTokens(req.headers.connection);
@@ -190,7 +242,13 @@ export class PublicListener {
     for (let i = 0; i < raw.length; i += 2) {
       const name = (raw[i] as string).toLowerCase();
       const value = raw[i + 1] as string;
-      if (isHopByHop(name) || EDGE_SET.has(name) || (listed !== null && listed.has(name))) continue;
+      if (
+        name.charCodeAt(0) === 58 /* ':' pseudo-headers of HTTP/2 */ ||
+        isHopByHop(name) ||
+        EDGE_SET.has(name) ||
+        (listed !== null && listed.has(name))
+      )
+        continue;
       if (name === 'x-forwarded-for') {
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
@@ -213,7 +271,7 @@ export class PublicListener {
   }
 
   /** For Relay: responds with an edge error page. */
-  fail(res: ServerResponse, host: string, ray: string, page: EdgeErrorPage = ERRORS.badGateway): void {
+  fail(res: VisitorResponse, host: string, ray: string, page: EdgeErrorPage = ERRORS.badGateway): void {
     this.sendError(res, page, host, ray);
   }
 }
@@ -226,8 +284,8 @@ class Relay {
   constructor(
     private readonly listener: PublicListener,
     private readonly conn: EdgeConnection,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: VisitorRequest,
+    private readonly res: VisitorResponse,
     private readonly stream: EdgeStream,
     private readonly host: string,
     private readonly ray: string,
@@ -235,6 +293,7 @@ class Relay {
   ) {
     conn.inflight++;
     stream.on('response', (h) => this.onResponse(h));
+    stream.on('trailers', (t: IncomingHttpHeaders) => this.onTrailers(t));
     stream.on('error', () => this.onStreamFailed());
     stream.on('close', () => this.onStreamClose());
     res.on('close', () => this.onVisitorClose());
@@ -263,22 +322,58 @@ class Relay {
       return;
     }
     const flat: string[] = [];
+    let grpcStatus = false;
     for (const [name, value] of pairs) {
       const lower = name.toLowerCase();
       if (isHopByHop(lower) || lower === 'server' || lower === 'cf-ray') continue;
+      if (lower === 'grpc-status') grpcStatus = true;
       flat.push(name, value);
     }
     flat.push('Server', 'cloudflare', 'CF-RAY', this.ray);
     this.responded = true;
+    if (grpcStatus && 'stream' in this.req) {
+      this.trailersOnly(Number(h[':status']), flat);
+      return;
+    }
     try {
-      this.res.writeHead(Number(h[':status']), flat);
+      // Both accept a flat name/value list (Node's typings know only the object form).
+      (this.res as ServerResponse).writeHead(Number(h[':status']), flat);
     } catch {
       this.listener.fail(this.res, this.host, this.ray);
       this.stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
       return;
     }
-    this.res.flushHeaders();
-    this.stream.pipe(this.res);
+    (this.res as ServerResponse).flushHeaders();
+    // A QUIC answer with trailers comes framed: its body is the deframer's output.
+    const body = (this.stream as EdgeStream & { [RESPONSE_BODY]?: Readable })[RESPONSE_BODY] ?? this.stream;
+    body.pipe(this.res as ServerResponse);
+  }
+
+  /**
+   * gRPC's trailers-only response (an error before any message): one HEADERS frame that ends the
+   * stream, which is how gRPC clients recognise it (the compatibility API would send an empty DATA
+   * frame to end it, and the status would be lost).
+   */
+  private trailersOnly(status: number, flat: string[]): void {
+    const headers: OutgoingHttpHeaders = { ':status': status };
+    for (let i = 0; i < flat.length; i += 2) headers[(flat[i] as string).toLowerCase()] = flat[i + 1];
+    this.stream.resume();
+    try {
+      (this.res as Http2ServerResponse).stream.respond(headers, { endStream: true });
+    } catch {
+      this.res.destroy();
+    }
+  }
+
+  /** The origin's trailers, for the visitor (HTTP/2, or HTTP/1.1 chunked: Node drops them otherwise). */
+  private onTrailers(t: IncomingHttpHeaders): void {
+    const out: Record<string, string | string[]> = {};
+    for (const name in t) {
+      const v = t[name];
+      if (v === undefined || name.charCodeAt(0) === 58 || isHopByHop(name)) continue;
+      out[name] = v;
+    }
+    if (!this.res.writableEnded) this.res.addTrailers(out);
   }
 
   private onStreamFailed(): void {
@@ -312,7 +407,7 @@ class Relay {
     // 'close' follows a finished response too; only a visitor who left early cancels the stream. A
     // cancel per request would also trip the peer's rapid-reset protection.
     if (this.res.writableFinished) return;
-    this.req.unpipe(this.stream);
+    (this.req as IncomingMessage).unpipe(this.stream);
     if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
 }

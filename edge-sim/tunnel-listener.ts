@@ -7,6 +7,7 @@ import { EdgeHttp2Connection } from '../tunnel/http2/edge-connection.js';
 import { EdgeQuicConnection } from '../tunnel/quic/edge-quic-connection.js';
 import type { QuicConnection } from '../tunnel/quic/quic-connection.js';
 import { QuicListener } from '../tunnel/quic/quic-endpoint.js';
+import { TRAILERS_FEATURE } from '../tunnel/quic/trailers-framing.js';
 import type { RegistrationHandler } from '../tunnel/registration.js';
 import type { ConnectionResponse, RegisterConnectionParams } from '../tunnel/schema/tunnelrpc.js';
 import type { ConnectionRegistry, EdgeConnection, TunnelLink } from './connection-registry.js';
@@ -30,6 +31,11 @@ export interface TunnelListenerOptions {
   quic?: boolean;
   /** accept HTTP/2 on TCP (default true); off, the port refuses TCP, as where only UDP gets through */
   http2?: boolean;
+  /**
+   * Offer the QUIC trailers extension to connectors that list it (default true); off, this edge acts
+   * as Cloudflare's, which has no trailers on QUIC.
+   */
+  quicTrailers?: boolean;
 }
 
 function refuse(cause: string, shouldRetry = false): ConnectionResponse {
@@ -144,6 +150,12 @@ export class TunnelListener {
           inflight: 0,
           link,
         };
+        if (
+          link instanceof EdgeQuicConnection &&
+          this.opts.quicTrailers !== false &&
+          conn.features.includes(TRAILERS_FEATURE)
+        )
+          link.offerTrailers = true;
         const replaced = registry.register(conn);
         registered = conn;
         log.info(

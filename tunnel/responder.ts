@@ -15,13 +15,21 @@ import {
  * nothing for them.
  */
 export interface Responder {
-  /** Starts the response: status and the origin's headers, one pair per value. */
+  /**
+   * Starts the response: status and the origin's headers, one pair per value. `trailers`: the origin
+   * may send trailers, so keep the way open for them (only where the request's `trailers` allows).
+   */
   respond(
     stream: Duplex,
     status: number,
     pairs: ReadonlyArray<readonly [string, string]>,
     contentLength: string | undefined,
+    trailers?: boolean,
   ): void;
+  /** Writes body bytes; false when the stream wants the writer to wait for 'drain'. */
+  data(stream: Duplex, chunk: Buffer): boolean;
+  /** Ends the response, with the origin's trailers when it sent some (and respond() allowed them). */
+  end(stream: Duplex, trailers: ReadonlyArray<readonly [string, string]> | null): void;
   /** Fails a request that has no response yet, as cloudflared does (502 / a ConnectResponse error). */
   fail(stream: Duplex, message: string): void;
   /** Breaks a response that already started: the visitor must see it cut off, never complete. */
@@ -36,18 +44,59 @@ export interface TunnelRequest {
   headers: http2.IncomingHttpHeaders;
   hasBody: boolean;
   kind: 'http' | 'websocket' | 'tcp';
+  /**
+   * The response can carry trailers: always on HTTP/2 (native), on QUIC only where the edge offered
+   * the trailers extension (tunnel/quic/trailers-framing.ts).
+   */
+  trailers: boolean;
   responder: Responder;
 }
 
+const TRAILERS = Symbol('trailers');
+type TrailerStream = ServerHttp2Stream & { [TRAILERS]?: http2.OutgoingHttpHeaders };
+
+function onWantTrailers(this: TrailerStream): void {
+  const t = this[TRAILERS];
+  this[TRAILERS] = undefined;
+  // Empty trailers end the stream with an empty DATA frame (END_STREAM), which every client takes.
+  if (!this.destroyed) this.sendTrailers(t ?? {});
+}
+
+/** Trailer pairs as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
+export function trailerHeaders(pairs: ReadonlyArray<readonly [string, string]>): http2.OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(':')) continue;
+    const prev = out[lower];
+    if (prev === undefined) out[lower] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[lower] = [prev, value];
+  }
+  return out;
+}
+
 export const http2Responder: Responder = {
-  respond(stream, status, pairs, contentLength) {
+  respond(stream, status, pairs, contentLength, trailers = false) {
     const h: http2.OutgoingHttpHeaders = {
       ':status': status === 101 ? 200 : status,
       [RESPONSE_HEADERS]: packHeaders(pairs),
       [RESPONSE_META]: META_ORIGIN,
     };
     if (contentLength !== undefined) h['content-length'] = contentLength;
-    (stream as ServerHttp2Stream).respond(h);
+    if (trailers) {
+      (stream as TrailerStream).respond(h, { waitForTrailers: true });
+      stream.once('wantTrailers', onWantTrailers);
+    } else {
+      (stream as ServerHttp2Stream).respond(h);
+    }
+  },
+  data(stream, chunk) {
+    return stream.write(chunk);
+  },
+  end(stream, trailers) {
+    if (trailers !== null) (stream as TrailerStream)[TRAILERS] = trailerHeaders(trailers);
+    stream.end();
   },
   fail(stream) {
     const s = stream as ServerHttp2Stream;

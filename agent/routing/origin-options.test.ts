@@ -41,4 +41,25 @@ describe('origin options from annotations', () => {
       expect.stringContaining('origin-sni has no effect without'),
     ]);
   });
+
+  it('maps each backend-protocol to TLS and HTTP/2, case-insensitively, and refuses others', () => {
+    const problems: OriginProblem[] = [];
+    const of = (p: string) =>
+      originOptions(ing({ 'tunnel-ingress.dev/backend-protocol': p }), () => undefined, problems);
+    const seen = ['HTTP', 'https', 'H2C', 'grpc', 'GRPCS'].map((p) => {
+      const o = of(p);
+      return [o.protocol, o.tls, o.h2];
+    });
+    expect(seen).toEqual([
+      ['HTTP', false, false],
+      ['HTTPS', true, false],
+      ['H2C', false, true],
+      ['GRPC', false, true],
+      ['GRPCS', true, true],
+    ]);
+    expect(new Set(['HTTP', 'HTTPS', 'H2C', 'GRPC', 'GRPCS'].map((p) => of(p).key)).size).toBe(5);
+    expect(problems).toEqual([]);
+    expect(of('SPDY')).toBe(PLAIN);
+    expect(problems[0]?.message).toContain('"SPDY" is not one of HTTP, HTTPS, H2C, GRPC, GRPCS');
+  });
 });

@@ -4,13 +4,18 @@ import type { Ingress } from './types.js';
 
 /**
  * How the agent connects to an Ingress's endpoints, from its annotations (docs/annotations.md):
- * plain HTTP by default; `backend-protocol: HTTPS` verifies the origin's certificate against the system
+ * plain HTTP/1.1 by default; H2C and GRPC speak HTTP/2 with prior knowledge, GRPCS HTTP/2 over TLS, and
+ * HTTPS offers h2 and http/1.1 through ALPN. With TLS (HTTPS, GRPCS) the agent verifies the origin's certificate against the system
  * roots plus a CA bundle from a Secret (`origin-ca-secret`, key ca.crt), with SNI from `origin-sni` or
  * else the request's Host; `origin-insecure-skip-verify: "true"` turns verification off, and says so.
  * Compiled once per route table; identical settings share one key, and so one connection pool.
  */
 export interface OriginOptions {
+  /** the backend-protocol as given (HTTP, HTTPS, H2C, GRPC, GRPCS) */
+  protocol: string;
   tls: boolean;
+  /** HTTP/2 with node:http2: prior knowledge without TLS, ALPN h2 with it */
+  h2: boolean;
   caPem: string | null;
   sni: string | null;
   insecure: boolean;
@@ -24,7 +29,9 @@ export interface OriginOptions {
 }
 
 export const PLAIN: OriginOptions = Object.freeze({
+  protocol: 'HTTP',
   tls: false,
+  h2: false,
   caPem: null,
   sni: null,
   insecure: false,
@@ -48,6 +55,8 @@ export const BACKEND_PROTOCOL = 'tunnel-ingress.dev/backend-protocol';
 export const ORIGIN_CA_SECRET = 'tunnel-ingress.dev/origin-ca-secret';
 export const ORIGIN_SNI = 'tunnel-ingress.dev/origin-sni';
 export const ORIGIN_INSECURE = 'tunnel-ingress.dev/origin-insecure-skip-verify';
+
+const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'H2C', 'GRPC', 'GRPCS']);
 
 const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -78,21 +87,19 @@ export function originOptions(
     websocketIdleMs: timeout(WEBSOCKET_IDLE_TIMEOUT),
   };
   const timeoutKey = `${timeouts.connectTimeoutMs ?? ''}|${timeouts.headersTimeoutMs ?? ''}|${timeouts.websocketIdleMs ?? ''}`;
-  const plain = (): OriginOptions =>
-    timeoutKey === '||' ? PLAIN : Object.freeze({ ...PLAIN, ...timeouts, key: `http|${timeoutKey}` });
-  const proto = (a[BACKEND_PROTOCOL] ?? 'HTTP').toUpperCase();
-  if (proto !== 'HTTP' && proto !== 'HTTPS') {
+  let proto = (a[BACKEND_PROTOCOL] ?? 'HTTP').trim().toUpperCase();
+  if (!PROTOCOLS.has(proto)) {
     bad(
-      ['H2C', 'GRPC', 'GRPCS'].includes(proto)
-        ? `${BACKEND_PROTOCOL}: ${proto} is not supported yet; using HTTP`
-        : `${BACKEND_PROTOCOL}: "${a[BACKEND_PROTOCOL] ?? ''}" is not HTTP or HTTPS; using HTTP`,
+      `${BACKEND_PROTOCOL}: "${a[BACKEND_PROTOCOL] ?? ''}" is not one of HTTP, HTTPS, H2C, GRPC, GRPCS; using HTTP`,
     );
-    return plain();
+    proto = 'HTTP';
   }
-  if (proto === 'HTTP') {
+  const h2 = proto === 'H2C' || proto === 'GRPC' || proto === 'GRPCS';
+  if (proto !== 'HTTPS' && proto !== 'GRPCS') {
     for (const k of [ORIGIN_CA_SECRET, ORIGIN_SNI, ORIGIN_INSECURE])
-      if (a[k] !== undefined) bad(`${k} has no effect without ${BACKEND_PROTOCOL}: HTTPS`);
-    return plain();
+      if (a[k] !== undefined) bad(`${k} has no effect without ${BACKEND_PROTOCOL}: HTTPS or GRPCS`);
+    if (proto === 'HTTP' && timeoutKey === '||') return PLAIN;
+    return Object.freeze({ ...PLAIN, ...timeouts, protocol: proto, h2, key: `${proto}|${timeoutKey}` });
   }
   let caPem: string | null = null;
   const caName = a[ORIGIN_CA_SECRET];
@@ -122,11 +129,13 @@ export function originOptions(
   }
   const caHash = caPem === null ? '' : createHash('sha256').update(caPem).digest('hex').slice(0, 16);
   return Object.freeze({
+    protocol: proto,
     tls: true,
+    h2,
     caPem,
     sni,
     insecure,
     ...timeouts,
-    key: `https|${caHash}|${sni ?? ''}|${insecure}|${timeoutKey}`,
+    key: `${proto}|${caHash}|${sni ?? ''}|${insecure}|${timeoutKey}`,
   });
 }

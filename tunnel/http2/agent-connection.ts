@@ -227,6 +227,7 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
       headers,
       hasBody: !stream.endAfterHeaders,
       kind,
+      trailers: true,
       responder: http2Responder,
     });
   }

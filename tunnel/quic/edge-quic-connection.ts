@@ -17,6 +17,7 @@ import type { UpdateConfigurationResponse } from '../schema/tunnelrpc.js';
 import { RPC_SIGNATURE, connectRequestPreamble, readConnectResponse } from './preamble.js';
 import type { QuicConnection } from './quic-connection.js';
 import type { QuicStream } from './quic-stream.js';
+import { RESPONSE_BODY, TRAILERS_KEY, TRAILERS_V1, TrailersDeframer } from './trailers-framing.js';
 
 /**
  * The edge's end of one QUIC tunnel connection: it serves registration on the connector's first stream
@@ -32,6 +33,11 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
   private rpc: RpcConnection | null = null;
   private closed = false;
   private unregistered = false;
+  /**
+   * Offer the trailers extension on requests whose visitor takes trailers: set by the edge once the
+   * connector registered with TRAILERS_FEATURE.
+   */
+  offerTrailers = false;
 
   constructor(
     readonly conn: QuicConnection,
@@ -116,6 +122,8 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
     // there is one; a body of unknown length is announced as chunked.
     if (!websocket && !endStream && headers['content-length'] === undefined)
       metadata.push({ key: 'HttpHeader:Transfer-Encoding', val: 'chunked' });
+    if (this.offerTrailers && !websocket && headers.te === 'trailers')
+      metadata.push({ key: TRAILERS_KEY, val: TRAILERS_V1 });
     const dest = `${String(headers[':scheme'] ?? 'http')}://${String(headers[':authority'] ?? '')}${String(headers[':path'] ?? '/')}`;
     stream.write(
       connectRequestPreamble({
@@ -133,10 +141,23 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
           return;
         }
         let status = 502;
+        let framed = false;
         const pairs: Array<[string, string]> = [];
         for (const m of res.metadata) {
           if (m.key === 'HttpStatus') status = Number(m.val);
           else if (m.key.startsWith('HttpHeader:')) pairs.push([m.key.slice('HttpHeader:'.length), m.val]);
+          else if (m.key === TRAILERS_KEY && m.val === TRAILERS_V1) framed = true;
+        }
+        if (framed) {
+          // The body arrives framed: the relay reads it through the deframer, which raises 'trailers'
+          // on the stream as an HTTP/2 client stream would.
+          const body = new TrailersDeframer();
+          body.on('trailers', (t) => stream.emit('trailers', t));
+          body.on('error', () => {
+            if (!stream.destroyed) stream.reset(0);
+          });
+          (stream as QuicStream & { [RESPONSE_BODY]?: TrailersDeframer })[RESPONSE_BODY] = body;
+          stream.pipe(body);
         }
         stream.emit('response', {
           ':status': status,

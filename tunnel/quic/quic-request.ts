@@ -5,6 +5,7 @@ import type { Responder, TunnelRequest } from '../responder.js';
 import { ConnectionType, type ConnectRequest, type Metadata } from '../schema/quic-metadata.js';
 import { connectResponsePreamble } from './preamble.js';
 import type { QuicStream } from './quic-stream.js';
+import { TRAILERS_KEY, TRAILERS_V1, dataFrameHeader, trailersFrame } from './trailers-framing.js';
 
 /**
  * A QUIC request stream, agent side (spec §6): the ConnectRequest becomes HTTP/2-style headers for the
@@ -13,7 +14,9 @@ import type { QuicStream } from './quic-stream.js';
  */
 const HEADER_PREFIX = 'HttpHeader:';
 const SENT = Symbol('responseSent');
-type Marked = Duplex & { [SENT]?: boolean };
+/** the response body is framed (the trailers extension was offered and accepted) */
+const FRAMED = Symbol('framed');
+type Marked = Duplex & { [SENT]?: boolean; [FRAMED]?: boolean };
 
 /** The path and query of `dest`, which the edge sends as an absolute URL or a bare path. */
 export function pathOf(dest: string): string {
@@ -28,8 +31,10 @@ export function pathOf(dest: string): string {
 
 export function requestFromConnect(stream: QuicStream, req: ConnectRequest): TunnelRequest {
   const headers: IncomingHttpHeaders = { ':path': pathOf(req.dest), ':scheme': 'http' };
+  let trailers = false;
   for (const m of req.metadata) {
     if (m.key === 'HttpMethod') headers[':method'] = m.val;
+    else if (m.key === TRAILERS_KEY) trailers = m.val === TRAILERS_V1;
     else if (m.key === 'HttpHost') headers[':authority'] = m.val;
     else if (m.key.startsWith(HEADER_PREFIX)) {
       const name = m.key.slice(HEADER_PREFIX.length).toLowerCase();
@@ -55,17 +60,31 @@ export function requestFromConnect(stream: QuicStream, req: ConnectRequest): Tun
     hasBody,
     kind:
       req.type === ConnectionType.Websocket ? 'websocket' : req.type === ConnectionType.Tcp ? 'tcp' : 'http',
+    trailers,
     responder: quicResponder,
   };
 }
 
 export const quicResponder: Responder = {
-  respond(stream, status, pairs) {
+  respond(stream, status, pairs, _contentLength, trailers = false) {
     const metadata: Metadata[] = [{ key: 'HttpStatus', val: String(status) }];
     for (const [name, value] of pairs)
       metadata.push({ key: HEADER_PREFIX + canonicalHeaderName(name), val: value });
+    // Accepting the edge's offer: the echo tells it the body that follows is framed.
+    if (trailers) metadata.push({ key: TRAILERS_KEY, val: TRAILERS_V1 });
     (stream as Marked)[SENT] = true;
+    (stream as Marked)[FRAMED] = trailers;
     stream.write(connectResponsePreamble({ error: '', metadata }));
+  },
+  data(stream, chunk) {
+    if ((stream as Marked)[FRAMED] !== true) return stream.write(chunk);
+    stream.write(dataFrameHeader(chunk.length));
+    return stream.write(chunk);
+  },
+  end(stream, trailers) {
+    if ((stream as Marked)[FRAMED] === true && trailers !== null && trailers.length > 0)
+      stream.end(trailersFrame(trailers));
+    else stream.end();
   },
   fail(stream, message) {
     if ((stream as Marked)[SENT] === true || stream.destroyed) return;
