@@ -56,6 +56,46 @@ describe('QUIC driver', () => {
     c.close();
   });
 
+  it('ends a stream whose end() comes long after its last write, on either side', async () => {
+    // quiche 0.18 loses a FIN written alone while the stream's data is in flight (QuicStream).
+    const c = await dial();
+    for (const pause of [0, 1, 30]) {
+      const s = c.openStream();
+      const answer = collect(s);
+      s.write('late');
+      await new Promise((r) => setTimeout(r, pause));
+      s.write('r');
+      await new Promise((r) => setTimeout(r, pause));
+      s.end();
+      const want = `5 ${createHash('sha256').update('later').digest('hex')}`;
+      expect((await answer).toString()).toBe(want);
+    }
+    c.close();
+    // The same on streams the server opens, the client answering (the tunnel's request streams).
+    const both = await dialBoth();
+    let n = 0;
+    both.c.on('stream', (s: QuicStream) => {
+      s.on('error', () => {});
+      // Half the answers are bulk (the last byte waits for the FIN), half are not (the FIN waits).
+      s.bulk = n++ % 2 === 0;
+      s.resume();
+      s.on('end', () => {
+        s.write('ans');
+        setTimeout(() => {
+          s.write('wer');
+          setImmediate(() => setImmediate(() => s.end()));
+        }, 1);
+      });
+    });
+    for (let i = 0; i < 40; i++) {
+      const s = both.server.openStream();
+      const answer = collect(s);
+      s.end('question');
+      expect((await answer).toString()).toBe('answer');
+    }
+    both.c.close();
+  });
+
   it('carries 64 MiB over one stream with backpressure, byte for byte', async () => {
     const c = await dial();
     const s = c.openStream();

@@ -16,6 +16,7 @@ import { ConnectionType, type Metadata } from '../schema/quic-metadata.js';
 import type { UpdateConfigurationResponse } from '../schema/tunnelrpc.js';
 import { RPC_SIGNATURE, connectRequestPreamble, readConnectResponse } from './preamble.js';
 import type { QuicConnection } from './quic-connection.js';
+import { isStreamingType } from './quic-request.js';
 import type { QuicStream } from './quic-stream.js';
 import { RESPONSE_BODY, TRAILERS_KEY, TRAILERS_V1, TrailersDeframer } from './trailers-framing.js';
 
@@ -104,6 +105,12 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
   /** Opens a request stream; resolves the response as an HTTP/2-style 'response' event on it. */
   request(headers: OutgoingHttpHeaders, endStream: boolean): QuicStream {
     const stream = this.conn.openStream();
+    const ct = headers['content-type'];
+    // An upload is only useful whole; websockets and gRPC calls are read as they come (QuicStream).
+    stream.bulk =
+      headers[PROXY_CONNECTION_UPGRADE] !== 'websocket' &&
+      headers.te !== 'trailers' &&
+      !(typeof ct === 'string' && isStreamingType(ct));
     const metadata: Metadata[] = [
       { key: 'HttpMethod', val: String(headers[':method'] ?? 'GET') },
       { key: 'HttpHost', val: String(headers[':authority'] ?? '') },
@@ -132,7 +139,9 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
         metadata,
       }),
     );
+    // The ConnectRequest goes whole: the connector can start before the first body byte.
     if (endStream) stream.end();
+    else stream.releaseHeld();
     readConnectResponse(stream).then(
       (res) => {
         if (res.error !== '') {

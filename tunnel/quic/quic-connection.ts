@@ -34,6 +34,8 @@ export class QuicConnection
   private established = false;
   private closed = false;
   lastReceived = Date.now();
+  /** when packets were last built from the streams' data (performance.now()) */
+  flushedAt = 0;
 
   constructor(
     readonly native: QuicheConnection,
@@ -143,6 +145,7 @@ export class QuicConnection
       this.process();
       if (this.closed) return;
     }
+    this.flushedAt = performance.now();
     const q = this.native;
     for (;;) {
       // quiche writes each packet straight into a buffer of its own (from Node's pool): the send is

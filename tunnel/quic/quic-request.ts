@@ -68,13 +68,21 @@ export function requestFromConnect(stream: QuicStream, req: ConnectRequest): Tun
 export const quicResponder: Responder = {
   respond(stream, status, pairs, _contentLength, trailers = false) {
     const metadata: Metadata[] = [{ key: 'HttpStatus', val: String(status) }];
-    for (const [name, value] of pairs)
+    let streaming = status === 101 || trailers;
+    for (const [name, value] of pairs) {
       metadata.push({ key: HEADER_PREFIX + canonicalHeaderName(name), val: value });
+      if (!streaming && name.length === 12 && name.toLowerCase() === 'content-type')
+        streaming = isStreamingType(value);
+    }
+    // A body that is only useful whole may keep its last byte back until the end (QuicStream).
+    (stream as QuicStream).bulk = !streaming;
     // Accepting the edge's offer: the echo tells it the body that follows is framed.
     if (trailers) metadata.push({ key: TRAILERS_KEY, val: TRAILERS_V1 });
     (stream as Marked)[SENT] = true;
     (stream as Marked)[FRAMED] = trailers;
     stream.write(connectResponsePreamble({ error: '', metadata }));
+    // The head goes whole: the edge can answer the visitor before the first body byte.
+    (stream as QuicStream).releaseHeld();
   },
   data(stream, chunk) {
     if ((stream as Marked)[FRAMED] !== true) return stream.write(chunk);
@@ -98,3 +106,12 @@ export const quicResponder: Responder = {
     return (stream as Marked)[SENT] === true;
   },
 };
+
+/** Bodies read as they arrive, event by event (cloudflared flushes these per write too). */
+export function isStreamingType(contentType: string): boolean {
+  return (
+    contentType.startsWith('text/event-stream') ||
+    contentType.startsWith('application/grpc') ||
+    contentType.startsWith('application/x-ndjson')
+  );
+}

@@ -8,7 +8,25 @@ import type { QuicConnection } from './quic-connection.js';
  * unread stream keeps its flow-control credit and the peer stops (backpressure). Writes go to quiche
  * as far as the stream's capacity allows; the rest waits, with its callback, until quiche has room.
  */
+/**
+ * quiche 0.18 loses a FIN written on its own while the stream's last data is in flight (sent, not yet
+ * acknowledged): the peer never sees the stream end. A FIN written with data always goes out, and one
+ * written alone after the data was acknowledged does too. So a bulk stream (a body that is only useful
+ * whole) keeps the last byte of each write back until its next write or its end, to carry the FIN;
+ * on any other stream (websockets, server-sent events, gRPC, read as they come) a FIN that finds its
+ * data already sent waits FIN_AFTER_DATA_MS after the last write, for the acknowledgement.
+ */
+export const FIN_AFTER_DATA_MS = 80;
+const EMPTY = Buffer.alloc(0);
+
 export class QuicStream extends Duplex {
+  /** hold the last byte until the next write or the end, however long that takes */
+  bulk = false;
+  /** the byte held back (0-255), or -1 */
+  private held = -1;
+  /** when data last went to quiche */
+  private lastDataAt = 0;
+  private finTimer: NodeJS.Timeout | null = null;
   private pending: Buffer | null = null;
   private pendingCb: ((err?: Error | null) => void) | null = null;
   private finPending: ((err?: Error | null) => void) | null = null;
@@ -65,7 +83,33 @@ export class QuicStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.send(chunk, cb);
+    const n = chunk.length;
+    if (!this.bulk || n === 0) {
+      if (this.held >= 0) this.releaseHeld();
+      if (n === 0) cb();
+      else this.send(chunk, cb);
+      return;
+    }
+    let out: Buffer;
+    if (this.held >= 0) {
+      out = Buffer.allocUnsafe(n);
+      out[0] = this.held;
+      chunk.copy(out, 1, 0, n - 1);
+    } else {
+      out = chunk.subarray(0, n - 1);
+    }
+    this.held = chunk[n - 1] as number;
+    if (out.length === 0) cb();
+    else this.send(out, cb);
+  }
+
+  /** Sends the byte held back, as when a message head must arrive whole. */
+  releaseHeld(): void {
+    // A blocked write keeps it: the peer is not reading, so nothing waits on that byte.
+    if (this.held < 0 || this.destroyed || this.pending !== null) return;
+    const byte = Buffer.from([this.held]);
+    this.held = -1;
+    this.send(byte, noop);
   }
 
   private send(chunk: Buffer, cb: (err?: Error | null) => void): void {
@@ -83,6 +127,7 @@ export class QuicStream extends Duplex {
       return;
     }
     this.conn.touch();
+    this.lastDataAt = performance.now();
     const n = written ?? 0;
     if (n >= chunk.length) {
       cb();
@@ -102,8 +147,25 @@ export class QuicStream extends Duplex {
   }
 
   private sendFin(cb: (err?: Error | null) => void): void {
+    let last = EMPTY;
+    if (this.held >= 0) {
+      last = Buffer.from([this.held]);
+    } else {
+      const wait = this.lastDataAt + FIN_AFTER_DATA_MS - performance.now();
+      // Data still in quiche's buffer takes the FIN along; only data already sent makes it wait.
+      if (this.lastDataAt > 0 && this.lastDataAt <= this.conn.flushedAt && wait > 0) {
+        // Data may still be in flight: a FIN alone now would be lost (see above).
+        this.finTimer = setTimeout(() => {
+          this.finTimer = null;
+          if (this.destroyed) cb(new Error('stream destroyed'));
+          else this.sendFin(cb);
+        }, wait);
+        return;
+      }
+    }
     try {
-      const r = this.conn.native.streamSend(this.id, Buffer.alloc(0), true);
+      const r = this.conn.native.streamSend(this.id, last, true);
+      if (r !== null) this.held = -1;
       if (r === null) {
         this.finPending = cb;
         this.conn.blocked(this);
@@ -185,6 +247,7 @@ export class QuicStream extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.finTimer !== null) clearTimeout(this.finTimer);
     if (!this.readEnded || !this.writableFinished) this.abortNative(0);
     this.conn.forget(this);
     const pcb = this.pendingCb;
@@ -204,3 +267,5 @@ function parseCode(err: unknown): number {
   const m = /(\d+)/.exec(err instanceof Error ? err.message : String(err));
   return m === null ? -1 : Number(m[1]);
 }
+
+function noop(): void {}
