@@ -80,13 +80,13 @@ export class AgentMetrics {
 
   readonly longStreams = new client.Gauge({
     name: 'tunnel_ingress_long_streams',
-    help: 'Long-lived streams open now, by kind (websocket, sse)',
+    help: 'Long-lived streams open now, by kind (websocket, sse, grpc)',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
   readonly longStreamsTotal = new client.Counter({
     name: 'tunnel_ingress_long_streams_total',
-    help: 'Long-lived streams opened, by kind (websocket, sse)',
+    help: 'Long-lived streams opened, by kind (websocket, sse, grpc)',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

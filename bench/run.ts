@@ -5,15 +5,16 @@ import { fmt } from './format.js';
 import { benchHttp } from './http.js';
 import { benchQuicTransport } from './quic-transport.js';
 import { benchRouting } from './routing.js';
-import { benchStreams } from './streams.js';
+import { benchRollout, benchStreams } from './streams.js';
 
 /**
- * `npm run bench [-- SECTION…]`: sections http, streams, quic, routing, apply, dns. Nothing here asserts a number; the
+ * `npm run bench [-- SECTION…]`: sections http, streams, rollout, quic, routing, apply, dns. Nothing here asserts a number; the
  * figures go into docs/performance.md with the machine they were taken on.
  */
 const SECTIONS: Record<string, () => Promise<string[]>> = {
   http: benchHttp,
   streams: benchStreams,
+  rollout: benchRollout,
   quic: () => benchQuicTransport(),
   async routing() {
     const r = benchRouting(5000);

@@ -4,8 +4,15 @@ import WebSocket from 'ws';
 import { EchoClient, echoClient, unary, type EchoClientT } from '../test/helpers/grpc-echo.js';
 import { startKubeSim } from '../test/helpers/kube.js';
 import { INGRESS_CLASS, ingress, service, slice } from '../test/helpers/origins.js';
-import { spawnTs } from '../test/helpers/processes.js';
-import { kubeAgentArgs, startAgent, startEdgeSim, type EdgeSimProc } from '../test/helpers/stack.js';
+import path from 'node:path';
+import { ROOT, spawnTs, waitUntil } from '../test/helpers/processes.js';
+import {
+  kubeAgentArgs,
+  startAgent,
+  startEdgeSim,
+  type AgentProc,
+  type EdgeSimProc,
+} from '../test/helpers/stack.js';
 import { fmt } from './format.js';
 import { rssBytes } from './proc-stats.js';
 
@@ -102,6 +109,25 @@ async function idleSockets(edge: EdgeSimProc, agentPid: number, n: number): Prom
   return `${fmt(open.length)} open (${failed} failed, ${fmt(alive)} still open after 3 s): agent RSS ${fmt(before / 2 ** 20)} → ${fmt(after / 2 ** 20)} MiB, **${fmt(perKiB, 1)} KiB per websocket**`;
 }
 
+/** An agent whose 4 connections, and only those, are registered at the edge. */
+async function freshAgent(edge: EdgeSimProc, kubeconfig: string, protocol: string): Promise<AgentProc> {
+  const agent = await startAgent(kubeAgentArgs(edge, 's', kubeconfig, ['--protocol', protocol]), {
+    waitReady: 4,
+  });
+  await waitUntil(
+    async () => ((await edge.tunnels())[0]?.connections.length === 4 ? true : undefined),
+    15_000,
+    'exactly 4 connections',
+  );
+  return agent;
+}
+
+/** SIGTERM, as a rollout does: the agent unregisters, so the edge routes nothing more to it. */
+async function stopAgent(agent: AgentProc): Promise<void> {
+  agent.proc.signal('SIGTERM');
+  await agent.proc.exited;
+}
+
 export async function benchStreams(): Promise<string[]> {
   const origin = spawnTs('stream-origin', 'bench/stream-origin.ts', []);
   const ready = await origin.waitForMsg('stream origin listening');
@@ -140,20 +166,22 @@ export async function benchStreams(): Promise<string[]> {
     ];
     const idle: string[] = [];
     for (const protocol of ['http2', 'quic']) {
-      const agent = await startAgent(kubeAgentArgs(edge, 's', k.kubeconfig, ['--protocol', protocol]), {
-        waitReady: 4,
-      });
+      let agent = await freshAgent(edge, k.kubeconfig, protocol);
       try {
         const wsUrl = edge.publicUrl.replace('http://', 'ws://') + '/';
         const w = await wsEcho(wsUrl, 'ws.test');
         const g = await grpcUnary(echoClient(edge.publicUrl, 'grpc.test'));
         const e = await sseDelay(edge.publicUrl);
+        await stopAgent(agent);
+        // A fresh agent for the memory figure: the load above left its heap grown.
+        agent = await freshAgent(edge, k.kubeconfig, protocol);
+        await new Promise((r) => setTimeout(r, 2000));
         rows.push(
           `| through the tunnel, ${protocol} | ${fmt(w.rate)} (p99 ${fmt(w.p99, 2)} ms) · ratio ${fmt(w.rate / directWs.rate, 2)} | ${fmt(g.rate)} · ratio ${fmt(g.rate / directGrpc.rate, 2)}${g.failed > 0 ? ` (${g.failed} failed)` : ''} | ${fmt(e.p50)} / ${fmt(e.p99)} ms (${e.events} events) |`,
         );
         idle.push(`- ${protocol}: ${await idleSockets(edge, agent.proc.child.pid as number, IDLE_SOCKETS)}`);
       } finally {
-        await agent.stop();
+        await stopAgent(agent);
       }
     }
     out.push(
@@ -173,4 +201,29 @@ export async function benchStreams(): Promise<string[]> {
     await origin.stop();
   }
   return out;
+}
+
+/** The rollout test (test/e2e/rollout.test.ts) run once: requests sent and failed over its replacements. */
+export async function benchRollout(): Promise<string[]> {
+  const { execFile } = await import('node:child_process');
+  const { readFile } = await import('node:fs/promises');
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      'npx',
+      ['vitest', 'run', 'test/e2e/rollout.test.ts', '-t', 'loses no request'],
+      { cwd: ROOT },
+      (err) => (err === null ? resolve() : reject(err)),
+    ),
+  );
+  const r = JSON.parse(await readFile(path.join(ROOT, 'test-results', 'rollout.json'), 'utf8')) as {
+    sent: number;
+    failed: number;
+    replacements: number;
+    pods: number;
+  };
+  return [
+    '### Rollout under load (test/e2e/rollout.test.ts)',
+    '',
+    `- ${fmt(r.sent)} requests from 8 closed-loop clients over ${r.replacements} pod replacements (${r.pods} pods served): **${r.failed} failed**`,
+  ];
 }

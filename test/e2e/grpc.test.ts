@@ -173,6 +173,19 @@ describe.each(['http2', 'quic'])('gRPC over %s', (protocol) => {
     expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `echo:m${i}`));
   });
 
+  it('counts gRPC calls among the long-lived streams, one per call', async () => {
+    const grpcTotal = async () => {
+      const text = await (await fetch(`${s.agent.metricsUrl}/metrics`)).text();
+      const m = /^tunnel_ingress_long_streams_total\{kind="grpc"\} (\d+)/m.exec(text);
+      return Number(m?.[1] ?? 0);
+    };
+    const before = await grpcTotal();
+    for (let i = 0; i < 3; i++) expect((await unary(client, { text: `n${i}` })).err).toBeUndefined();
+    expect((await grpcTotal()) - before).toBe(3);
+    const gauge = await (await fetch(`${s.agent.metricsUrl}/metrics`)).text();
+    expect(gauge).toMatch(/^tunnel_ingress_long_streams\{kind="grpc"\} 0$/m);
+  });
+
   it('GRPCS: the agent reaches a TLS gRPC server, verified against the Ingress CA', async () => {
     const tlsClient = echoClient(s.edge.publicUrl, 'grpcs.test');
     try {

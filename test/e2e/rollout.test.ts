@@ -1,8 +1,10 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
-import { spawnTs, type Proc } from '../helpers/processes.js';
+import { ROOT, spawnTs, type Proc } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
   startAgent,
@@ -106,6 +108,12 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
     }
     running = false;
     await load;
+    // For `npm run bench -- rollout`, which reports these figures.
+    await mkdir(path.join(ROOT, 'test-results'), { recursive: true });
+    await writeFile(
+      path.join(ROOT, 'test-results', 'rollout.json'),
+      JSON.stringify({ sent, failed: failures.length, replacements: 3, pods: served.size }),
+    );
     expect(sent).toBeGreaterThan(200);
     expect(failures).toEqual([]);
     // Every generation of pods served some of the load.
