@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/processes.js';
-
-const run = promisify(execFile);
+import { ROOT, run } from '../helpers/processes.js';
 
 describe('npm run demo', () => {
   it('starts kube-sim, edge-sim, origins and the agent, applies the examples, gets a request through, and prints what to try', async () => {

@@ -10,7 +10,7 @@ import {
   type Msg,
 } from '../helpers/grpc-echo.js';
 import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
 import {
   kubeAgentArgs,
   startAgent,
@@ -55,12 +55,7 @@ async function startStack(protocol: string, edgeExtra: string[] = []): Promise<S
       slice('echo-1', 'echo', plain.port, [{}]),
       service('echo-tls'),
       slice('echo-tls-1', 'echo-tls', secure.port, [{}]),
-      `apiVersion: v1
-kind: Secret
-metadata: {name: grpc-ca}
-stringData:
-  ca.crt: ${JSON.stringify(pki.caPem)}
-`,
+      caSecret('grpc-ca', pki.caPem),
       ingress('grpc', [{ host: 'grpc.test', paths: [['/', 'Prefix', 'echo']] }], '', {
         'tunnel-ingress.dev/backend-protocol': 'GRPC',
       }),

@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
@@ -13,7 +11,7 @@ import {
   slice,
   type CountingOrigin,
 } from '../helpers/origins.js';
-import { ROOT, waitUntil } from '../helpers/processes.js';
+import { ROOT, run, waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
   startAgent,
@@ -22,7 +20,6 @@ import {
   type EdgeSimProc,
 } from '../helpers/stack.js';
 
-const run = promisify(execFile);
 const HELM = path.join(ROOT, '.tools/bin/helm');
 const CHART = path.join(ROOT, 'charts/tunnel-ingress');
 

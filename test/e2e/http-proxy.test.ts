@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import type http from 'node:http';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patternBytes, patternSha256, startEchoOrigin } from '../../examples/origin/echo-origin.js';
+import { run } from '../helpers/processes.js';
 import { agentArgs, startAgent, startEdgeSim, type AgentProc, type EdgeSimProc } from '../helpers/stack.js';
 
-const run = promisify(execFile);
 const HOST = 'app.test';
 const MiB = 1024 * 1024;
 

@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
 import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
+import { run } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
   startAgent,
@@ -20,7 +19,6 @@ import {
  * ALPN and an origin that picks it gets HTTP/2; visitors arrive over HTTP/1.1 or (curl) h2c. The
  * origins report the HTTP version they saw, and stream a body to show nothing waits for the end.
  */
-const run = promisify(execFile);
 
 function versionServer(server: http2.Http2Server | http2.Http2SecureServer): void {
   server.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
@@ -66,12 +64,7 @@ describe.each(['http2', 'quic'])('HTTP/2 origins over %s', (protocol) => {
         slice('plain-1', 'plain', (h2c.address() as AddressInfo).port, [{}]),
         service('secure'),
         slice('secure-1', 'secure', (h2tls.address() as AddressInfo).port, [{}]),
-        `apiVersion: v1
-kind: Secret
-metadata: {name: alpn-ca}
-stringData:
-  ca.crt: ${JSON.stringify(pki.caPem)}
-`,
+        caSecret('alpn-ca', pki.caPem),
         ingress('h2c', [{ host: 'h2c.test', paths: [['/', 'Prefix', 'plain']] }], '', {
           'tunnel-ingress.dev/backend-protocol': 'H2C',
         }),

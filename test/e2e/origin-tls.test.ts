@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
 import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -46,12 +46,6 @@ describe('origin TLS', () => {
     k = await startKubeSim();
     const hosts = ['tls.test', 'noca.test', 'sni.test', 'insecure.test', 'bad.test'];
     edge = await startEdgeSim({ tunnels: ['tls'], routes: hosts.map((h) => `${h}=tls`) });
-    const caSecret = `apiVersion: v1
-kind: Secret
-metadata: {name: origin-ca}
-stringData:
-  ca.crt: ${JSON.stringify(pki.caPem)}
-`;
     const HTTPS = { 'tunnel-ingress.dev/backend-protocol': 'HTTPS' };
     const r = await k.kubectl(
       ['apply', '-f', '-'],
@@ -59,7 +53,7 @@ stringData:
         INGRESS_CLASS,
         service('secure'),
         slice('secure-1', 'secure', port, [{}]),
-        caSecret,
+        caSecret('origin-ca', pki.caPem),
         annotated('verified', 'tls.test', { ...HTTPS, 'tunnel-ingress.dev/origin-ca-secret': 'origin-ca' }),
         annotated('noca', 'noca.test', HTTPS),
         annotated('sni', 'sni.test', {

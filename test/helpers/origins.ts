@@ -55,6 +55,16 @@ spec:
 `;
 }
 
+/** A Secret holding a PEM CA bundle under ca.crt, as the origin-ca-secret annotation names it. */
+export function caSecret(name: string, caPem: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}}
+stringData:
+  ca.crt: ${JSON.stringify(caPem)}
+`;
+}
+
 export const INGRESS_CLASS = `apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata:

@@ -1,15 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /**
  * Real processes for end-to-end tests: each program runs as its own Node process (through tsx), its
  * JSON log lines are collected, and a test waits for a line rather than sleeping.
  */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Runs a program to its end: stdout and stderr, or a rejection with them on a non-zero exit. */
+export const run = promisify(execFile);
 
 export interface LogLine {
   msg?: string;
