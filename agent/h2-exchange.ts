@@ -90,12 +90,10 @@ export class H2Exchange extends Exchange {
 
   onError(err: Error): void {
     if (this.finished || this.stream.destroyed) return;
-    const ep = this.retryTarget(err);
-    if (ep === null) {
+    if (!this.moveToNextEndpoint(err, this.options?.tls === true)) {
       this.failed(err);
       return;
     }
-    this.origin = this.options?.tls === true ? ep.tlsOrigin : ep.origin;
     this.send();
   }
 

@@ -1,7 +1,6 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
-import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { OriginOptions } from './routing/origin-options.js';
+import { originCas, type OriginOptions } from './routing/origin-options.js';
 
 /**
  * HTTP/2 connections to origins (backend-protocol H2C, GRPC: prior knowledge; GRPCS: TLS with ALPN
@@ -32,7 +31,7 @@ export class H2Sessions {
       ...(o.tls
         ? {
             servername: o.sni ?? servername,
-            ca: o.caPem === null ? undefined : [...tls.rootCertificates, o.caPem],
+            ca: originCas(o),
             rejectUnauthorized: !o.insecure,
             ALPNProtocols: ['h2'],
           }

@@ -4,7 +4,7 @@ import { canonicalHeaderName } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { Responder } from '../tunnel/responder.js';
 import type { OriginProxy } from './origin-proxy.js';
-import type { Endpoint, Upstream } from './upstreams.js';
+import type { Upstream } from './upstreams.js';
 
 /**
  * One request in flight to an origin, whichever protocol carries it (HTTP/1.1 through undici, HTTP/2
@@ -115,21 +115,21 @@ export abstract class Exchange {
   }
 
   /**
-   * After a failure before any response: the endpoint to try next, when that is safe (a connect
-   * failure sent nothing; an idempotent request whose connection closed before any answer may be sent
-   * again), or null. Moves the exchange's accounting to it.
+   * After a failure before any response: moves the exchange (its origin and accounting) to the next
+   * endpoint when a retry is safe (a connect failure sent nothing; an idempotent request whose
+   * connection closed before any answer may be sent again). False when it is not.
    */
-  protected retryTarget(err: Error): Endpoint | null {
+  protected moveToNextEndpoint(err: Error, tls: boolean): boolean {
     const up = this.upstream;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const connectFailure = CONNECT_FAILURES.has(code);
     if (connectFailure) up?.connectFailed(this.endpointKey);
-    if (up === undefined || !this.retryable || this.retries >= MAX_RETRIES || this.status !== 0) return null;
-    if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(this.method))) return null;
+    if (up === undefined || !this.retryable || this.retries >= MAX_RETRIES || this.status !== 0) return false;
+    if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(this.method))) return false;
     this.tried ??= new Set();
     this.tried.add(this.endpointKey);
     const ep = up.next(this.tried);
-    if (ep === null) return null;
+    if (ep === null) return false;
     this.retries++;
     this.proxy.opts.log.info(
       { from: this.origin, to: ep.origin, path: this.path, code, retry: this.retries },
@@ -139,7 +139,8 @@ export abstract class Exchange {
       up.release(this.endpointKey);
       up.acquire(ep.origin);
     }
-    return ep;
+    this.origin = tls ? ep.tlsOrigin : ep.origin;
+    return true;
   }
 
   /** The origin's response head, to the tunnel. `trailers`: the origin may follow up with trailers. */

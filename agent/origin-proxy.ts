@@ -1,5 +1,4 @@
 import type http2 from 'node:http2';
-import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { Agent, buildConnector } from 'undici';
@@ -14,7 +13,7 @@ import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
 import { UndiciExchange } from './undici-exchange.js';
 import type { Upstream } from './upstreams.js';
-import { PLAIN, type OriginOptions } from './routing/origin-options.js';
+import { PLAIN, originCas, type OriginOptions } from './routing/origin-options.js';
 import { GRPC_UNIMPLEMENTED, answerGrpc, isGrpc } from './grpc-status.js';
 
 /**
@@ -283,7 +282,7 @@ function sniConnector(o: OriginOptions, timeout: number): buildConnector.connect
     timeout,
     // ALPN offers h2 and http/1.1; the connector is built here, so undici's own allowH2 does not reach it.
     allowH2: true,
-    ca: o.caPem === null ? undefined : [...tls.rootCertificates, o.caPem],
+    ca: originCas(o),
     rejectUnauthorized: !o.insecure,
   });
   if (o.sni === null) return base;

@@ -64,12 +64,10 @@ export class UndiciExchange extends Exchange implements Dispatcher.DispatchHandl
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     // A destroyed stream means the edge went away: abort() records that.
     if (this.finished || this.stream.destroyed) return;
-    const ep = this.retryTarget(err);
-    if (ep === null) {
+    if (!this.moveToNextEndpoint(err, this.tls)) {
       this.failed(err);
       return;
     }
-    this.origin = this.tls ? ep.tlsOrigin : ep.origin;
     this.controller = null;
     (this.dispatcher as Dispatcher).dispatch(
       { origin: this.origin, path: this.path, method: this.method, headers: this.headers, body: null },

@@ -1,5 +1,6 @@
 import { durationMs } from '../../common/duration.js';
 import { createHash } from 'node:crypto';
+import tls from 'node:tls';
 import type { Ingress } from './types.js';
 
 /**
@@ -138,4 +139,9 @@ export function originOptions(
     ...timeouts,
     key: `${proto}|${caHash}|${sni ?? ''}|${insecure}|${timeoutKey}`,
   });
+}
+
+/** What an origin's certificate is checked against: the system roots plus the Ingress's bundle, if any. */
+export function originCas(o: OriginOptions): string[] | undefined {
+  return o.caPem === null ? undefined : [...tls.rootCertificates, o.caPem];
 }
