@@ -4,11 +4,6 @@ import { SHUTDOWN_READ, SHUTDOWN_WRITE } from './native.js';
 import type { QuicConnection } from './quic-connection.js';
 
 /**
- * One QUIC stream as a Node Duplex. Reads pull from quiche only while the consumer wants data, so an
- * unread stream keeps its flow-control credit and the peer stops (backpressure). Writes go to quiche
- * as far as the stream's capacity allows; the rest waits, with its callback, until quiche has room.
- */
-/**
  * quiche 0.18 loses a FIN written on its own while the stream's last data is in flight (sent, not yet
  * acknowledged): the peer never sees the stream end. A FIN written with data always goes out, and one
  * written alone after the data was acknowledged does too. So a bulk stream (a body that is only useful
@@ -19,6 +14,11 @@ import type { QuicConnection } from './quic-connection.js';
 export const FIN_AFTER_DATA_MS = 80;
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * One QUIC stream as a Node Duplex. Reads pull from quiche only while the consumer wants data, so an
+ * unread stream keeps its flow-control credit and the peer stops (backpressure). Writes go to quiche
+ * as far as the stream's capacity allows; the rest waits, with its callback, until quiche has room.
+ */
 export class QuicStream extends Duplex {
   /** hold the last byte until the next write or the end, however long that takes */
   bulk = false;
@@ -165,12 +165,12 @@ export class QuicStream extends Duplex {
     }
     try {
       const r = this.conn.native.streamSend(this.id, last, true);
-      if (r !== null) this.held = -1;
       if (r === null) {
         this.finPending = cb;
         this.conn.blocked(this);
         return;
       }
+      this.held = -1;
     } catch (err) {
       cb(
         new TunnelError(
