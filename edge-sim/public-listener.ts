@@ -9,6 +9,7 @@ import http2, {
 import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { RESPONSE_BODY } from '../tunnel/quic/trailers-framing.js';
+import { trailerHeaders } from '../tunnel/responder.js';
 import type { Logger } from 'pino';
 import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
@@ -321,20 +322,21 @@ class Relay {
       this.stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
       return;
     }
-    const flat: string[] = [];
+    const kept: Array<[string, string]> = [];
     let grpcStatus = false;
-    for (const [name, value] of pairs) {
-      const lower = name.toLowerCase();
+    for (const pair of pairs) {
+      const lower = pair[0].toLowerCase();
       if (isHopByHop(lower) || lower === 'server' || lower === 'cf-ray') continue;
       if (lower === 'grpc-status') grpcStatus = true;
-      flat.push(name, value);
+      kept.push(pair);
     }
-    flat.push('Server', 'cloudflare', 'CF-RAY', this.ray);
+    kept.push(['Server', 'cloudflare'], ['CF-RAY', this.ray]);
     this.responded = true;
     if (grpcStatus && 'stream' in this.req) {
-      this.trailersOnly(Number(h[':status']), flat);
+      this.trailersOnly(Number(h[':status']), kept);
       return;
     }
+    const flat = kept.flat();
     try {
       // Both accept a flat name/value list (Node's typings know only the object form).
       (this.res as ServerResponse).writeHead(Number(h[':status']), flat);
@@ -354,9 +356,8 @@ class Relay {
    * stream, which is how gRPC clients recognise it (the compatibility API would send an empty DATA
    * frame to end it, and the status would be lost).
    */
-  private trailersOnly(status: number, flat: string[]): void {
-    const headers: OutgoingHttpHeaders = { ':status': status };
-    for (let i = 0; i < flat.length; i += 2) headers[(flat[i] as string).toLowerCase()] = flat[i + 1];
+  private trailersOnly(status: number, pairs: Array<[string, string]>): void {
+    const headers: OutgoingHttpHeaders = { ':status': status, ...trailerHeaders(pairs) };
     this.stream.resume();
     try {
       (this.res as Http2ServerResponse).stream.respond(headers, { endStream: true });

@@ -62,7 +62,7 @@ function onWantTrailers(this: TrailerStream): void {
   if (!this.destroyed) this.sendTrailers(t ?? {});
 }
 
-/** Trailer pairs as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
+/** Header pairs (trailers, or a trailers-only head) as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
 export function trailerHeaders(pairs: ReadonlyArray<readonly [string, string]>): http2.OutgoingHttpHeaders {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of pairs) {

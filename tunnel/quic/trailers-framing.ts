@@ -2,6 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { decodeFrame } from '../capnp/framing.js';
 import { TunnelError } from '../errors.js';
 import { canonicalHeaderName } from '../header-packing.js';
+import { trailerHeaders } from '../responder.js';
 import { decodeConnectResponse, encodeConnectResponse, type Metadata } from '../schema/quic-metadata.js';
 
 /**
@@ -129,16 +130,10 @@ export class TrailersDeframer extends Transform {
       const res = decodeConnectResponse(
         decodeFrame(payload, { source: 'origin', maxBytes: MAX_TRAILERS_BYTES }),
       );
-      const trailers: Record<string, string | string[]> = {};
-      for (const m of res.metadata) {
-        if (!m.key.startsWith(HEADER_PREFIX)) continue;
-        const name = m.key.slice(HEADER_PREFIX.length).toLowerCase();
-        const prev = trailers[name];
-        if (prev === undefined) trailers[name] = m.val;
-        else if (Array.isArray(prev)) prev.push(m.val);
-        else trailers[name] = [prev, m.val];
-      }
-      this.emit('trailers', trailers);
+      const pairs: Array<[string, string]> = [];
+      for (const m of res.metadata)
+        if (m.key.startsWith(HEADER_PREFIX)) pairs.push([m.key.slice(HEADER_PREFIX.length), m.val]);
+      this.emit('trailers', trailerHeaders(pairs));
     }
     this.type = -1;
   }
