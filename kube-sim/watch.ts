@@ -130,13 +130,18 @@ export class WatchHub {
           });
         }, o.bookmarkIntervalMs)
       : null;
-    const timeout = setTimeout(() => res.end(), o.timeoutSeconds * 1000);
     const cleanup = () => {
       unsubscribe();
       if (bookmark !== null) clearInterval(bookmark);
       clearTimeout(timeout);
       this.active.delete(res);
     };
+    // The watch stops taking events when it ends, not when the socket closes later: an event in
+    // between would be a write after end, which crashed kube-sim.
+    const timeout = setTimeout(() => {
+      cleanup();
+      res.end();
+    }, o.timeoutSeconds * 1000);
     res.on('close', cleanup);
   }
 }
