@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { stringify } from 'yaml';
@@ -8,13 +8,20 @@ import { createPki, loadOrCreatePki } from '../common/pki.js';
 import { RESOURCES } from './resources.js';
 import { KubeSimServer } from './server.js';
 import { Store } from './store.js';
+import { adminUsers, parseTokenFile } from './tokens.js';
 
 const USAGE = `kube-sim: the subset of the Kubernetes API that tunnel-ingress and kubectl use
 
   --listen HOST:PORT        where to serve HTTPS (default 127.0.0.1:6443)
   --tls-dir DIR             keep the CA and server certificate here (default: new ones at every start)
   --kubeconfig-out FILE     write a kubeconfig for this server (bearer token) to FILE
-  --token TOKEN             accept this bearer token (repeatable; one is generated when none is given)
+  --token TOKEN             an administrator's bearer token (system:masters; repeatable; one is
+                            generated when neither this nor --token-auth-file is given)
+  --token-auth-file FILE    more tokens, in kube-apiserver's static token format:
+                            token,user,uid,"group1,group2" (system:serviceaccount:NS:NAME for a
+                            ServiceAccount)
+  --authorization-mode MODE AlwaysAllow (default) or RBAC: enforce Roles, ClusterRoles and their bindings
+  --audit-log-path FILE     append one JSON audit event per resource request to FILE
   --state FILE              keep objects in FILE across restarts
   --history N               watch history length in events (default 20000)
   --bookmark-interval MS    BOOKMARK period for watches that ask (default 15000)
@@ -43,6 +50,9 @@ async function main(): Promise<void> {
       listen: { type: 'string', default: '127.0.0.1:6443' },
       'kubeconfig-out': { type: 'string' },
       token: { type: 'string', multiple: true, default: [] },
+      'token-auth-file': { type: 'string' },
+      'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
+      'audit-log-path': { type: 'string' },
       state: { type: 'string' },
       'tls-dir': { type: 'string' },
       history: { type: 'string', default: '20000' },
@@ -56,7 +66,16 @@ async function main(): Promise<void> {
     return;
   }
   const log = pino({ name: 'kube-sim' });
-  const tokens = values.token.length > 0 ? values.token : [randomBytes(24).toString('base64url')];
+  const fileUsers =
+    values['token-auth-file'] === undefined
+      ? new Map()
+      : parseTokenFile(await readFile(values['token-auth-file'], 'utf8'), values['token-auth-file']);
+  const tokens =
+    values.token.length > 0 || fileUsers.size > 0 ? values.token : [randomBytes(24).toString('base64url')];
+  const users = new Map([...fileUsers, ...adminUsers(tokens)]);
+  const mode = values['authorization-mode'];
+  if (mode !== 'AlwaysAllow' && mode !== 'RBAC')
+    throw new Error(`--authorization-mode is AlwaysAllow or RBAC, not "${mode}"`);
   const store = new Store(Number(values.history), values.state);
   const restored = await store.load(RESOURCES);
   const listenAt = parseHostPort(values.listen, '--listen', true);
@@ -72,7 +91,9 @@ async function main(): Promise<void> {
   const server = new KubeSimServer({
     listen: listenAt,
     pki,
-    tokens,
+    users,
+    authorization: mode,
+    ...(values['audit-log-path'] === undefined ? {} : { auditLog: values['audit-log-path'] }),
     store,
     bookmarkIntervalMs: Number(values['bookmark-interval']),
   });
@@ -88,13 +109,20 @@ async function main(): Promise<void> {
   }
   const at = await server.listen();
   const url = `https://${at.host}:${at.port}`;
-  if (values['kubeconfig-out'] !== undefined) {
+  if (values['kubeconfig-out'] !== undefined && tokens.length > 0) {
     await writeFile(values['kubeconfig-out'], kubeconfig(url, tokens[0] as string, pki.caPem), {
       mode: 0o600,
     });
   }
   log.info(
-    { url, kubeconfig: values['kubeconfig-out'], restored, resourceVersion: store.resourceVersion },
+    {
+      url,
+      kubeconfig: values['kubeconfig-out'],
+      authorization: mode,
+      users: users.size,
+      restored,
+      resourceVersion: store.resourceVersion,
+    },
     'kube-sim listening',
   );
   const stop = () => {

@@ -1,3 +1,5 @@
+import { RBAC_RESOURCES } from './rbac-resources.js';
+
 /**
  * The kinds kube-sim serves, as data: adding a kind is adding an entry here. `model` names the
  * @kubernetes/client-node class whose field map (generated from Kubernetes' own OpenAPI document) gives
@@ -423,6 +425,7 @@ export const RESOURCES: ResourceKind[] = [
     columns: [{ name: 'Holder', type: 'string', value: (o) => get(o, 'spec.holderIdentity') ?? '' }, age],
     validate: validateLease,
   },
+  ...RBAC_RESOURCES,
 ];
 
 /** Every served kind gets these metadata merge keys. */

@@ -1,8 +1,10 @@
+import { appendFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Pki } from '../common/pki.js';
 import { parse as parseYaml } from 'yaml';
 import { listen, type HostPort } from '../common/net.js';
+import { Authorizer, type Decision, type ResourceAttributes, type UserInfo } from './authorizer.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { Faults, type Fault } from './faults.js';
 import { Handlers, type WriteOptions } from './handlers.js';
@@ -22,7 +24,12 @@ export interface KubeSimOptions {
   listen: HostPort;
   /** kubectl sends bearer tokens only over TLS, so kube-sim always serves HTTPS */
   pki: Pki;
-  tokens: string[];
+  /** who each bearer token is (tokens.ts) */
+  users: Map<string, UserInfo>;
+  /** AlwaysAllow (any authenticated user may do anything) or RBAC (authorizer.ts) */
+  authorization: 'AlwaysAllow' | 'RBAC';
+  /** append one JSON line per resource request here, as kube-apiserver's --audit-log-path */
+  auditLog?: string;
   store: Store;
   bookmarkIntervalMs?: number;
 }
@@ -35,6 +42,8 @@ export interface RequestRecord {
   group: string;
   user: string;
   code: number;
+  /** false when RBAC forbade it */
+  allowed: boolean;
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
@@ -63,11 +72,50 @@ function fieldManagerFrom(req: IncomingMessage, q: URLSearchParams): string {
   return ua.split('/')[0] ?? 'unknown';
 }
 
-interface Target {
+export interface Target {
   r: ResourceKind;
   namespace?: string;
   name?: string;
   subresource?: string;
+}
+
+/**
+ * The verb and object a request acts on, as the API server's RequestInfo resolves them; a list or
+ * watch with fieldSelector metadata.name=X names X, so a rule limited by resourceNames can allow it.
+ */
+export function attributesOf(method: string, t: Target, q: URLSearchParams): ResourceAttributes {
+  const watch = q.get('watch') === 'true' || q.get('watch') === '1';
+  const verb =
+    method === 'GET'
+      ? t.name !== undefined
+        ? 'get'
+        : watch
+          ? 'watch'
+          : 'list'
+      : method === 'POST'
+        ? 'create'
+        : method === 'PUT'
+          ? 'update'
+          : method === 'PATCH'
+            ? 'patch'
+            : method === 'DELETE'
+              ? t.name !== undefined
+                ? 'delete'
+                : 'deletecollection'
+              : method.toLowerCase();
+  let name = t.name;
+  if (name === undefined && (verb === 'list' || verb === 'watch')) {
+    const m = /(?:^|,)metadata\.name==?([^,]+)/.exec(q.get('fieldSelector') ?? '');
+    if (m !== null) name = m[1];
+  }
+  return {
+    verb,
+    group: t.r.group,
+    resource: t.r.plural,
+    ...(t.subresource === undefined ? {} : { subresource: t.subresource }),
+    ...(t.namespace === undefined ? {} : { namespace: t.namespace }),
+    ...(name === undefined ? {} : { name }),
+  };
 }
 
 export class KubeSimServer {
@@ -77,11 +125,13 @@ export class KubeSimServer {
   readonly faults = new Faults();
   readonly requests: RequestRecord[] = [];
   private readonly openapi: OpenApiIndex;
+  private readonly authorizer: Authorizer;
   private address = '';
 
   constructor(private readonly opts: KubeSimOptions) {
     this.handlers = new Handlers(opts.store, RESOURCES);
     this.openapi = buildOpenApi(RESOURCES);
+    this.authorizer = new Authorizer(opts.store);
     this.server = https.createServer(
       { key: opts.pki.keyPem, cert: opts.pki.certPem, maxHeaderSize: 64 * 1024 },
       (req, res) => {
@@ -129,12 +179,49 @@ export class KubeSimServer {
     this.send(res, e.code, e.toStatus());
   }
 
-  private authenticate(req: IncomingMessage): string {
+  private authenticate(req: IncomingMessage): UserInfo {
     const auth = req.headers.authorization;
     const m = auth === undefined ? null : /^Bearer\s+(\S+)$/i.exec(auth);
-    if (m === null || !this.opts.tokens.includes(m[1] as string))
-      throw new ApiError(401, 'Unauthorized', 'Unauthorized');
-    return `token-${this.opts.tokens.indexOf(m[1] as string)}`;
+    const user = m === null ? undefined : this.opts.users.get(m[1] as string);
+    if (user === undefined) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    return user;
+  }
+
+  private authorize(user: UserInfo, a: ResourceAttributes): Decision {
+    if (this.opts.authorization === 'AlwaysAllow') return { allowed: true, reason: 'AlwaysAllow' };
+    return this.authorizer.authorize(user, a);
+  }
+
+  /** kube-apiserver's audit event, reduced to what a reader of the log needs. */
+  private audit(user: UserInfo, a: ResourceAttributes, d: Decision, code: number): void {
+    if (this.opts.auditLog === undefined) return;
+    const line = JSON.stringify({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'Metadata',
+      stage: 'ResponseComplete',
+      stageTimestamp: new Date().toISOString(),
+      verb: a.verb,
+      user: { username: user.name, groups: user.groups },
+      objectRef: {
+        resource: a.resource,
+        ...(a.subresource === undefined ? {} : { subresource: a.subresource }),
+        ...(a.namespace === undefined ? {} : { namespace: a.namespace }),
+        ...(a.name === undefined ? {} : { name: a.name }),
+        apiGroup: a.group,
+      },
+      responseStatus: { code },
+      annotations: {
+        'authorization.k8s.io/decision': d.allowed ? 'allow' : 'forbid',
+        'authorization.k8s.io/reason': d.reason,
+      },
+    });
+    try {
+      // Synchronous: the line must be there even if kube-sim is killed a moment later.
+      appendFileSync(this.opts.auditLog, line + '\n');
+    } catch {
+      // an unwritable audit log must not take the API down
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -167,19 +254,34 @@ export class KubeSimServer {
     const target = this.route(path);
     if (target === null)
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    const attrs = attributesOf(method, target, url.searchParams);
+    const decision = this.authorize(user, attrs);
     const record: RequestRecord = {
-      verb: '',
+      verb: attrs.verb,
       resource: target.r.plural,
       group: target.r.group,
-      user,
+      user: user.name,
       code: 200,
+      allowed: decision.allowed,
     };
     if (target.subresource !== undefined) record.subresource = target.subresource;
     if (target.namespace !== undefined) record.namespace = target.namespace;
     this.requests.push(record);
     if (this.requests.length > 100_000) this.requests.splice(0, 50_000);
-    res.on('finish', () => (record.code = res.statusCode));
-    await this.verb(req, res, url.searchParams, method, target, record);
+    res.on('close', () => {
+      record.code = res.headersSent ? res.statusCode : 0;
+      this.audit(user, attrs, decision, record.code);
+    });
+    if (!decision.allowed) {
+      req.resume();
+      const { name, group, resource } = attrs;
+      throw new ApiError(403, 'Forbidden', decision.reason, {
+        ...(name === undefined ? {} : { name }),
+        group,
+        kind: resource,
+      });
+    }
+    await this.verb(req, res, url.searchParams, method, target);
   }
 
   private async injectFault(res: ServerResponse, f: Fault): Promise<boolean> {
@@ -253,7 +355,6 @@ export class KubeSimServer {
     q: URLSearchParams,
     method: string,
     t: Target,
-    record: RequestRecord,
   ): Promise<void> {
     const { r, namespace, name, subresource } = t;
     if (subresource !== undefined && (subresource !== 'status' || !r.statusSubresource)) {
@@ -281,7 +382,6 @@ export class KubeSimServer {
     if (method === 'GET' && name === undefined) {
       const watch = q.get('watch');
       if (watch === 'true' || watch === '1') {
-        record.verb = 'watch';
         this.watches.serve(res, {
           store: this.opts.store,
           r,
@@ -296,7 +396,6 @@ export class KubeSimServer {
         });
         return;
       }
-      record.verb = 'list';
       const list = this.handlers.list(
         r,
         namespace,
@@ -319,7 +418,6 @@ export class KubeSimServer {
       return;
     }
     if (method === 'GET') {
-      record.verb = 'get';
       const obj = this.handlers.get(r, namespace, name as string);
       this.send(
         res,
@@ -351,7 +449,6 @@ export class KubeSimServer {
       }
     };
     if (method === 'POST' && name === undefined) {
-      record.verb = 'create';
       this.send(
         res,
         opts.dryRun ? 200 : 201,
@@ -361,12 +458,10 @@ export class KubeSimServer {
       return;
     }
     if (method === 'PUT' && name !== undefined) {
-      record.verb = 'update';
       this.send(res, 200, this.handlers.update(r, namespace, name, parse(), opts, status), opts.warnings);
       return;
     }
     if (method === 'PATCH' && name !== undefined) {
-      record.verb = 'patch';
       const out = this.handlers.patch(
         r,
         namespace,
@@ -380,12 +475,10 @@ export class KubeSimServer {
       return;
     }
     if (method === 'DELETE' && name !== undefined) {
-      record.verb = 'delete';
       this.send(res, 200, this.handlers.delete(r, namespace, name, parse(), opts.dryRun));
       return;
     }
     if (method === 'DELETE') {
-      record.verb = 'deletecollection';
       this.send(res, 200, this.handlers.deleteCollection(r, namespace, match(), opts.dryRun));
       return;
     }
