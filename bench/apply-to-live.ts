@@ -17,7 +17,7 @@ export async function benchApplyToLive(
     ['apply', '-f', '-'],
     [INGRESS_CLASS, service('app'), slice('app-1', 'app', origin.port, [{}])].join('---\n'),
   );
-  const agent = await startAgent(kubeAgentArgs(edge, 'b', k.kubeconfig), { waitReady: 1 });
+  const agent = await startAgent(kubeAgentArgs(edge, 'b', k.agentKubeconfig), { waitReady: 1 });
   const samples: number[] = [];
   let kubectlTotal = 0;
   try {

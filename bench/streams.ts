@@ -166,7 +166,7 @@ export async function benchStreams(): Promise<string[]> {
     ];
     const idle: string[] = [];
     for (const protocol of ['http2', 'quic']) {
-      let agent = await freshAgent(edge, k.kubeconfig, protocol);
+      let agent = await freshAgent(edge, k.agentKubeconfig, protocol);
       try {
         const wsUrl = edge.publicUrl.replace('http://', 'ws://') + '/';
         const w = await wsEcho(wsUrl, 'ws.test');
@@ -174,7 +174,7 @@ export async function benchStreams(): Promise<string[]> {
         const e = await sseDelay(edge.publicUrl);
         await stopAgent(agent);
         // A fresh agent for the memory figure: the load above left its heap grown.
-        agent = await freshAgent(edge, k.kubeconfig, protocol);
+        agent = await freshAgent(edge, k.agentKubeconfig, protocol);
         await new Promise((r) => setTimeout(r, 2000));
         rows.push(
           `| through the tunnel, ${protocol} | ${fmt(w.rate)} (p99 ${fmt(w.p99, 2)} ms) · ratio ${fmt(w.rate / directWs.rate, 2)} | ${fmt(g.rate)} · ratio ${fmt(g.rate / directGrpc.rate, 2)}${g.failed > 0 ? ` (${g.failed} failed)` : ''} | ${fmt(e.p50)} / ${fmt(e.p99)} ms (${e.events} events) |`,

@@ -56,8 +56,14 @@ export async function readApiToken(core: CoreV1Api, namespace: string, name: str
   try {
     data = decodeSecretData((await core.readNamespacedSecret({ name, namespace })).data);
   } catch (err) {
+    const code = status(err);
+    const hint =
+      code === 403
+        ? ': the ServiceAccount may not get it; grant get on this Secret by name (the chart does not, it passes the token as CLOUDFLARE_API_TOKEN)'
+        : '';
     throw new Error(
-      `cannot read the Secret ${namespace}/${name} for the Cloudflare API token (HTTP ${status(err) ?? '?'})`,
+      `cannot read the Secret ${namespace}/${name} for the Cloudflare API token (HTTP ${code ?? '?'})${hint}`,
+      { cause: err },
     );
   }
   const token = data['api-token']?.trim();

@@ -107,7 +107,7 @@ describe('Cloudflare DNS automation end to end', () => {
     });
     await apply([INGRESS_CLASS, service('svc'), slice('svc-1', 'svc', origin.port, [{}])].join('---\n'));
     agent = await startAgent(
-      kubeAgentArgs(edge, 'k8s', k.kubeconfig, ['--ha-connections', '2', ...cloudflareArgs()]),
+      kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2', ...cloudflareArgs()]),
       {
         waitReady: 2,
       },

@@ -57,7 +57,7 @@ describe('dashboard', () => {
       ].join('---\n'),
     );
     expect(r.stderr).toBe('');
-    agent = await startAgent(kubeAgentArgs(edge, 'dash', k.kubeconfig, ['--ha-connections', '2']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'dash', k.agentKubeconfig, ['--ha-connections', '2']), {
       waitReady: 2,
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });

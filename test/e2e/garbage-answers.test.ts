@@ -62,7 +62,7 @@ describe('garbage from the Cloudflare API', () => {
     );
     expect(r.stderr).toBe('');
     agent = await startAgent(
-      kubeAgentArgs(edge, 'g', k.kubeconfig, [
+      kubeAgentArgs(edge, 'g', k.agentKubeconfig, [
         '--ha-connections',
         '1',
         '--cloudflare-api-token-file',

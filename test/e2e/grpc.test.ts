@@ -67,7 +67,7 @@ async function startStack(protocol: string, edgeExtra: string[] = []): Promise<S
   );
   expect(r.stderr).toBe('');
   const agent = await startAgent(
-    kubeAgentArgs(edge, 'g', k.kubeconfig, ['--protocol', protocol, '--ha-connections', '1']),
+    kubeAgentArgs(edge, 'g', k.agentKubeconfig, ['--protocol', protocol, '--ha-connections', '1']),
     { waitReady: 1 },
   );
   return { k, edge, agent, plain, secure };

@@ -75,7 +75,7 @@ describe('the agent as an ingress controller', () => {
         { host: 'api.test', paths: [['/v1', 'Exact', 'svc-b']] },
       ]),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'k8s', k.kubeconfig, ['--ha-connections', '2']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2']), {
       waitReady: 2,
     });
   }, 60_000);

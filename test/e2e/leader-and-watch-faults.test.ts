@@ -55,7 +55,7 @@ describe('replicas, leadership and a flaky API server', () => {
         // HTTP/2, so that a SIGKILLed replica's connections close at once: this test is about
         // leadership, not about how fast a transport notices a dead peer.
         startAgent(
-          kubeAgentArgs(edge, 'ha', k.kubeconfig, ['--ha-connections', '2', '--protocol', 'http2']),
+          kubeAgentArgs(edge, 'ha', k.agentKubeconfig, ['--ha-connections', '2', '--protocol', 'http2']),
           { waitReady: 2 },
         ),
       ),

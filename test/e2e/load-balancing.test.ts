@@ -51,7 +51,7 @@ describe('load balancing by annotation', () => {
         ingress('lb', [{ host: 'lb.test', paths: [['/', 'Prefix', 'lb']] }]),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'lb', k.kubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'lb', k.agentKubeconfig, ['--ha-connections', '1']), {
       waitReady: 1,
     });
     await waitUntil(

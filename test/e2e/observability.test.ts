@@ -50,7 +50,7 @@ describe('observability', () => {
         ingress('obs', [{ host: 'obs.test', paths: [['/', 'Prefix', 'app']] }]),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'obs', k.kubeconfig, ['--ha-connections', '2']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'obs', k.agentKubeconfig, ['--ha-connections', '2']), {
       waitReady: 2,
     });
   }, 60_000);

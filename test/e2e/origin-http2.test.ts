@@ -76,7 +76,7 @@ describe.each(['http2', 'quic'])('HTTP/2 origins over %s', (protocol) => {
     );
     expect(r.stderr).toBe('');
     agent = await startAgent(
-      kubeAgentArgs(edge, 'h', k.kubeconfig, ['--protocol', protocol, '--ha-connections', '1']),
+      kubeAgentArgs(edge, 'h', k.agentKubeconfig, ['--protocol', protocol, '--ha-connections', '1']),
       { waitReady: 1 },
     );
   }, 60_000);

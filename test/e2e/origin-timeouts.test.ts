@@ -45,7 +45,7 @@ describe('timeouts by annotation', () => {
       ].join('---\n'),
     );
     expect(r.stderr).toBe('');
-    agent = await startAgent(kubeAgentArgs(edge, 't', k.kubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 't', k.agentKubeconfig, ['--ha-connections', '1']), {
       waitReady: 1,
     });
   }, 60_000);

@@ -69,7 +69,7 @@ describe('origin TLS', () => {
       ].join('---\n'),
     );
     expect(r.stderr).toBe('');
-    agent = await startAgent(kubeAgentArgs(edge, 'tls', k.kubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'tls', k.agentKubeconfig, ['--ha-connections', '1']), {
       waitReady: 1,
     });
   }, 60_000);

@@ -57,7 +57,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
     );
     pods.push(await startPod(), await startPod());
     agent = await startAgent(
-      kubeAgentArgs(edge, 'roll', k.kubeconfig, ['--protocol', protocol, '--ha-connections', '2']),
+      kubeAgentArgs(edge, 'roll', k.agentKubeconfig, ['--protocol', protocol, '--ha-connections', '2']),
       {
         waitReady: 2,
       },

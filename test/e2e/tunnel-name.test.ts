@@ -12,7 +12,7 @@ import {
   slice,
   type CountingOrigin,
 } from '../helpers/origins.js';
-import { tempDir, waitUntil } from '../helpers/processes.js';
+import { spawnTs, tempDir, waitUntil } from '../helpers/processes.js';
 import { registerSecret } from '../helpers/secret-scan.js';
 import { startAgent, startEdgeSim, type AgentProc, type EdgeSimProc } from '../helpers/stack.js';
 
@@ -29,7 +29,7 @@ describe('--tunnel-name', () => {
   beforeAll(async () => {
     tmp = await tempDir('tn');
     origin = await countingOrigin('tn-origin');
-    k = await startKubeSim();
+    k = await startKubeSim([], { rbac: 'tunnelName' });
     edge = await startEdgeSim({
       tunnels: [],
       routes: [],
@@ -72,22 +72,19 @@ describe('--tunnel-name', () => {
       '--cacert',
       edge.caFile,
       '--kubeconfig',
-      k.kubeconfig,
+      k.agentKubeconfig,
       '--ha-connections',
       '2',
     ];
-    // The second replica reads the API token from a Secret instead of a file.
-    // (kubectl create secret sends protobuf, which kube-sim does not read; apply sends JSON.)
-    const made = await k.kubectl(
-      ['apply', '-f', '-'],
-      `apiVersion: v1\nkind: Secret\nmetadata:\n  name: cf-api\nstringData:\n  api-token: ${TOKEN}\n`,
-    );
-    expect(made.stderr).toBe('');
-    const fromSecret = args.map((a) =>
-      a === tokenFile ? 'cf-api' : a === '--cloudflare-api-token-file' ? '--cloudflare-api-token-secret' : a,
+    // The second replica takes the API token from CLOUDFLARE_API_TOKEN, as the chart passes it.
+    const fromEnv = args.filter(
+      (a, i) => a !== '--cloudflare-api-token-file' && args[i - 1] !== '--cloudflare-api-token-file',
     );
     agents.push(
-      ...(await Promise.all([startAgent(args, { waitReady: 2 }), startAgent(fromSecret, { waitReady: 2 })])),
+      ...(await Promise.all([
+        startAgent(args, { waitReady: 2 }),
+        startAgent(fromEnv, { waitReady: 2, env: { CLOUDFLARE_API_TOKEN: TOKEN } }),
+      ])),
     );
     const tunnels = (await edge.tunnels()).filter((t) => t.name === 'shared');
     expect(tunnels).toHaveLength(1);
@@ -118,4 +115,90 @@ describe('--tunnel-name', () => {
       'web.example.com to be served by DNS',
     );
   }, 90_000);
+
+  it('makes a new tunnel when the one in the Secret was deleted, and replaces the Secret', async () => {
+    const before = (await edge.tunnels()).find((t) => t.name === 'shared');
+    expect(before).toBeDefined();
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
+    // Cloudflare refuses to delete a tunnel with connections (1022) until the edge has seen them go.
+    await waitUntil(
+      async () => {
+        const res = await request(`${edge.apiUrl}/client/v4/accounts/${account}/cfd_tunnel/${before!.id}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
+        await res.body.text();
+        return res.statusCode === 200 ? true : undefined;
+      },
+      15_000,
+      'the tunnel deleted',
+    );
+    const tokenFile = path.join(tmp.dir, 'token');
+    agents.push(
+      await startAgent(
+        [
+          '--tunnel-name',
+          'shared',
+          '--cloudflare-api-token-file',
+          tokenFile,
+          '--account-id',
+          account,
+          '--cloudflare-api-base-url',
+          `${edge.apiUrl}/client/v4`,
+          '--edge',
+          edge.tunnelAddr,
+          '--cacert',
+          edge.caFile,
+          '--kubeconfig',
+          k.agentKubeconfig,
+          '--ha-connections',
+          '1',
+        ],
+        { waitReady: 1 },
+      ),
+    );
+    await agents[0]!.proc.waitForMsg('the tunnel in the Secret was deleted; making a new one');
+    const secret = await k.kubectl(['get', 'secret', 'tunnel-ingress-credentials', '-o', 'json']);
+    const data = (JSON.parse(secret.stdout) as { data: Record<string, string> }).data;
+    const creds = parseCredentialsFile(Buffer.from(data['credentials.json'] as string, 'base64').toString());
+    registerSecret(creds.tunnelSecret.toString('base64'));
+    const live = (await edge.tunnels()).filter((t) => t.name === 'shared' && t.connections.length > 0);
+    expect(live.map((t) => t.id)).toEqual([creds.tunnelId]);
+    expect(creds.tunnelId).not.toBe(before!.id);
+  }, 60_000);
+
+  it('--cloudflare-api-token-secret: a ServiceAccount that may not read the Secret gets a clear startup error', async () => {
+    // (kubectl create secret sends protobuf, which kube-sim does not read; apply sends JSON.)
+    const made = await k.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1\nkind: Secret\nmetadata:\n  name: cf-api\nstringData:\n  api-token: ${TOKEN}\n`,
+    );
+    expect(made.stderr).toBe('');
+    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
+    const proc = spawnTs('agent', 'agent/main.ts', [
+      '--tunnel-name',
+      'other',
+      '--cloudflare-api-token-secret',
+      'cf-api',
+      '--account-id',
+      account,
+      '--cloudflare-api-base-url',
+      `${edge.apiUrl}/client/v4`,
+      '--edge',
+      edge.tunnelAddr,
+      '--cacert',
+      edge.caFile,
+      '--kubeconfig',
+      k.unboundKubeconfig,
+      '--metrics',
+      '127.0.0.1:0',
+    ]);
+    const code = await proc.exited;
+    expect(code).not.toBe(0);
+    expect(proc.raw.join('\n')).toContain(
+      'cannot read the Secret default/cf-api for the Cloudflare API token (HTTP 403): the ServiceAccount may not get it',
+    );
+    expect(proc.raw.join('\n')).not.toContain(TOKEN);
+  }, 30_000);
 });

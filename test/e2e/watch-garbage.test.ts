@@ -50,7 +50,7 @@ describe('garbage and cut-off answers from kube-sim', () => {
       ].join('---\n'),
     );
     expect(r.stderr).toBe('');
-    agent = await startAgent(kubeAgentArgs(edge, 'w', k.kubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'w', k.agentKubeconfig, ['--ha-connections', '1']), {
       waitReady: 1,
     });
     await waitUntil(async () => ((await visit('one.test')) === 200 ? true : undefined), 10_000, 'one.test');

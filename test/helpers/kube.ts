@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
 import { registerSecret } from './secret-scan.js';
+import { AGENT_USER, AUDIT_DIR, CHART_NAMESPACE, chartRbac, type RbacValues } from './chart-rbac.js';
 import { ROOT, spawnTs, tempDir, type Proc } from './processes.js';
 
 /** kube-sim as a process, kubectl against it, and raw API calls with its CA and token. */
@@ -12,8 +14,13 @@ export const KUBECTL = path.join(ROOT, '.tools/bin/kubectl');
 export interface KubeSimProc {
   proc: Proc;
   url: string;
+  /** the administrator's (kubectl's) kubeconfig */
   kubeconfig: string;
   token: string;
+  /** the agent's kubeconfig: the chart's ServiceAccount, held to the chart's RBAC */
+  agentKubeconfig: string;
+  /** another ServiceAccount's kubeconfig, bound to nothing: for tests of what the agent does when forbidden */
+  unboundKubeconfig: string;
   dispatcher: Agent;
   api(
     method: Dispatcher.HttpMethod,
@@ -23,28 +30,64 @@ export interface KubeSimProc {
   ): Promise<{ status: number; body: any }>;
   sim(p: string, body?: unknown, method?: Dispatcher.HttpMethod): Promise<any>;
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** SIGTERM (kube-sim saves its state) and start again on the same port, CA and state: needs restartable */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startKubeSim(extra: string[] = []): Promise<KubeSimProc> {
+export interface KubeSimOptions {
+  /** which of the chart's RBAC renderings binds the agent's ServiceAccount (default: base) */
+  rbac?: RbacValues;
+  /** keep the CA and objects on disk so that restart() brings the same server back */
+  restartable?: boolean;
+}
+
+/**
+ * kube-sim enforcing RBAC, with an administrator for kubectl and the chart's ServiceAccount for the
+ * agent (test/helpers/chart-rbac.ts), its audit log in test-results/audit.
+ */
+export async function startKubeSim(extra: string[] = [], opts: KubeSimOptions = {}): Promise<KubeSimProc> {
   const tmp = await tempDir('kube');
   const kubeconfig = path.join(tmp.dir, 'kubeconfig');
-  const proc = spawnTs('kube-sim', 'kube-sim/main.ts', [
-    '--listen',
-    '127.0.0.1:0',
+  const adminToken = randomBytes(24).toString('hex');
+  const agentToken = randomBytes(24).toString('hex');
+  const unboundToken = randomBytes(24).toString('hex');
+  const tokenFile = path.join(tmp.dir, 'tokens.csv');
+  await writeFile(
+    tokenFile,
+    `${agentToken},${AGENT_USER},agent-uid\n${unboundToken},system:serviceaccount:${CHART_NAMESPACE}:unbound,unbound-uid\n`,
+  );
+  const args = [
     '--kubeconfig-out',
     kubeconfig,
+    '--token',
+    adminToken,
+    '--token-auth-file',
+    tokenFile,
+    '--authorization-mode',
+    'RBAC',
+    '--audit-log-path',
+    path.join(AUDIT_DIR, `kube-sim-${process.pid}-${randomBytes(4).toString('hex')}.jsonl`),
+    ...(opts.restartable === true
+      ? ['--tls-dir', path.join(tmp.dir, 'tls'), '--state', path.join(tmp.dir, 'state.json')]
+      : []),
     ...extra,
-  ]);
+  ];
+  let proc = spawnTs('kube-sim', 'kube-sim/main.ts', ['--listen', '127.0.0.1:0', ...args]);
   const ready = await proc.waitForMsg('kube-sim listening', 20_000);
   const url = ready.url as string;
-  const cfg = parse(await readFile(kubeconfig, 'utf8')) as {
+  const text = await readFile(kubeconfig, 'utf8');
+  const cfg = parse(text) as {
     clusters: Array<{ cluster: { 'certificate-authority-data': string } }>;
     users: Array<{ user: { token: string } }>;
   };
   const ca = Buffer.from(cfg.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString();
   const token = cfg.users[0]!.user.token;
-  registerSecret(token);
+  const agentKubeconfig = path.join(tmp.dir, 'agent-kubeconfig');
+  await writeFile(agentKubeconfig, text.replace(adminToken, agentToken), { mode: 0o600 });
+  const unboundKubeconfig = path.join(tmp.dir, 'unbound-kubeconfig');
+  await writeFile(unboundKubeconfig, text.replace(adminToken, unboundToken), { mode: 0o600 });
+  for (const t of [adminToken, agentToken, unboundToken]) registerSecret(t);
   for (let i = 0; i < extra.length - 1; i++)
     if (extra[i] === '--token') registerSecret(extra[i + 1] as string);
   const dispatcher = new Agent({ connect: { ca } });
@@ -64,11 +107,26 @@ export async function startKubeSim(extra: string[] = []): Promise<KubeSimProc> {
     }
     return { status: res.statusCode, body: parsed };
   };
-  return {
+  for (const o of chartRbac(opts.rbac ?? 'base')) {
+    const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+    const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+    const plural = `${o.kind.toLowerCase()}s`;
+    const namespaced = !o.kind.startsWith('Cluster');
+    const res = await api(
+      'POST',
+      namespaced ? `${base}/namespaces/${CHART_NAMESPACE}/${plural}` : `${base}/${plural}`,
+      o,
+    );
+    if (res.status !== 201)
+      throw new Error(`the chart's ${o.kind} ${o.metadata.name}: ${JSON.stringify(res.body)}`);
+  }
+  const k: KubeSimProc = {
     proc,
     url,
     kubeconfig,
     token,
+    agentKubeconfig,
+    unboundKubeconfig,
     dispatcher,
     api,
     async sim(p, body, method = 'POST') {
@@ -92,12 +150,21 @@ export async function startKubeSim(extra: string[] = []): Promise<KubeSimProc> {
         if (input !== undefined) child.stdin?.end(input);
       });
     },
+    async restart() {
+      if (opts.restartable !== true) throw new Error('startKubeSim: restart() needs restartable');
+      proc.signal('SIGTERM');
+      await proc.exited;
+      proc = spawnTs('kube-sim', 'kube-sim/main.ts', ['--listen', new URL(url).host, ...args]);
+      k.proc = proc;
+      await proc.waitForMsg('kube-sim listening', 20_000);
+    },
     async stop() {
       await proc.stop();
       await dispatcher.close();
       await tmp.remove();
     },
   };
+  return k;
 }
 
 export interface EventView {

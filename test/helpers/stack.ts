@@ -41,6 +41,9 @@ export async function startEdgeSim(opts: {
   routes: string[];
   stateDir?: string;
   tunnelPort?: number;
+  /** fixed ports, so that an edge-sim started again on the same state dir is where visitors expect it */
+  publicPort?: number;
+  apiPort?: number;
   extra?: string[];
 }): Promise<EdgeSimProc> {
   const tmp = opts.stateDir === undefined ? await tempDir('edge') : null;
@@ -51,9 +54,9 @@ export async function startEdgeSim(opts: {
     '--tunnel-listen',
     `127.0.0.1:${opts.tunnelPort ?? 0}`,
     '--public-listen',
-    '127.0.0.1:0',
+    `127.0.0.1:${opts.publicPort ?? 0}`,
     '--api-listen',
-    '127.0.0.1:0',
+    `127.0.0.1:${opts.apiPort ?? 0}`,
     ...opts.tunnels.flatMap((t) => ['--create-tunnel', t]),
     ...opts.routes.flatMap((r) => ['--route', r]),
     ...(opts.extra ?? []),
@@ -96,8 +99,11 @@ export interface AgentProc {
   stop(): Promise<void>;
 }
 
-export async function startAgent(args: string[], opts: { waitReady?: number } = {}): Promise<AgentProc> {
-  const proc = spawnTs('agent', 'agent/main.ts', ['--metrics', '127.0.0.1:0', ...args]);
+export async function startAgent(
+  args: string[],
+  opts: { waitReady?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<AgentProc> {
+  const proc = spawnTs('agent', 'agent/main.ts', ['--metrics', '127.0.0.1:0', ...args], opts.env);
   const started = await proc.waitForMsg('tunnel-ingress starting', 20_000);
   const metricsUrl = `http://${started.metrics as string}`;
   if (opts.waitReady !== undefined) {

@@ -1,0 +1,46 @@
+import {
+  AGENT_USER,
+  grantedPermissions,
+  permissionOf,
+  readAuditLogs,
+  RBAC_VALUES,
+  type RbacValues,
+} from './helpers/chart-rbac.js';
+
+/**
+ * Run by `npm test` after the suite: the chart's RBAC against every API call the suite's agents made.
+ * Every kube-sim in the suite enforced RBAC and wrote an audit log; the agents ran as the chart's
+ * ServiceAccount, bound to exactly what the chart renders. Fails when any agent call was forbidden,
+ * or when the chart grants a permission no agent used (least privilege: drop it or test it).
+ */
+// Updating an Event happens only when it repeats after five minutes, longer than any test runs.
+const USED_ONLY_LATER = new Set(['|events|update']);
+
+const { files, events } = readAuditLogs();
+const agentEvents = events.filter((e) => e.user.username === AGENT_USER);
+if (files === 0 || agentEvents.length === 0) {
+  process.stderr.write(`RBAC check: no agent calls in ${files} audit logs: did the suite run?\n`);
+  process.exit(1);
+}
+const problems: string[] = [];
+const forbidden = agentEvents.filter((e) => e.annotations['authorization.k8s.io/decision'] !== 'allow');
+for (const p of new Set(
+  forbidden.map((e) => e.annotations['authorization.k8s.io/reason'] ?? permissionOf(e)),
+))
+  problems.push(`forbidden: ${p}`);
+const used = new Set(agentEvents.map(permissionOf));
+const granted = new Set(
+  (Object.keys(RBAC_VALUES) as RbacValues[]).flatMap((v) => [...grantedPermissions(v)]),
+);
+for (const g of granted)
+  if (!used.has(g) && !USED_ONLY_LATER.has(g)) problems.push(`granted but never used: ${g}`);
+if (problems.length > 0) {
+  process.stderr.write(
+    `RBAC check: the chart's rules and the agents' calls disagree:\n${problems.join('\n')}\n`,
+  );
+  process.exit(1);
+}
+process.stdout.write(
+  `RBAC check: ${agentEvents.length} agent calls over ${files} kube-sim audit logs, all allowed by the chart's rules; ` +
+    `each of its ${granted.size} permissions used (${[...USED_ONLY_LATER].join(', ')} only after 5 minutes)\n`,
+);
