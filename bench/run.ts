@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { benchApplyToLive } from './apply-to-live.js';
 import { benchDns } from './dns.js';
+import { benchFaults } from './faults.js';
 import { fmt } from './format.js';
 import { benchHttp } from './http.js';
 import { benchQuicTransport } from './quic-transport.js';
@@ -8,13 +9,14 @@ import { benchRouting } from './routing.js';
 import { benchRollout, benchStreams } from './streams.js';
 
 /**
- * `npm run bench [-- SECTION…]`: sections http, streams, rollout, quic, routing, apply, dns. Nothing here asserts a number; the
+ * `npm run bench [-- SECTION…]`: sections http, streams, rollout, quic, routing, apply, dns, faults. Nothing here asserts a number; the
  * figures go into docs/performance.md with the machine they were taken on.
  */
 const SECTIONS: Record<string, () => Promise<string[]>> = {
   http: benchHttp,
   streams: benchStreams,
   rollout: benchRollout,
+  faults: benchFaults,
   quic: () => benchQuicTransport(),
   async routing() {
     const r = benchRouting(5000);
