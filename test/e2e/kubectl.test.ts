@@ -187,4 +187,42 @@ describe('kubectl against kube-sim', () => {
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown field "spec.bogusField"/);
   });
+
+  it("enforces RBAC for a ServiceAccount: forbidden with the API server's words until a RoleBinding grants it", async () => {
+    const as = ['--kubeconfig', k.unboundKubeconfig];
+    const denied = await k.kubectl([...as, 'get', 'configmaps']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain(
+      'Error from server (Forbidden): configmaps is forbidden: User "system:serviceaccount:default:unbound" cannot list resource "configmaps" in API group "" in the namespace "default"',
+    );
+    const granted = await k.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cm-reader}
+rules:
+  - {apiGroups: [""], resources: [configmaps], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: cm-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-reader}
+subjects:
+  - {kind: ServiceAccount, name: unbound, namespace: default}
+`,
+    );
+    expect(granted.stderr).toBe('');
+    const allowed = await k.kubectl([...as, 'get', 'configmaps']);
+    expect(allowed.code).toBe(0);
+    // A RoleBinding reaches its own namespace only, and the Role names no write.
+    const elsewhere = await k.kubectl([...as, 'get', 'configmaps', '-n', 'kube-system']);
+    expect(elsewhere.stderr).toContain('in the namespace "kube-system"');
+    const write = await k.kubectl(
+      [...as, 'apply', '-f', '-'],
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nope}\ndata: {a: b}\n',
+    );
+    expect(write.stderr).toContain('(Forbidden)');
+    const roles = await k.kubectl(['get', 'rolebindings']);
+    expect(roles.stdout).toMatch(/cm-reader\s+Role\/cm-reader/);
+  });
 });
