@@ -9,6 +9,7 @@ import { H2Exchange } from './h2-exchange.js';
 import { H2Sessions } from './h2-sessions.js';
 import { statusClass, type AgentMetrics } from './metrics.js';
 import { CountedBody, type TunnelStream } from './origin-exchange.js';
+import { framingProblem } from './request-framing.js';
 import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
 import { UndiciExchange } from './undici-exchange.js';
@@ -80,8 +81,27 @@ export class OriginProxy {
     const requestPath = (headers[':path'] as string | undefined) ?? '/';
     const authority =
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
-    const target = this.opts.resolve(normalizeHost(authority), requestPath, headers);
     const started = performance.now();
+    const refused = framingProblem(headers);
+    if (refused !== null) {
+      this.opts.log.warn({ host: authority, path: requestPath, reason: refused }, 'request refused');
+      answerLocally(stream, responder, 400, `Bad request: ${refused}.`);
+      this.record(
+        method,
+        authority,
+        requestPath,
+        'refused',
+        400,
+        started,
+        'agent',
+        0,
+        0,
+        headers['cf-ray'],
+        refused,
+      );
+      return;
+    }
+    const target = this.opts.resolve(normalizeHost(authority), requestPath, headers);
     const grpc = isGrpc(headers['content-type']);
     if ('status' in target || (grpc && !req.trailers)) {
       // A visitor with no route gets the HTML page even for gRPC: its client maps 404 and 503 to
