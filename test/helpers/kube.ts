@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
-import { registerSecret } from './secret-scan.js';
+import { logFileFor, registerSecret } from './secret-scan.js';
 import { AGENT_USER, AUDIT_DIR, CHART_NAMESPACE, chartRbac, type RbacValues } from './chart-rbac.js';
 import { ROOT, spawnTs, tempDir, type Proc } from './processes.js';
 
@@ -159,6 +159,13 @@ export async function startKubeSim(extra: string[] = [], opts: KubeSimOptions = 
       await proc.waitForMsg('kube-sim listening', 20_000);
     },
     async stop() {
+      // Every Event the agents wrote, for the suite-wide secret scan.
+      const dump: string[] = [];
+      for (const p of ['/api/v1/events', '/apis/events.k8s.io/v1/events']) {
+        const res = await api('GET', p).catch(() => null);
+        if (res !== null) dump.push(`== ${p} ${res.status}`, JSON.stringify(res.body));
+      }
+      await writeFile(logFileFor('kube-sim-events', proc.child.pid), dump.join('\n')).catch(() => {});
       await proc.stop();
       await dispatcher.close();
       await tmp.remove();

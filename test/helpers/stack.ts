@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { parseCredentialsFile } from '../../tunnel/credentials.js';
 import { spawnTs, tempDir, waitUntil, type Proc } from './processes.js';
-import { registerSecret } from './secret-scan.js';
+import { logFileFor, registerSecret } from './secret-scan.js';
 
 /** edge-sim and agent processes wired together, as a test needs them. */
 export interface EdgeSimProc {
@@ -118,7 +118,35 @@ export async function startAgent(
       `${want} ready tunnel connections`,
     );
   }
-  return { proc, metricsUrl, stop: () => proc.stop() };
+  return {
+    proc,
+    metricsUrl,
+    async stop() {
+      await dumpAdminOutput(proc, metricsUrl);
+      await proc.stop();
+    },
+  };
+}
+
+/**
+ * What a live agent shows on its admin endpoints (metrics with their labels, the route table, the
+ * request ring, the dashboard's data), saved beside its log so that the suite-wide secret scan
+ * searches those too.
+ */
+const ADMIN_PATHS = ['/metrics', '/debug/routes', '/requests', '/api/overview'];
+
+async function dumpAdminOutput(proc: Proc, metricsUrl: string): Promise<void> {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  const parts: string[] = [];
+  for (const p of ADMIN_PATHS) {
+    try {
+      const res = await request(`${metricsUrl}${p}`, { signal: AbortSignal.timeout(2000) });
+      parts.push(`== ${p} ${res.statusCode}`, await res.body.text());
+    } catch {
+      // a wedged or dying agent: its log is still scanned
+    }
+  }
+  if (parts.length > 0) await writeFile(logFileFor('agent-admin', proc.child.pid), parts.join('\n'));
 }
 
 /** The tunnel half of an agent's command line: credentials, edge and CA from edge-sim. */
