@@ -3,6 +3,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPki } from '../../common/pki.js';
 import { startEchoOrigin } from '../../examples/origin/echo-origin.js';
 import { spawnTs, tempDir } from '../helpers/processes.js';
 import { agentArgs, startAgent, startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
@@ -150,6 +151,48 @@ describe('tunnel faults', () => {
       expect(await res.body.text()).toBe('slept 3000\n');
       expect(await agent.proc.exited).toBe(0);
       expect(t).toBeDefined();
+    },
+    60_000,
+  );
+
+  it.each(['http2', 'quic'])(
+    'verifies the edge certificate (%s): a foreign CA never connects; --no-tls-verify connects and warns',
+    async (protocol) => {
+      const foreign = path.join(tmp.dir, `foreign-ca-${protocol}.pem`);
+      await writeFile(foreign, (await createPki()).caPem);
+      const base = [
+        '--credentials-file',
+        edge.credentialsFile('good'),
+        '--edge',
+        edge.tunnelAddr,
+        '--protocol',
+        protocol,
+        '--ha-connections',
+        '1',
+        '--url',
+        `http://127.0.0.1:${origin.port}`,
+      ];
+      const refused = await startAgent([...base, '--cacert', foreign]);
+      try {
+        const failure = await refused.proc.waitForMsg('tunnel connection failed; retrying', 15_000);
+        expect(String(failure.err)).toMatch(/certificate|self.signed|verify/i);
+        await refused.proc.waitFor(
+          (l) => l.msg === 'tunnel connection failed; retrying' && l !== failure,
+          15_000,
+        );
+        const ready = await request(`${refused.metricsUrl}/ready`);
+        expect(((await ready.body.json()) as { readyConnections: number }).readyConnections).toBe(0);
+      } finally {
+        await refused.stop();
+      }
+      const unverified = await startAgent([...base, '--no-tls-verify'], { waitReady: 1 });
+      try {
+        expect(
+          unverified.proc.lines.some((l) => String(l.msg).includes('edge certificate verification is OFF')),
+        ).toBe(true);
+      } finally {
+        await unverified.stop();
+      }
     },
     60_000,
   );

@@ -91,12 +91,42 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
       reject(
         new TunnelError(
           info.timedOut ? 'QUIC_HANDSHAKE_TIMEOUT' : 'QUIC_HANDSHAKE_FAILED',
-          `QUIC handshake with ${opts.host}:${opts.port} failed${info.reason ? `: ${info.reason}` : info.code !== null ? ` (code 0x${info.code.toString(16)})` : ''}`,
+          `QUIC handshake with ${opts.host}:${opts.port} failed${info.reason ? `: ${info.reason}` : info.code !== null ? `: ${describeCloseCode(info.code)}` : ''}`,
           { source: 'edge' },
         ),
       );
     });
   });
+}
+
+/** TLS alerts a failed handshake reports (RFC 8446 §6), by number. */
+const TLS_ALERTS: Record<number, string> = {
+  40: 'handshake_failure',
+  42: 'bad_certificate',
+  43: 'unsupported_certificate',
+  44: 'certificate_revoked',
+  45: 'certificate_expired',
+  46: 'certificate_unknown',
+  48: 'unknown_ca',
+  51: 'decrypt_error',
+  70: 'protocol_version',
+  80: 'internal_error',
+  120: 'no_application_protocol',
+};
+const CERTIFICATE_ALERTS = new Set([42, 43, 44, 45, 46, 48]);
+
+/**
+ * A QUIC close code in words. 0x100-0x1ff are CRYPTO_ERRORs carrying a TLS alert (RFC 9001 §4.8);
+ * the certificate ones mean the edge's certificate did not verify, the first thing to check.
+ */
+export function describeCloseCode(code: number): string {
+  if (code < 0x100 || code > 0x1ff) return `code 0x${code.toString(16)}`;
+  const alert = code - 0x100;
+  const name = TLS_ALERTS[alert] ?? `alert ${alert}`;
+  const hint = CERTIFICATE_ALERTS.has(alert)
+    ? ": the edge's certificate did not verify against the trusted CAs (the CA file given, or the system roots)"
+    : '';
+  return `TLS ${name} (code 0x${code.toString(16)})${hint}`;
 }
 
 export interface ListenOptions {
