@@ -1,5 +1,5 @@
 import type http2 from 'node:http2';
-import { Transform, type Duplex, type TransformCallback } from 'node:stream';
+import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { canonicalHeaderName } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { Responder } from '../tunnel/responder.js';
@@ -116,15 +116,19 @@ export abstract class Exchange {
 
   /**
    * After a failure before any response: moves the exchange (its origin and accounting) to the next
-   * endpoint when a retry is safe (a connect failure sent nothing; an idempotent request whose
-   * connection closed before any answer may be sent again). False when it is not.
+   * endpoint when a retry is safe (a connect failure sent nothing, not even the part of a body it
+   * never read; an idempotent request without a body whose connection closed before any answer may
+   * be sent again). False when it is not.
    */
-  protected moveToNextEndpoint(err: Error, tls: boolean): boolean {
+  protected moveToNextEndpoint(err: Error, tls: boolean, body: Readable | null = null): boolean {
     const up = this.upstream;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const connectFailure = CONNECT_FAILURES.has(code);
     if (connectFailure) up?.connectFailed(this.endpointKey);
-    if (up === undefined || !this.retryable || this.retries >= MAX_RETRIES || this.status !== 0) return false;
+    if (up === undefined || this.retries >= MAX_RETRIES || this.status !== 0) return false;
+    // A body can go again only when not a byte of it was read: a connect that failed sent nothing.
+    const bodyIntact = connectFailure && body !== null && !body.readableDidRead && !body.destroyed;
+    if (!this.retryable && !bodyIntact) return false;
     if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(this.method))) return false;
     this.tried ??= new Set();
     this.tried.add(this.endpointKey);
@@ -132,7 +136,7 @@ export abstract class Exchange {
     if (ep === null) return false;
     this.retries++;
     this.proxy.opts.log.info(
-      { from: this.origin, to: ep.origin, path: this.path, code, retry: this.retries },
+      { from: this.origin, to: ep.origin, method: this.method, path: this.path, code, retry: this.retries },
       'origin request retried on another endpoint',
     );
     if (up.tracksLoad) {

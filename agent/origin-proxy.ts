@@ -143,7 +143,8 @@ export class OriginProxy {
       started,
       headers['cf-ray'],
       target.upstream,
-      // Only a request without a body may go to another endpoint: its bytes cannot have been half-sent.
+      // Without a body, any safe failure may go to another endpoint; with one, only a failed connect
+      // that read none of it (the exchange checks).
       !req.hasBody,
       req.trailers,
       grpc,

@@ -1,4 +1,5 @@
 import type http2 from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { TunnelError } from '../tunnel/errors.js';
 import { Exchange } from './origin-exchange.js';
@@ -14,15 +15,14 @@ export class UndiciExchange extends Exchange implements Dispatcher.DispatchHandl
   /** https:// endpoints (backend-protocol HTTPS) */
   tls = false;
   private headers: string[] = [];
+  private body: Readable | null = null;
 
-  start(dispatcher: Dispatcher, tls: boolean, headers: string[], body: NodeJS.ReadableStream | null): void {
+  start(dispatcher: Dispatcher, tls: boolean, headers: string[], body: Readable | null): void {
     this.dispatcher = dispatcher;
     this.tls = tls;
     this.headers = headers;
-    dispatcher.dispatch(
-      { origin: this.origin, path: this.path, method: this.method, headers, body: body as never },
-      this,
-    );
+    this.body = body;
+    dispatcher.dispatch({ origin: this.origin, path: this.path, method: this.method, headers, body }, this);
   }
 
   abort(): void {
@@ -64,13 +64,14 @@ export class UndiciExchange extends Exchange implements Dispatcher.DispatchHandl
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     // A destroyed stream means the edge went away: abort() records that.
     if (this.finished || this.stream.destroyed) return;
-    if (!this.moveToNextEndpoint(err, this.tls)) {
+    if (!this.moveToNextEndpoint(err, this.tls, this.body)) {
       this.failed(err);
       return;
     }
     this.controller = null;
+    // The body, if any, is still whole: undici reads it only once connected.
     (this.dispatcher as Dispatcher).dispatch(
-      { origin: this.origin, path: this.path, method: this.method, headers: this.headers, body: null },
+      { origin: this.origin, path: this.path, method: this.method, headers: this.headers, body: this.body },
       this,
     );
   }
