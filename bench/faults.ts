@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { FaultRow } from '../test/helpers/load.js';
 import { ROOT } from '../test/helpers/processes.js';
 import { fmt } from './format.js';
 
@@ -8,14 +9,6 @@ import { fmt } from './format.js';
  * `npm run bench -- faults`: test/e2e/faults-under-load.test.ts at its full length (20 s of load per
  * fault, the Cloudflare API down for 30 s), then its reports as the table in docs/reliability.md.
  */
-interface Row {
-  fault: string;
-  sent: number;
-  failed: number;
-  reasons: Record<string, number>;
-  p99Ms: number;
-  note: string;
-}
 
 export async function benchFaults(): Promise<string[]> {
   await new Promise<void>((resolve, reject) =>
@@ -41,7 +34,7 @@ export async function benchFaults(): Promise<string[]> {
     const r = JSON.parse(
       await readFile(path.join(ROOT, 'test-results', `faults-${protocol}.json`), 'utf8'),
     ) as {
-      rows: Row[];
+      rows: FaultRow[];
     };
     for (const row of r.rows) {
       const why = Object.entries(row.reasons)

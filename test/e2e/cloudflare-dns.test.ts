@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Cloudflare from 'cloudflare';
 import { request } from 'undici';
@@ -15,6 +15,7 @@ import {
 } from '../helpers/origins.js';
 import { tempDir, waitUntil } from '../helpers/processes.js';
 import {
+  cloudflareArgs,
   kubeAgentArgs,
   startAgent,
   startEdgeSim,
@@ -45,7 +46,6 @@ describe('Cloudflare DNS automation end to end', () => {
   let origin: CountingOrigin;
   let cf: Cloudflare;
   let zoneId: string;
-  let account: string;
   let tmp: { dir: string; remove(): Promise<void> };
   let tokenFile: string;
   const violations: string[] = [];
@@ -64,13 +64,8 @@ describe('Cloudflare DNS automation end to end', () => {
     await res.body.text();
     return res.statusCode;
   };
-  const cloudflareArgs = () => [
-    '--cloudflare-api-token-file',
-    tokenFile,
-    '--account-id',
-    account,
-    '--cloudflare-api-base-url',
-    `${edge.apiUrl}/client/v4`,
+  const dnsArgs = () => [
+    ...cloudflareArgs(edge, tokenFile),
     '--dns-owner-id',
     'e2e-cluster',
     '--dns-resync',
@@ -88,7 +83,6 @@ describe('Cloudflare DNS automation end to end', () => {
       routes: [],
       extra: ['--api-token', TOKEN, '--zone', ZONE],
     });
-    account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
     cf = new Cloudflare({
       apiToken: TOKEN,
       baseURL: `${edge.apiUrl}/client/v4`,
@@ -107,7 +101,7 @@ describe('Cloudflare DNS automation end to end', () => {
     });
     await apply([INGRESS_CLASS, service('svc'), slice('svc-1', 'svc', origin.port, [{}])].join('---\n'));
     agent = await startAgent(
-      kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2', ...cloudflareArgs()]),
+      kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2', ...dnsArgs()]),
       {
         waitReady: 2,
       },

@@ -5,11 +5,12 @@ import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { startLoad, type LoadReport } from '../helpers/load.js';
+import { startLoad, type FaultRow, type LoadReport } from '../helpers/load.js';
 import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { ROOT, spawnTs, tempDir, waitUntil, type Proc } from '../helpers/processes.js';
 import { registerSecret } from '../helpers/secret-scan.js';
 import {
+  cloudflareArgs,
   kubeAgentArgs,
   startAgent,
   startEdgeSim,
@@ -32,15 +33,6 @@ const TOKEN = 'faults-under-load-api-token';
 const HOST = 'load.example.com';
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Row {
-  fault: string;
-  sent: number;
-  failed: number;
-  reasons: Record<string, number>;
-  p99Ms: number;
-  note: string;
-}
-
 interface Upload {
   received: number;
   complete: boolean;
@@ -60,12 +52,11 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
   let firstEdge: EdgeSimProc;
   let tmp: { dir: string; remove(): Promise<void> };
   let tokenFile: string;
-  let account: string;
   const agents: AgentProc[] = [];
   const pods = new Map<string, Proc>();
   const uploads: Upload[] = [];
   let uploadOrigin: http.Server;
-  const rows: Row[] = [];
+  const rows: FaultRow[] = [];
 
   const apply = async (yaml: string) => {
     const r = await k.kubectl(['apply', '-f', '-'], yaml);
@@ -83,12 +74,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
         '--protocol',
         protocol,
         '--no-access-log',
-        '--cloudflare-api-token-file',
-        tokenFile,
-        '--account-id',
-        account,
-        '--cloudflare-api-base-url',
-        `${edge.apiUrl}/client/v4`,
+        ...cloudflareArgs(edge, tokenFile),
         '--dns-resync',
         '2s',
       ]),
@@ -152,7 +138,6 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     await new Promise<void>((r) => uploadOrigin.listen(0, '127.0.0.1', r));
     k = await startKubeSim([], { restartable: true });
     edge = firstEdge = await startEdge();
-    account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
     await apply(
       [
         INGRESS_CLASS,

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
 } from '../helpers/origins.js';
 import { tempDir, waitUntil } from '../helpers/processes.js';
 import {
+  cloudflareArgs,
   kubeAgentArgs,
   startAgent,
   startEdgeSim,
@@ -50,7 +51,6 @@ describe('garbage from the Cloudflare API', () => {
       routes: [],
       extra: ['--api-token', TOKEN, '--zone', 'example.com'],
     });
-    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
     const r = await k.kubectl(
       ['apply', '-f', '-'],
       [
@@ -65,12 +65,7 @@ describe('garbage from the Cloudflare API', () => {
       kubeAgentArgs(edge, 'g', k.agentKubeconfig, [
         '--ha-connections',
         '1',
-        '--cloudflare-api-token-file',
-        tokenFile,
-        '--account-id',
-        account,
-        '--cloudflare-api-base-url',
-        `${edge.apiUrl}/client/v4`,
+        ...cloudflareArgs(edge, tokenFile),
         '--dns-resync',
         '1s',
       ]),

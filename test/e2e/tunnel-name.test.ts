@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,13 @@ import {
 } from '../helpers/origins.js';
 import { spawnTs, tempDir, waitUntil } from '../helpers/processes.js';
 import { registerSecret } from '../helpers/secret-scan.js';
-import { startAgent, startEdgeSim, type AgentProc, type EdgeSimProc } from '../helpers/stack.js';
+import {
+  cloudflareArgs,
+  startAgent,
+  startEdgeSim,
+  type AgentProc,
+  type EdgeSimProc,
+} from '../helpers/stack.js';
 
 /** --tunnel-name on two replicas started together: one tunnel is created, both run it, the Secret holds it. */
 const TOKEN = 'tunnel-name-token';
@@ -54,32 +60,31 @@ describe('--tunnel-name', () => {
     await tmp?.remove();
   });
 
+  /** An agent that finds or makes the tunnel `name` through edge-sim's API. */
+  const byName = (name: string, kubeconfig: string, more: string[]) => [
+    '--tunnel-name',
+    name,
+    ...cloudflareArgs(edge),
+    '--edge',
+    edge.tunnelAddr,
+    '--cacert',
+    edge.caFile,
+    '--kubeconfig',
+    kubeconfig,
+    ...more,
+  ];
+  const tokenFile = () => path.join(tmp.dir, 'token');
+
   it('creates one tunnel for both replicas and keeps its credentials in a Secret', async () => {
-    const tokenFile = path.join(tmp.dir, 'token');
-    await writeFile(tokenFile, TOKEN);
-    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
-    const args = [
-      '--tunnel-name',
-      'shared',
+    await writeFile(tokenFile(), TOKEN);
+    const args = byName('shared', k.agentKubeconfig, [
       '--cloudflare-api-token-file',
-      tokenFile,
-      '--account-id',
-      account,
-      '--cloudflare-api-base-url',
-      `${edge.apiUrl}/client/v4`,
-      '--edge',
-      edge.tunnelAddr,
-      '--cacert',
-      edge.caFile,
-      '--kubeconfig',
-      k.agentKubeconfig,
+      tokenFile(),
       '--ha-connections',
       '2',
-    ];
+    ]);
     // The second replica takes the API token from CLOUDFLARE_API_TOKEN, as the chart passes it.
-    const fromEnv = args.filter(
-      (a, i) => a !== '--cloudflare-api-token-file' && args[i - 1] !== '--cloudflare-api-token-file',
-    );
+    const fromEnv = byName('shared', k.agentKubeconfig, ['--ha-connections', '2']);
     agents.push(
       ...(await Promise.all([
         startAgent(args, { waitReady: 2 }),
@@ -120,41 +125,30 @@ describe('--tunnel-name', () => {
     const before = (await edge.tunnels()).find((t) => t.name === 'shared');
     expect(before).toBeDefined();
     await Promise.all(agents.splice(0).map((a) => a.stop()));
-    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
     // Cloudflare refuses to delete a tunnel with connections (1022) until the edge has seen them go.
     await waitUntil(
       async () => {
-        const res = await request(`${edge.apiUrl}/client/v4/accounts/${account}/cfd_tunnel/${before!.id}`, {
-          method: 'DELETE',
-          headers: { authorization: `Bearer ${TOKEN}` },
-        });
+        const res = await request(
+          `${edge.apiUrl}/client/v4/accounts/${edge.account}/cfd_tunnel/${before!.id}`,
+          {
+            method: 'DELETE',
+            headers: { authorization: `Bearer ${TOKEN}` },
+          },
+        );
         await res.body.text();
         return res.statusCode === 200 ? true : undefined;
       },
       15_000,
       'the tunnel deleted',
     );
-    const tokenFile = path.join(tmp.dir, 'token');
     agents.push(
       await startAgent(
-        [
-          '--tunnel-name',
-          'shared',
+        byName('shared', k.agentKubeconfig, [
           '--cloudflare-api-token-file',
-          tokenFile,
-          '--account-id',
-          account,
-          '--cloudflare-api-base-url',
-          `${edge.apiUrl}/client/v4`,
-          '--edge',
-          edge.tunnelAddr,
-          '--cacert',
-          edge.caFile,
-          '--kubeconfig',
-          k.agentKubeconfig,
+          tokenFile(),
           '--ha-connections',
           '1',
-        ],
+        ]),
         { waitReady: 1 },
       ),
     );
@@ -175,25 +169,16 @@ describe('--tunnel-name', () => {
       `apiVersion: v1\nkind: Secret\nmetadata:\n  name: cf-api\nstringData:\n  api-token: ${TOKEN}\n`,
     );
     expect(made.stderr).toBe('');
-    const account = (await readFile(path.join(edge.stateDir, 'account-tag'), 'utf8')).trim();
-    const proc = spawnTs('agent', 'agent/main.ts', [
-      '--tunnel-name',
-      'other',
-      '--cloudflare-api-token-secret',
-      'cf-api',
-      '--account-id',
-      account,
-      '--cloudflare-api-base-url',
-      `${edge.apiUrl}/client/v4`,
-      '--edge',
-      edge.tunnelAddr,
-      '--cacert',
-      edge.caFile,
-      '--kubeconfig',
-      k.unboundKubeconfig,
-      '--metrics',
-      '127.0.0.1:0',
-    ]);
+    const proc = spawnTs(
+      'agent',
+      'agent/main.ts',
+      byName('other', k.unboundKubeconfig, [
+        '--cloudflare-api-token-secret',
+        'cf-api',
+        '--metrics',
+        '127.0.0.1:0',
+      ]),
+    );
     const code = await proc.exited;
     expect(code).not.toBe(0);
     expect(proc.raw.join('\n')).toContain(

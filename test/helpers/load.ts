@@ -119,3 +119,13 @@ export function startLoad(opts: LoadOptions): RunningLoad {
   });
   return { began, elapsed: () => Date.now() - began, done };
 }
+
+/** One fault's line in test-results/faults-<protocol>.json and docs/reliability.md. */
+export interface FaultRow {
+  fault: string;
+  sent: number;
+  failed: number;
+  reasons: Record<string, number>;
+  p99Ms: number;
+  note: string;
+}

@@ -15,6 +15,8 @@ export interface EdgeSimProc {
   credentialsFile(name: string): string;
   tokenFile(name: string): string;
   caFile: string;
+  /** the account edge-sim's tunnels and zones belong to */
+  account: string;
   tunnels(): Promise<EdgeTunnelView[]>;
   stop(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export async function startEdgeSim(opts: {
     publicUrl: `http://${ready.public as string}`,
     apiUrl,
     caFile: path.join(stateDir, 'ca.pem'),
+    account: (await readFile(path.join(stateDir, 'account-tag'), 'utf8')).trim(),
     credentialsFile: (name) => path.join(stateDir, 'tunnels', `${name}.json`),
     tokenFile: (name) => path.join(stateDir, 'tunnels', `${name}.token`),
     async tunnels() {
@@ -169,6 +172,17 @@ export function agentArgs(
   extra: string[] = [],
 ): string[] {
   return [...tunnelArgs(edge, tunnel), '--url', originUrl, ...extra];
+}
+
+/** The agent's Cloudflare API arguments against edge-sim's API; the token from a file unless left out. */
+export function cloudflareArgs(edge: EdgeSimProc, tokenFile?: string): string[] {
+  return [
+    ...(tokenFile === undefined ? [] : ['--cloudflare-api-token-file', tokenFile]),
+    '--account-id',
+    edge.account,
+    '--cloudflare-api-base-url',
+    `${edge.apiUrl}/client/v4`,
+  ];
 }
 
 /** Arguments for an agent in Kubernetes mode. */
