@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki, type Pki } from '../../common/pki.js';
@@ -152,10 +153,26 @@ describe('QUIC driver', () => {
   });
 
   it('times out when nothing answers (UDP blocked)', async () => {
+    // A socket that takes every datagram and answers none, as a firewall that drops UDP.
+    const sink = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+    try {
+      await expect(
+        dialQuic({ host: '127.0.0.1', port: sink.address().port, ca: pki.caPem, handshakeTimeoutMs: 1000 }),
+      ).rejects.toMatchObject({ code: 'QUIC_HANDSHAKE_TIMEOUT' });
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('fails at once, saying why, when the port is closed (ICMP unreachable)', async () => {
+    const started = Date.now();
     await expect(
-      dialQuic({ host: '127.0.0.1', port: 9, ca: pki.caPem, handshakeTimeoutMs: 1000 }),
+      dialQuic({ host: '127.0.0.1', port: 9, ca: pki.caPem, handshakeTimeoutMs: 5000 }),
     ).rejects.toMatchObject({
-      code: expect.stringMatching(/QUIC_HANDSHAKE/),
+      code: 'EDGE_DIAL_FAILED',
+      message: expect.stringContaining('ECONNREFUSED'),
     });
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });

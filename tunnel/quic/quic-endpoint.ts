@@ -58,12 +58,16 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
   );
   const conn = new QuicConnection(native, true, (p) => socket.send(p), local, remote, 'edge');
   socket.on('message', (msg) => conn.receive(msg));
-  socket.on('error', () => conn.close(0, 'socket error'));
+  // A refused or unreachable port comes back as an ICMP error on the connected socket.
+  let socketError: Error | null = null;
+  socket.on('error', (err) => {
+    socketError ??= err;
+    conn.close(0, 'socket error');
+  });
   conn.once('close', () => socket.close());
   conn.touch();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      conn.close(0, 'handshake timeout');
       reject(
         new TunnelError(
           'QUIC_HANDSHAKE_TIMEOUT',
@@ -71,6 +75,8 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
           { source: 'edge' },
         ),
       );
+      // After the reject: closing calls the close handler, whose reject would otherwise win.
+      conn.close(0, 'handshake timeout');
     }, opts.handshakeTimeoutMs ?? 5000);
     conn.once('established', () => {
       clearTimeout(timer);
@@ -88,6 +94,16 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
     });
     conn.once('close', (info) => {
       clearTimeout(timer);
+      if (socketError !== null) {
+        reject(
+          new TunnelError(
+            'EDGE_DIAL_FAILED',
+            `cannot reach the edge at ${opts.host}:${opts.port} over UDP: ${socketError.message}`,
+            { source: 'edge', cause: socketError },
+          ),
+        );
+        return;
+      }
       reject(
         new TunnelError(
           info.timedOut ? 'QUIC_HANDSHAKE_TIMEOUT' : 'QUIC_HANDSHAKE_FAILED',
