@@ -1,15 +1,16 @@
-import { appendFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Pki } from '../common/pki.js';
 import { parse as parseYaml } from 'yaml';
 import { listen, type HostPort } from '../common/net.js';
+import { AuditLog } from './audit-log.js';
 import { Authorizer, type Decision, type ResourceAttributes, type UserInfo } from './authorizer.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { Faults, type Fault } from './faults.js';
 import { Handlers, type WriteOptions } from './handlers.js';
 import { buildOpenApi, type OpenApiIndex } from './openapi.js';
-import { RESOURCES, type KubeObject, type ResourceKind } from './resources.js';
+import { attributesOf, type Target } from './request-attributes.js';
+import { RESOURCES, type KubeObject } from './resources.js';
 import { ApiError } from './status.js';
 import type { Store } from './store.js';
 import { tableOf, wantsTable } from './table.js';
@@ -72,52 +73,6 @@ function fieldManagerFrom(req: IncomingMessage, q: URLSearchParams): string {
   return ua.split('/')[0] ?? 'unknown';
 }
 
-export interface Target {
-  r: ResourceKind;
-  namespace?: string;
-  name?: string;
-  subresource?: string;
-}
-
-/**
- * The verb and object a request acts on, as the API server's RequestInfo resolves them; a list or
- * watch with fieldSelector metadata.name=X names X, so a rule limited by resourceNames can allow it.
- */
-export function attributesOf(method: string, t: Target, q: URLSearchParams): ResourceAttributes {
-  const watch = q.get('watch') === 'true' || q.get('watch') === '1';
-  const verb =
-    method === 'GET'
-      ? t.name !== undefined
-        ? 'get'
-        : watch
-          ? 'watch'
-          : 'list'
-      : method === 'POST'
-        ? 'create'
-        : method === 'PUT'
-          ? 'update'
-          : method === 'PATCH'
-            ? 'patch'
-            : method === 'DELETE'
-              ? t.name !== undefined
-                ? 'delete'
-                : 'deletecollection'
-              : method.toLowerCase();
-  let name = t.name;
-  if (name === undefined && (verb === 'list' || verb === 'watch')) {
-    const m = /(?:^|,)metadata\.name==?([^,]+)/.exec(q.get('fieldSelector') ?? '');
-    if (m !== null) name = m[1];
-  }
-  return {
-    verb,
-    group: t.r.group,
-    resource: t.r.plural,
-    ...(t.subresource === undefined ? {} : { subresource: t.subresource }),
-    ...(t.namespace === undefined ? {} : { namespace: t.namespace }),
-    ...(name === undefined ? {} : { name }),
-  };
-}
-
 export class KubeSimServer {
   readonly server: https.Server;
   readonly handlers: Handlers;
@@ -126,12 +81,14 @@ export class KubeSimServer {
   readonly requests: RequestRecord[] = [];
   private readonly openapi: OpenApiIndex;
   private readonly authorizer: Authorizer;
+  private readonly auditLog: AuditLog | null;
   private address = '';
 
   constructor(private readonly opts: KubeSimOptions) {
     this.handlers = new Handlers(opts.store, RESOURCES);
     this.openapi = buildOpenApi(RESOURCES);
     this.authorizer = new Authorizer(opts.store);
+    this.auditLog = opts.auditLog === undefined ? null : new AuditLog(opts.auditLog);
     this.server = https.createServer(
       { key: opts.pki.keyPem, cert: opts.pki.certPem, maxHeaderSize: 64 * 1024 },
       (req, res) => {
@@ -192,38 +149,6 @@ export class KubeSimServer {
     return this.authorizer.authorize(user, a);
   }
 
-  /** kube-apiserver's audit event, reduced to what a reader of the log needs. */
-  private audit(user: UserInfo, a: ResourceAttributes, d: Decision, code: number): void {
-    if (this.opts.auditLog === undefined) return;
-    const line = JSON.stringify({
-      kind: 'Event',
-      apiVersion: 'audit.k8s.io/v1',
-      level: 'Metadata',
-      stage: 'ResponseComplete',
-      stageTimestamp: new Date().toISOString(),
-      verb: a.verb,
-      user: { username: user.name, groups: user.groups },
-      objectRef: {
-        resource: a.resource,
-        ...(a.subresource === undefined ? {} : { subresource: a.subresource }),
-        ...(a.namespace === undefined ? {} : { namespace: a.namespace }),
-        ...(a.name === undefined ? {} : { name: a.name }),
-        apiGroup: a.group,
-      },
-      responseStatus: { code },
-      annotations: {
-        'authorization.k8s.io/decision': d.allowed ? 'allow' : 'forbid',
-        'authorization.k8s.io/reason': d.reason,
-      },
-    });
-    try {
-      // Synchronous: the line must be there even if kube-sim is killed a moment later.
-      appendFileSync(this.opts.auditLog, line + '\n');
-    } catch {
-      // an unwritable audit log must not take the API down
-    }
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://kube-sim');
     const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -270,7 +195,7 @@ export class KubeSimServer {
     if (this.requests.length > 100_000) this.requests.splice(0, 50_000);
     res.on('close', () => {
       record.code = res.headersSent ? res.statusCode : 0;
-      this.audit(user, attrs, decision, record.code);
+      this.auditLog?.write(user, attrs, decision, record.code);
     });
     if (!decision.allowed) {
       req.resume();
