@@ -2,7 +2,7 @@ import { spawnTs, waitUntil } from '../test/helpers/processes.js';
 import { agentArgs, startAgent, startEdgeSim } from '../test/helpers/stack.js';
 import { fmt } from './format.js';
 import { download, runLoad, type LoadResult } from './load.js';
-import { cpuSeconds, rssBytes } from './proc-stats.js';
+import { cpuSeconds, rssBytes } from '../test/helpers/proc-stats.js';
 
 /**
  * The data path, 1 KiB GETs and a 256 MiB download, through edge-sim and the agent over each tunnel

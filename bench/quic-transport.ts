@@ -3,7 +3,7 @@ import type { QuicConnection } from '../tunnel/quic/quic-connection.js';
 import { dialQuic } from '../tunnel/quic/quic-endpoint.js';
 import type { QuicStream } from '../tunnel/quic/quic-stream.js';
 import { fmt } from './format.js';
-import { cpuSeconds } from './proc-stats.js';
+import { cpuSeconds } from '../test/helpers/proc-stats.js';
 
 /**
  * The QUIC transport alone, client here and server in another process (one per core): 256 MiB over one

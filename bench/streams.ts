@@ -14,7 +14,7 @@ import {
   type EdgeSimProc,
 } from '../test/helpers/stack.js';
 import { fmt } from './format.js';
-import { rssBytes } from './proc-stats.js';
+import { rssBytes } from '../test/helpers/proc-stats.js';
 
 /**
  * Streams through the tunnel against the same origins reached directly, in one run: websocket echo

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
 import { startLoad, type FaultRow, type LoadReport } from '../helpers/load.js';
 import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { ROOT, spawnTs, tempDir, waitUntil, type Proc } from '../helpers/processes.js';
+import { rssBytes } from '../helpers/proc-stats.js';
 import { registerSecret } from '../helpers/secret-scan.js';
 import {
   cloudflareArgs,
@@ -37,13 +38,6 @@ interface Upload {
   received: number;
   complete: boolean;
   closed: boolean;
-}
-
-function rssMiB(pid: number | undefined): Promise<number> {
-  return readFile(`/proc/${pid ?? 0}/status`, 'utf8').then(
-    (s) => Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024,
-    () => 0,
-  );
 }
 
 describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
@@ -345,13 +339,12 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
 
   it('8. a visitor that stops reading a 1 GiB download: memory stays bounded, other requests unaffected', async () => {
     const pids = {
-      edge: edge.proc.child.pid,
-      agent0: agents[0]!.proc.child.pid,
-      agent1: agents[1]!.proc.child.pid,
+      edge: edge.proc.child.pid as number,
+      agent0: agents[0]!.proc.child.pid as number,
+      agent1: agents[1]!.proc.child.pid as number,
     };
-    const before = Object.fromEntries(
-      await Promise.all(Object.entries(pids).map(async ([n, p]) => [n, await rssMiB(p)])),
-    );
+    const rssMiB = (pid: number) => rssBytes(pid) / 2 ** 20;
+    const before = Object.fromEntries(Object.entries(pids).map(([n, p]) => [n, rssMiB(p)]));
     const sock = net.connect(Number(new URL(edge.publicUrl).port), '127.0.0.1');
     let got = 0;
     await new Promise<void>((resolve) => {
@@ -367,7 +360,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     const l = load();
     const peak: Record<string, number> = { ...before };
     while (l.elapsed() < LOAD_MS) {
-      for (const [n, p] of Object.entries(pids)) peak[n] = Math.max(peak[n]!, await rssMiB(p));
+      for (const [n, p] of Object.entries(pids)) peak[n] = Math.max(peak[n]!, rssMiB(p));
       await pause(250);
     }
     const r = await l.done;
