@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { CHART, HELM } from '../helpers/chart-rbac.js';
+import { CHART, HELM, helmTemplate } from '../helpers/chart-rbac.js';
 import { run } from '../helpers/processes.js';
 
 type Obj = {
@@ -11,17 +10,7 @@ type Obj = {
 };
 
 async function render(sets: string[]): Promise<Obj[]> {
-  const { stdout } = await run(HELM, [
-    'template',
-    'ti',
-    CHART,
-    '--namespace',
-    'tunnels',
-    ...sets.flatMap((s) => ['--set', s]),
-  ]);
-  return parseAllDocuments(stdout)
-    .map((d) => d.toJSON() as Obj | null)
-    .filter((o): o is Obj => o !== null);
+  return helmTemplate<Obj>('ti', 'tunnels', sets);
 }
 
 /** Validates an object against the kubernetes-models schema of its apiVersion and kind. */

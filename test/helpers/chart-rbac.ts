@@ -37,28 +37,39 @@ export interface RbacObject {
   [k: string]: unknown;
 }
 
+/** `helm template` of the chart: every object it renders (or only those of the `only` templates). */
+export function helmTemplate<T>(
+  release: string,
+  namespace: string,
+  sets: readonly string[],
+  only: string[] = [],
+): T[] {
+  const out = execFileSync(HELM, [
+    'template',
+    release,
+    CHART,
+    '--namespace',
+    namespace,
+    ...sets.flatMap((s) => ['--set', s]),
+    ...only.flatMap((t) => ['--show-only', t]),
+  ]).toString();
+  return parseAllDocuments(out)
+    .map((d) => d.toJSON() as T | null)
+    .filter((o): o is T => o !== null);
+}
+
 const cache = new Map<RbacValues, RbacObject[]>();
 
 /** The ServiceAccount, Roles and bindings the chart renders for a value set. */
 export function chartRbac(values: RbacValues): RbacObject[] {
-  const hit = cache.get(values);
-  if (hit !== undefined) return hit;
-  const out = execFileSync(HELM, [
-    'template',
-    'tunnel-ingress',
-    CHART,
-    '--namespace',
-    CHART_NAMESPACE,
-    ...RBAC_VALUES[values].flatMap((s) => ['--set', s]),
-    '--show-only',
-    'templates/rbac.yaml',
-    '--show-only',
-    'templates/serviceaccount.yaml',
-  ]).toString();
-  const objs = parseAllDocuments(out)
-    .map((d) => d.toJSON() as RbacObject | null)
-    .filter((o): o is RbacObject => o !== null);
-  cache.set(values, objs);
+  let objs = cache.get(values);
+  if (objs === undefined) {
+    objs = helmTemplate<RbacObject>('tunnel-ingress', CHART_NAMESPACE, RBAC_VALUES[values], [
+      'templates/rbac.yaml',
+      'templates/serviceaccount.yaml',
+    ]);
+    cache.set(values, objs);
+  }
   return objs;
 }
 
