@@ -55,10 +55,6 @@ describe('Cloudflare DNS automation end to end', () => {
     for await (const r of cf.dns.records.list({ zone_id: zoneId })) out.push(r as Rec);
     return out;
   };
-  const apply = async (yaml: string) => {
-    const r = await k.kubectl(['apply', '-f', '-'], yaml);
-    expect(r.stderr).toBe('');
-  };
   const visit = async (host: string) => {
     const res = await request(`${edge.publicUrl}/echo`, { headers: { host } });
     await res.body.text();
@@ -99,7 +95,7 @@ describe('Cloudflare DNS automation end to end', () => {
       proxied: true,
       ttl: 1,
     });
-    await apply([INGRESS_CLASS, service('svc'), slice('svc-1', 'svc', origin.port, [{}])].join('---\n'));
+    await k.apply([INGRESS_CLASS, service('svc'), slice('svc-1', 'svc', origin.port, [{}])].join('---\n'));
     agent = await startAgent(
       kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2', ...dnsArgs()]),
       {
@@ -119,7 +115,7 @@ describe('Cloudflare DNS automation end to end', () => {
     const [tunnel] = await edge.tunnels();
     const target = `${tunnel?.id as string}.cfargotunnel.com`;
     expect(await visit('app.example.com')).toBe(530);
-    await apply(ingress('app', [{ host: 'app.example.com', paths: [['/', 'Prefix', 'svc']] }]));
+    await k.apply(ingress('app', [{ host: 'app.example.com', paths: [['/', 'Prefix', 'svc']] }]));
     const cname = await waitUntil(
       async () => (await records()).find((r) => r.name === 'app.example.com' && r.type === 'CNAME'),
       15_000,
@@ -146,7 +142,7 @@ describe('Cloudflare DNS automation end to end', () => {
 
   it("leaves someone else's record alone: an Event, a metric, and the record unchanged", async () => {
     const before = (await records()).find((x) => x.name === 'taken.example.com');
-    await apply(ingress('taken', [{ host: 'taken.example.com', paths: [['/', 'Prefix', 'svc']] }]));
+    await k.apply(ingress('taken', [{ host: 'taken.example.com', paths: [['/', 'Prefix', 'svc']] }]));
     const event = await waitUntil(
       async () => {
         const items = await events(k);
@@ -170,7 +166,7 @@ describe('Cloudflare DNS automation end to end', () => {
         x.body.text(),
       );
     await fault({ status: 429, count: 5, retryAfterS: 1 });
-    await apply(ingress('burst', [{ host: 'burst.example.com', paths: [['/', 'Prefix', 'svc']] }]));
+    await k.apply(ingress('burst', [{ host: 'burst.example.com', paths: [['/', 'Prefix', 'svc']] }]));
     await waitUntil(
       async () => (await records()).find((x) => x.name === 'burst.example.com'),
       20_000,
@@ -178,7 +174,7 @@ describe('Cloudflare DNS automation end to end', () => {
     );
     await fault({ status: 503, forMs: 30_000 });
     const t0 = Date.now();
-    await apply(ingress('outage', [{ host: 'outage.example.com', paths: [['/', 'Prefix', 'svc']] }]));
+    await k.apply(ingress('outage', [{ host: 'outage.example.com', paths: [['/', 'Prefix', 'svc']] }]));
     await k.kubectl(['delete', 'ingress', 'burst']);
     await new Promise((r) => setTimeout(r, 30_000 - (Date.now() - t0)));
     const names = await waitUntil(

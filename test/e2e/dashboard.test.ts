@@ -46,8 +46,7 @@ describe('dashboard', () => {
     origin = await countingOrigin('dash-origin');
     k = await startKubeSim();
     edge = await startEdgeSim({ tunnels: ['dash'], routes: ['dash.test=dash'] });
-    const r = await k.kubectl(
-      ['apply', '-f', '-'],
+    await k.apply(
       [
         INGRESS_CLASS,
         service('web'),
@@ -56,7 +55,6 @@ describe('dashboard', () => {
         ingress('broken', [{ host: 'broken.test', paths: [['/', 'Prefix', 'missing']] }]),
       ].join('---\n'),
     );
-    expect(r.stderr).toBe('');
     agent = await startAgent(kubeAgentArgs(edge, 'dash', k.agentKubeconfig, ['--ha-connections', '2']), {
       waitReady: 2,
     });

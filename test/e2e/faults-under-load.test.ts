@@ -51,16 +51,11 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
   const uploads: Upload[] = [];
   let uploadOrigin: http.Server;
   const rows: FaultRow[] = [];
-
-  const apply = async (yaml: string) => {
-    const r = await k.kubectl(['apply', '-f', '-'], yaml);
-    expect(r.stderr).toBe('');
-  };
   const startPod = async (name: string): Promise<void> => {
     const proc = spawnTs(name, 'examples/origin/echo-origin.ts', [name, '0']);
     const ready = await proc.waitForMsg('origin listening', 20_000);
     pods.set(name, proc);
-    await apply(slice(`web-${name}`, 'web', ready.port as number, [{}]));
+    await k.apply(slice(`web-${name}`, 'web', ready.port as number, [{}]));
   };
   const startReplica = async (): Promise<AgentProc> => {
     const a = await startAgent(
@@ -132,7 +127,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     await new Promise<void>((r) => uploadOrigin.listen(0, '127.0.0.1', r));
     k = await startKubeSim([], { restartable: true });
     edge = firstEdge = await startEdge();
-    await apply(
+    await k.apply(
       [
         INGRESS_CLASS,
         service('web'),
@@ -237,7 +232,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     const r = await l.done;
     report('kube-sim restarted and compacted', r);
     expect(r.failures).toEqual([]);
-    await apply(
+    await k.apply(
       ingress(`after-restart-${protocol}`, [
         { host: 'after-restart.example.com', paths: [['/', 'Prefix', 'web']] },
       ]),
@@ -254,7 +249,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     const l = load('/echo', API_DOWN_MS);
     await pause(500);
     // A new host while the API is down: its record can only be made once the API is back.
-    await apply(
+    await k.apply(
       ingress(`during-outage-${protocol}`, [
         { host: 'during-outage.example.com', paths: [['/', 'Prefix', 'web']] },
       ]),

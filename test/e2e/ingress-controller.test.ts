@@ -38,10 +38,6 @@ describe('the agent as an ingress controller', () => {
     }
     return { status: res.statusCode, origin, body };
   };
-  const apply = async (yaml: string) => {
-    const r = await k.kubectl(['apply', '-f', '-'], yaml);
-    expect(r.stderr).toBe('');
-  };
 
   beforeAll(async () => {
     [a, b, c] = await Promise.all([
@@ -54,7 +50,7 @@ describe('the agent as an ingress controller', () => {
       tunnels: ['k8s'],
       routes: ['shop.test=k8s', 'api.test=k8s', 'broken.test=k8s', 'any.test=k8s'],
     });
-    await apply(
+    await k.apply(
       [
         INGRESS_CLASS,
         service('svc-a'),
@@ -63,7 +59,7 @@ describe('the agent as an ingress controller', () => {
         slice('svc-b-1', 'svc-b', b.port, [{}]),
       ].join('---\n'),
     );
-    await apply(
+    await k.apply(
       ingress('shop', [
         {
           host: 'shop.test',
@@ -116,7 +112,7 @@ describe('the agent as an ingress controller', () => {
   });
 
   it('makes an edited path live within 1 s of kubectl apply', async () => {
-    await apply(
+    await k.apply(
       ingress('shop', [
         {
           host: 'shop.test',
@@ -142,11 +138,11 @@ describe('the agent as an ingress controller', () => {
   });
 
   it('sends nothing to an endpoint once its EndpointSlice drops it', async () => {
-    await apply(service('svc-c'));
-    await apply(slice('svc-c-1', 'svc-c', b.port, [{}]));
+    await k.apply(service('svc-c'));
+    await k.apply(slice('svc-c-1', 'svc-c', b.port, [{}]));
     // Two endpoints in two slices of one Service: origin-b and origin-c.
-    await apply(slice('svc-c-2', 'svc-c', c.port, [{}]));
-    await apply(ingress('spread', [{ host: 'any.test', paths: [['/', 'Prefix', 'svc-c']] }]));
+    await k.apply(slice('svc-c-2', 'svc-c', c.port, [{}]));
+    await k.apply(ingress('spread', [{ host: 'any.test', paths: [['/', 'Prefix', 'svc-c']] }]));
     await waitUntil(
       async () => ((await visit('any.test', '/')).status === 200 ? true : undefined),
       5000,
@@ -156,7 +152,7 @@ describe('the agent as an ingress controller', () => {
     for (let i = 0; i < 20; i++) seen.add((await visit('any.test', '/echo')).origin ?? '');
     expect(seen).toEqual(new Set(['origin-b', 'origin-c']));
     // The endpoint turns terminating, then the slice drops it.
-    await apply(slice('svc-c-2', 'svc-c', c.port, [{ ready: false, terminating: true }]));
+    await k.apply(slice('svc-c-2', 'svc-c', c.port, [{ ready: false, terminating: true }]));
     await new Promise((r) => setTimeout(r, 300));
     const before = c.hits;
     for (let i = 0; i < 30; i++) expect((await visit('any.test', '/echo')).origin).toBe('origin-b');
@@ -169,7 +165,7 @@ describe('the agent as an ingress controller', () => {
   });
 
   it('gives a broken Ingress an Event while every other route keeps working', async () => {
-    await apply(ingress('broken', [{ host: 'broken.test', paths: [['/', 'Prefix', 'no-such-service']] }]));
+    await k.apply(ingress('broken', [{ host: 'broken.test', paths: [['/', 'Prefix', 'no-such-service']] }]));
     await waitUntil(
       async () => {
         const ev = await k.kubectl([
@@ -188,7 +184,7 @@ describe('the agent as an ingress controller', () => {
     expect((await visit('broken.test', '/')).status).toBe(503);
     expect(await visit('shop.test', '/echo')).toMatchObject({ status: 200, origin: 'origin-a' });
     // The Event is written once, not on every reconcile.
-    await apply(service('unrelated'));
+    await k.apply(service('unrelated'));
     await new Promise((r) => setTimeout(r, 500));
     const events = await k.kubectl([
       'get',

@@ -29,11 +29,6 @@ describe('load balancing by annotation', () => {
   let edge: EdgeSimProc;
   let agent: AgentProc;
   const origins: CountingOrigin[] = [];
-
-  const apply = async (yaml: string) => {
-    const r = await k.kubectl(['apply', '-f', '-'], yaml);
-    expect(r.stderr).toBe('');
-  };
   const who = async (user: string) => {
     const res = await request(`${edge.publicUrl}/echo`, { headers: { host: 'lb.test', 'x-user': user } });
     return (JSON.parse(await res.body.text()) as { origin: string }).origin;
@@ -43,7 +38,7 @@ describe('load balancing by annotation', () => {
     origins.push(...(await Promise.all(['lb-a', 'lb-b', 'lb-c'].map((n) => countingOrigin(n)))));
     k = await startKubeSim();
     edge = await startEdgeSim({ tunnels: ['lb'], routes: ['lb.test=lb'] });
-    await apply(
+    await k.apply(
       [
         INGRESS_CLASS,
         serviceWith('hash:header:X-User'),
@@ -81,7 +76,7 @@ describe('load balancing by annotation', () => {
   });
 
   it('reports an invalid value with an Event and uses round-robin', async () => {
-    await apply(serviceWith('fastest-please'));
+    await k.apply(serviceWith('fastest-please'));
     const event = await waitUntil(
       async () => {
         const items = await events(k);

@@ -30,17 +30,12 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
   let agent: AgentProc;
   const pods: Pod[] = [];
   let seq = 0;
-
-  const apply = async (yaml: string) => {
-    const r = await k.kubectl(['apply', '-f', '-'], yaml);
-    expect(r.stderr).toBe('');
-  };
   const startPod = async (): Promise<Pod> => {
     const name = `pod-${protocol}-${seq++}`;
     const proc = spawnTs(name, 'examples/origin/echo-origin.ts', [name, '0']);
     const ready = await proc.waitForMsg('origin listening', 20_000);
     const pod = { proc, port: ready.port as number, slice: `web-${name}` };
-    await apply(slice(pod.slice, 'web', pod.port, [{}]));
+    await k.apply(slice(pod.slice, 'web', pod.port, [{}]));
     return pod;
   };
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -48,7 +43,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
   beforeAll(async () => {
     k = await startKubeSim();
     edge = await startEdgeSim({ tunnels: ['roll'], routes: ['roll.test=roll'] });
-    await apply(
+    await k.apply(
       [
         INGRESS_CLASS,
         service('web'),
@@ -97,7 +92,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
       const old = pods.shift() as Pod;
       pods.push(await startPod());
       await pause(400);
-      await apply(slice(old.slice, 'web', old.port, [{ ready: false, terminating: true }]));
+      await k.apply(slice(old.slice, 'web', old.port, [{ ready: false, terminating: true }]));
       await pause(400);
       const del = await k.kubectl(['delete', 'endpointslice', old.slice]);
       expect(del.code).toBe(0);

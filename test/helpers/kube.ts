@@ -30,6 +30,8 @@ export interface KubeSimProc {
   ): Promise<{ status: number; body: any }>;
   sim(p: string, body?: unknown, method?: Dispatcher.HttpMethod): Promise<any>;
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `kubectl apply -f -` as the administrator; throws with kubectl's words if it wrote anything to stderr */
+  apply(yaml: string): Promise<string>;
   /** SIGTERM (kube-sim saves its state) and start again on the same port, CA and state: needs restartable */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -149,6 +151,11 @@ export async function startKubeSim(extra: string[] = [], opts: KubeSimOptions = 
         );
         if (input !== undefined) child.stdin?.end(input);
       });
+    },
+    async apply(yaml) {
+      const r = await k.kubectl(['apply', '-f', '-'], yaml);
+      if (r.stderr !== '') throw new Error(`kubectl apply: ${r.stderr}`);
+      return r.stdout;
     },
     async restart() {
       if (opts.restartable !== true) throw new Error('startKubeSim: restart() needs restartable');
