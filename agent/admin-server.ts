@@ -26,12 +26,22 @@ export interface ReadinessSource {
   overview?(): unknown;
   /** required for the dashboard and debug endpoints when the address is not loopback */
   adminToken?: string;
+  /** Host names answered on a loopback address besides loopback ones */
+  adminHosts?: string[];
 }
 
 const OPEN = new Set(['/ready', '/healthz', '/healthcheck', '/metrics']);
 
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
+
+/** The host name of a Host header, lower case, without its port. */
+function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
 }
 
 export class AdminServer {
@@ -55,8 +65,22 @@ export class AdminServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /**
+   * On a loopback address the endpoints are open, so a page elsewhere must not reach them through a
+   * name that resolves to 127.0.0.1 (DNS rebinding): only loopback Host names and the configured ones.
+   * A request without Host (HTTP/1.0) comes from no browser and is let through.
+   */
+  private hostRefused(req: IncomingMessage): boolean {
+    if (!isLoopback(this.address.host)) return false;
+    const host = req.headers.host;
+    if (host === undefined || host === '') return false;
+    const name = hostName(host);
+    return !isLoopback(name) && this.readiness.adminHosts?.includes(name) !== true;
+  }
+
   /** Null when allowed, else the status to refuse with. */
   private refuse(req: IncomingMessage, path: string): number | null {
+    if (this.hostRefused(req)) return 403;
     if (OPEN.has(path) || isLoopback(this.address.host)) return null;
     const want = this.readiness.adminToken;
     if (want === undefined) return 404;
@@ -86,7 +110,9 @@ export class AdminServer {
         .end(
           refused === 401
             ? 'this endpoint needs the admin token\n'
-            : 'not served: the admin address is not loopback and no --admin-token-file was given\n',
+            : refused === 403
+              ? 'Host not allowed: the admin endpoints answer loopback names and those given with --admin-host\n'
+              : 'not served: the admin address is not loopback and no --admin-token-file was given\n',
         );
       return;
     }

@@ -27,6 +27,8 @@ export interface AgentConfig {
   accessLog: boolean;
   /** for the dashboard and debug endpoints when --metrics is not a loopback address; never logged */
   adminToken: string | undefined;
+  /** Host names the admin endpoints answer on a loopback address besides loopback ones (DNS rebinding) */
+  adminHosts: string[];
 }
 
 export interface CloudflareSettings {
@@ -78,6 +80,7 @@ export interface RawFlags {
   'log-pretty'?: boolean;
   'no-access-log'?: boolean;
   'admin-token-file'?: string;
+  'admin-host'?: string[];
   'tunnel-name'?: string;
   'tunnel-credentials-secret'?: string;
   'cloudflare-api-token-file'?: string;
@@ -190,6 +193,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     logPretty: flags['log-pretty'] === true,
     accessLog: flags['no-access-log'] !== true,
     adminToken: adminToken(flags, env),
+    adminHosts: (flags['admin-host'] ?? []).map((h) => h.trim().toLowerCase()),
   };
 }
 

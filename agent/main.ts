@@ -96,6 +96,8 @@ Operations:
   --no-access-log           no log line per request (metrics and /requests still count them)
   --admin-token-file FILE   token for the dashboard and debug endpoints when --metrics is not loopback
                             (or TUNNEL_ADMIN_TOKEN); without one they are off there. The dashboard: /dashboard
+  --admin-host NAME         a Host name the admin endpoints answer on a loopback address, besides
+                            localhost and loopback IPs (repeatable; anything else gets 403: DNS rebinding)
 `;
 
 async function main(): Promise<void> {
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
       'log-pretty': { type: 'boolean' },
       'no-access-log': { type: 'boolean' },
       'admin-token-file': { type: 'string' },
+      'admin-host': { type: 'string', multiple: true },
       'tunnel-name': { type: 'string' },
       'tunnel-credentials-secret': { type: 'string' },
       'cloudflare-api-token-file': { type: 'string' },
@@ -354,6 +357,7 @@ async function main(): Promise<void> {
       dns: dns === null ? null : { conflicts: dns.conflicts, lastError: dns.lastError },
     }),
     adminToken: config.adminToken,
+    adminHosts: config.adminHosts,
   });
   const adminAddress = await admin.listen();
   log.info(

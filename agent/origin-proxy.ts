@@ -10,6 +10,7 @@ import { H2Sessions } from './h2-sessions.js';
 import { statusClass, type AgentMetrics } from './metrics.js';
 import { CountedBody, type TunnelStream } from './origin-exchange.js';
 import { framingProblem } from './request-framing.js';
+import { normalizeRequestPath, type PathRefusal } from './request-path.js';
 import type { RequestLog } from './request-log.js';
 import { normalizeHost } from './routing/route-table.js';
 import { UndiciExchange } from './undici-exchange.js';
@@ -55,6 +56,14 @@ const DROP_REQUEST = new Set([
   // The edge answers 100-continue to the visitor itself (as Cloudflare does) and sends the body on;
   // undici refuses Expect outright.
   'expect',
+  // Set by the agent from what the edge and the route say, never taken from the visitor
+  // (docs/reliability.md lists what an origin may trust).
+  'cf-warp-tag-id',
+  'x-real-ip',
+  'x-forwarded-host',
+  // Nothing on the path sets these; a visitor's copy would only be a lie an origin might believe.
+  'true-client-ip',
+  'forwarded',
 ]);
 
 /** gRPC over a tunnel stream that cannot carry trailers: refused up front, before the origin sees it. */
@@ -82,26 +91,9 @@ export class OriginProxy {
     const authority =
       (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
     const started = performance.now();
-    const refused = framingProblem(headers);
-    if (refused !== null) {
-      this.opts.log.warn({ host: authority, path: requestPath, reason: refused }, 'request refused');
-      answerLocally(stream, responder, 400, `Bad request: ${refused}.`);
-      this.record(
-        method,
-        authority,
-        requestPath,
-        'refused',
-        400,
-        started,
-        'agent',
-        0,
-        0,
-        headers['cf-ray'],
-        refused,
-      );
-      return;
-    }
-    const target = this.opts.resolve(normalizeHost(authority), requestPath, headers);
+    const path = this.admit(req, method, authority, requestPath, started);
+    if (path === null) return;
+    const target = this.opts.resolve(normalizeHost(authority), path, headers);
     const grpc = isGrpc(headers['content-type']);
     if ('status' in target || (grpc && !req.trailers)) {
       // A visitor with no route gets the HTML page even for gRPC: its client maps 404 and 503 to
@@ -116,7 +108,7 @@ export class OriginProxy {
       this.record(
         method,
         authority,
-        requestPath,
+        path,
         target.route,
         status,
         started,
@@ -157,6 +149,40 @@ export class OriginProxy {
       const dispatcher = target.options === undefined ? this.agent : this.agentFor(target.options);
       exchange.start(dispatcher, options.tls, out, body);
     }
+  }
+
+  /**
+   * What every request kind passes before routing: the framing check (smuggling) and the path,
+   * normalized for matching and forwarding. Returns that path, or null once the request has been
+   * answered 400 with the reason.
+   */
+  admit(
+    req: TunnelRequest,
+    method: string,
+    authority: string,
+    requestPath: string,
+    started: number,
+  ): string | null {
+    const framing = framingProblem(req.headers);
+    const path = framing === null ? normalizeRequestPath(requestPath) : null;
+    if (typeof path === 'string') return path;
+    const refused = framing ?? (path as PathRefusal).reason;
+    this.opts.log.warn({ host: authority, path: requestPath, reason: refused }, 'request refused');
+    answerLocally(req.stream, req.responder, 400, `Bad request: ${refused}.`);
+    this.record(
+      method,
+      authority,
+      requestPath,
+      'refused',
+      400,
+      started,
+      'agent',
+      0,
+      0,
+      req.headers['cf-ray'],
+      refused,
+    );
+    return null;
   }
 
   /** One pool per distinct origin setting (TLS, a CA bundle, an SNI, timeouts), made on first use. */
@@ -254,7 +280,9 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 /** The agent's own answer (no route, no endpoint), sent as the origin's so the visitor sees why. */
 /**
  * The headers an origin gets, as a flat name/value list: the visitor's, less hop-by-hop ones, those the
- * Connection header lists and the tunnel's own; Host from the authority; Cf-Warp-Tag-Id as cloudflared.
+ * Connection header lists and the tunnel's own; Host and X-Forwarded-Host from the authority;
+ * Cf-Warp-Tag-Id as cloudflared; X-Real-IP from Cf-Connecting-Ip; a visitor's True-Client-IP and
+ * Forwarded dropped.
  */
 export function originHeaders(
   headers: http2.IncomingHttpHeaders,
@@ -271,7 +299,10 @@ export function originHeaders(
     if (typeof v === 'string') out.push(name, v);
     else for (let i = 0; i < v.length; i++) out.push(name, v[i] as string);
   }
-  out.push('cf-warp-tag-id', connectorId);
+  out.push('cf-warp-tag-id', connectorId, 'x-forwarded-host', authority);
+  // The edge's word for the visitor's address, as ingress-nginx sets X-Real-IP from the client.
+  const ip = headers['cf-connecting-ip'];
+  if (typeof ip === 'string' && ip !== '') out.push('x-real-ip', ip);
   return out;
 }
 

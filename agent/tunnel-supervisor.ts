@@ -196,6 +196,7 @@ export class TunnelSupervisor extends EventEmitter<{
             },
           },
           onRequest: this.opts.onRequest,
+          onStreamError: this.onStreamError,
           onConfiguration: this.onConfiguration,
         };
         conn =
@@ -276,6 +277,14 @@ export class TunnelSupervisor extends EventEmitter<{
     }
     this.update(index, { state: 'stopped', connectionId: null });
   }
+
+  /** One stream refused or failed (the edge broke the protocol, a handler threw): that stream only. */
+  private readonly onStreamError = (err: Error): void => {
+    this.opts.log.warn(
+      { err: err.message, code: isTunnelError(err) ? err.code : undefined },
+      'tunnel stream refused',
+    );
+  };
 
   /**
    * A remotely managed tunnel's configuration pushed by the edge. Routes come from Kubernetes here, so

@@ -19,13 +19,14 @@ import { normalizeHost } from './routing/route-table.js';
  */
 export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
   const { stream, headers, responder } = req;
-  const path = (headers[':path'] as string | undefined) ?? '/';
   const authority =
     (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '';
-  const target = proxy.opts.resolve(normalizeHost(authority), path, headers);
   const started = performance.now();
-  const ray = headers['cf-ray'];
   stream.on('error', () => {});
+  const path = proxy.admit(req, 'GET', authority, (headers[':path'] as string | undefined) ?? '/', started);
+  if (path === null) return;
+  const target = proxy.opts.resolve(normalizeHost(authority), path, headers);
+  const ray = headers['cf-ray'];
   if ('status' in target) {
     answerLocally(stream, responder, target.status, target.message);
     proxy.record('GET', authority, path, target.route, target.status, started, 'agent', 0, 0, ray, undefined);
@@ -36,15 +37,24 @@ export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
   if (headers['sec-websocket-version'] === undefined) flat.push('sec-websocket-version', '13');
   const url = new URL(target.origin);
   const endpoint = url.host;
-  const out = http.request({
-    host: url.hostname,
-    port: url.port,
-    path: target.path,
-    method: 'GET',
-    headers: flat as unknown as http.OutgoingHttpHeaders,
-    setHost: false,
-    agent: false,
-  });
+  let out: http.ClientRequest;
+  try {
+    out = http.request({
+      host: url.hostname,
+      port: url.port,
+      path: target.path,
+      method: 'GET',
+      headers: flat as unknown as http.OutgoingHttpHeaders,
+      setHost: false,
+      agent: false,
+    });
+  } catch (err) {
+    // node:http refuses a header it cannot write (a character outside its rules): that request only.
+    const message = `Bad request: ${(err as Error).message}.`;
+    answerLocally(stream, responder, 400, message);
+    proxy.record('GET', authority, path, target.route, 400, started, 'agent', 0, 0, ray, message);
+    return;
+  }
   let settled = false;
   const finish = (status: number, error?: string) => {
     if (settled) return;

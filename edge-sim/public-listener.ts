@@ -56,6 +56,43 @@ function authorityOf(req: VisitorRequest): string {
   return typeof a === 'string' && a !== '' ? a : (req.headers.host ?? '');
 }
 
+/** Where a request goes: the path in origin form and the authority it was sent to. */
+interface Target {
+  path: string;
+  authority: string;
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
+
+/**
+ * The request target in origin form (RFC 9112 §3.2). An absolute-form target names its own authority,
+ * which wins over Host (§3.2.2); the tunnel carries only its path. Anything else (`*`, authority form,
+ * a bare word) is not a request for a tunnelled host: null, answered 400.
+ */
+function targetOf(req: VisitorRequest): Target | null {
+  const url = req.url ?? '/';
+  if (url.charCodeAt(0) === 47 /* '/' */) return { path: url, authority: authorityOf(req) };
+  const m = ABSOLUTE_FORM.exec(url);
+  if (m === null || m[1] === '') return null;
+  const rest = m[2] as string;
+  return {
+    path: rest === '' ? '/' : rest.charCodeAt(0) === 63 /* '?' */ ? '/' + rest : rest,
+    authority: m[1] as string,
+  };
+}
+
+/**
+ * Headers only the tunnel may set (cloudflared's stream type, its response headers, Cloudflare's
+ * internal ones): a visitor's are dropped, or a request could open a control stream or pose as a
+ * websocket or TCP stream inside the tunnel.
+ */
+function isTunnelOnly(lowerName: string): boolean {
+  return lowerName.startsWith('cf-cloudflared-') || lowerName.startsWith('cf-int-');
+}
+
+/** Streams one visitor connection may have open at once (nginx's http2_max_concurrent_streams). */
+export const VISITOR_MAX_STREAMS = 128;
+
 function hostOnly(hostHeader: string | undefined): string {
   if (hostHeader === undefined) return '';
   const h = hostHeader.trim().toLowerCase();
@@ -79,7 +116,11 @@ export class PublicListener {
   constructor(private readonly opts: PublicListenerOptions) {
     this.server = net.createServer((s) => this.sniff(s));
     this.h2c = http2.createServer(
-      { maxHeaderListPairs: 256, maxSendHeaderBlockLength: 64 * 1024 },
+      {
+        maxHeaderListPairs: 256,
+        maxSendHeaderBlockLength: 64 * 1024,
+        settings: { maxConcurrentStreams: VISITOR_MAX_STREAMS },
+      },
       (req, res) => this.handle(req, res),
     );
     this.h2c.on('sessionError', () => {});
@@ -170,7 +211,13 @@ export class PublicListener {
   private handle(req: VisitorRequest, res: VisitorResponse): void {
     const ray = this.rayId();
     const h2 = 'stream' in req;
-    const host = hostOnly(authorityOf(req));
+    const target = targetOf(req);
+    if (target === null) {
+      req.resume();
+      this.sendError(res, ERRORS.badRequest, hostOnly(authorityOf(req)), ray);
+      return;
+    }
+    const host = hostOnly(target.authority);
     const tunnelId = host === '' ? undefined : this.opts.routes.tunnelFor(host);
     if (tunnelId === undefined) {
       req.resume();
@@ -183,7 +230,7 @@ export class PublicListener {
       this.sendError(res, ERRORS.tunnelUnavailable, host, ray);
       return;
     }
-    const headers = this.tunnelHeaders(req, ray);
+    const headers = this.tunnelHeaders(req, ray, target);
     const hasBody = h2
       ? !req.stream.endAfterHeaders
       : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
@@ -202,9 +249,10 @@ export class PublicListener {
   /** A visitor's websocket handshake (other upgrades are refused, as HTTP/2 origins cannot take them). */
   private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const ray = this.rayId();
-    const host = hostOnly(req.headers.host);
     socket.on('error', () => {});
-    if (String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+    const target = targetOf(req);
+    const host = hostOnly(target?.authority ?? req.headers.host);
+    if (target === null || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
       writeErrorPage(socket, ERRORS.badRequest, host, ray);
       return;
     }
@@ -220,7 +268,7 @@ export class PublicListener {
     }
     let stream: EdgeStream;
     try {
-      stream = conn.link.request(websocketHeaders(this.tunnelHeaders(req, ray)), false);
+      stream = conn.link.request(websocketHeaders(this.tunnelHeaders(req, ray, target)), false);
     } catch {
       writeErrorPage(socket, ERRORS.badGateway, host, ray);
       return;
@@ -230,11 +278,11 @@ export class PublicListener {
     );
   }
 
-  private tunnelHeaders(req: VisitorRequest, ray: string): OutgoingHttpHeaders {
+  private tunnelHeaders(req: VisitorRequest, ray: string, target: Target): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {
       ':method': req.method ?? 'GET',
-      ':path': req.url ?? '/',
-      ':authority': authorityOf(req),
+      ':path': target.path,
+      ':authority': target.authority,
       ':scheme': 'http',
     };
     const listed = connectionTokens(req.headers.connection);
@@ -247,6 +295,7 @@ export class PublicListener {
         name.charCodeAt(0) === 58 /* ':' pseudo-headers of HTTP/2 */ ||
         isHopByHop(name) ||
         EDGE_SET.has(name) ||
+        isTunnelOnly(name) ||
         (listed !== null && listed.has(name))
       )
         continue;

@@ -11,6 +11,13 @@ import type { ConnectionDetails, RegisterConnectionParams } from './schema/tunne
  * The connector's side of a control stream, the same on both transports: register (and say clearly
  * why not), unregister within a deadline, and wait for the streams in flight to finish.
  */
+
+/**
+ * A configuration push is a few kilobytes of ingress rules; the agent takes routes from Kubernetes and
+ * only acknowledges it, so anything larger is refused rather than buffered (cloudflared reads it whole).
+ */
+export const MAX_CONFIGURATION_BYTES = 1024 * 1024;
+
 export class RegistrationError extends TunnelError {
   constructor(
     message: string,

@@ -138,4 +138,25 @@ describe('request smuggling through the tunnel, refused by the agent', () => {
       ).toBe(true);
     },
   );
+
+  it('refuses a websocket request with CR/LF in a header the same way, and lives on', async () => {
+    const before = origin.hits;
+    const refused = await send({
+      'cf-cloudflared-proxy-connection-upgrade': 'websocket',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'x-note': 'a\r\nX-Injected: 1',
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toContain('x-note header holds CR, LF or NUL');
+    // A header node:http will not write (not a smuggling shape, just unwritable) costs that request only.
+    const unwritable = await send({
+      'cf-cloudflared-proxy-connection-upgrade': 'websocket',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'x-bad\u0001name': 'v',
+    });
+    expect(unwritable.status).toBe(400);
+    expect((await send({})).status).toBe(200);
+    expect(origin.hits).toBe(before + 1);
+    expect(agent.proc.child.exitCode).toBeNull();
+  });
 });

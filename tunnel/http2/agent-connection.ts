@@ -4,7 +4,12 @@ import tls from 'node:tls';
 import { TunnelError } from '../errors.js';
 import { PROXY_CONNECTION_UPGRADE, PROXY_SRC, META_CLOUDFLARED, RESPONSE_META } from '../header-packing.js';
 import { http2Responder, type TunnelRequest } from '../responder.js';
-import { drained, registerConnector, unregisterConnector } from '../connector-session.js';
+import {
+  MAX_CONFIGURATION_BYTES,
+  drained,
+  registerConnector,
+  unregisterConnector,
+} from '../connector-session.js';
 import { RpcConnection, type RemoteCapability } from '../rpc/rpc-connection.js';
 import type {
   ConnectionDetails,
@@ -26,6 +31,8 @@ import {
  */
 export const H2_SERVER_NAME = 'h2.cftunnel.com';
 
+const ignore = (): void => {};
+
 export interface AgentHttp2Options {
   host: string;
   port: number;
@@ -41,6 +48,8 @@ export interface AgentHttp2Options {
   keepalive?: KeepaliveOptions;
   dialTimeoutMs?: number;
   registerTimeoutMs?: number;
+  /** A stream refused for breaking the protocol (a second control stream, an oversized push). */
+  onStreamError?(err: Error): void;
 }
 
 export { RegistrationError } from '../connector-session.js';
@@ -56,6 +65,10 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
   private stopKeepalive: () => void = () => {};
   private closed = false;
   private activeStreams = 0;
+  /** The edge's first stream must be the control stream, and no other stream may be one. */
+  private sawFirstStream = false;
+  /** One configuration push at a time. */
+  private configuring = false;
 
   private constructor(private readonly opts: AgentHttp2Options) {
     super();
@@ -138,8 +151,21 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
         );
       });
       server.on('stream', (stream, headers) => {
+        // Every stream gets an error path before anything else can fail on it.
+        stream.on('error', ignore);
         const upgrade = headers[PROXY_CONNECTION_UPGRADE];
-        if (upgrade === 'control-stream') {
+        if (!this.sawFirstStream) {
+          this.sawFirstStream = true;
+          if (upgrade !== 'control-stream') {
+            this.refuse(stream, http2.constants.NGHTTP2_PROTOCOL_ERROR);
+            clearTimeout(timer);
+            reject(
+              new TunnelError('EDGE_PROTOCOL', "the edge's first stream was not the control stream", {
+                source: 'edge',
+              }),
+            );
+            return;
+          }
           this.serveControl(stream).then(
             () => {
               clearTimeout(timer);
@@ -193,7 +219,6 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
           new TunnelError('CONTROL_STREAM_CLOSED', 'the control stream closed', { source: 'edge' }),
         );
     });
-    stream.on('error', () => {});
     this.cap = rpc.bootstrap();
     this.details = await registerConnector(
       rpc,
@@ -209,7 +234,13 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
     upgrade: string | string[] | undefined,
   ): void {
     if (this.closed) {
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      this.refuse(stream, http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (upgrade === 'control-stream') {
+      // Registration happens once, on the first stream. Another control stream would hand whoever
+      // opened it the registration (the tunnel's credentials) and close the connection with it.
+      this.refuse(stream, http2.constants.NGHTTP2_PROTOCOL_ERROR, 'a second control stream');
       return;
     }
     if (upgrade === 'update-configuration') {
@@ -218,18 +249,32 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
     }
     this.activeStreams++;
     stream.once('close', this.onStreamClose);
-    stream.on('error', () => {});
     const src = headers[PROXY_SRC];
     const kind: TunnelRequest['kind'] =
       upgrade === 'websocket' ? 'websocket' : typeof src === 'string' && src !== '' ? 'tcp' : 'http';
-    this.opts.onRequest({
-      stream,
-      headers,
-      hasBody: !stream.endAfterHeaders,
-      kind,
-      trailers: true,
-      responder: http2Responder,
-    });
+    try {
+      this.opts.onRequest({
+        stream,
+        headers,
+        hasBody: !stream.endAfterHeaders,
+        kind,
+        trailers: true,
+        responder: http2Responder,
+      });
+    } catch (err) {
+      // A handler that throws costs this stream only.
+      this.opts.onStreamError?.(err as Error);
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  /** Resets one stream; `why`, when given, is reported as the edge breaking the protocol. */
+  private refuse(stream: ServerHttp2Stream, code: number, why?: string): void {
+    if (why !== undefined)
+      this.opts.onStreamError?.(
+        new TunnelError('EDGE_PROTOCOL', `stream refused: ${why}`, { source: 'edge' }),
+      );
+    if (!stream.destroyed) stream.close(code);
   }
 
   private readonly onStreamClose = (): void => {
@@ -237,15 +282,35 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
   };
 
   private serveConfiguration(stream: ServerHttp2Stream): void {
+    if (this.details === null || this.configuring) {
+      this.refuse(
+        stream,
+        http2.constants.NGHTTP2_REFUSED_STREAM,
+        this.details === null ? 'configuration before registration' : 'a second configuration push at once',
+      );
+      return;
+    }
+    this.configuring = true;
+    stream.once('close', () => {
+      this.configuring = false;
+    });
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on('data', (c: Buffer) => {
+      const before = size;
       size += c.length;
-      if (size > 16 * 1024 * 1024) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-      else chunks.push(c);
+      if (size <= MAX_CONFIGURATION_BYTES) chunks.push(c);
+      else if (before <= MAX_CONFIGURATION_BYTES) {
+        chunks.length = 0;
+        this.refuse(
+          stream,
+          http2.constants.NGHTTP2_REFUSED_STREAM,
+          `a configuration push over ${MAX_CONFIGURATION_BYTES} bytes`,
+        );
+      }
     });
-    stream.on('error', () => {});
     stream.on('end', () => {
+      if (size > MAX_CONFIGURATION_BYTES) return;
       let body: { version?: unknown; config?: unknown };
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;

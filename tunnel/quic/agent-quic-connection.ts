@@ -1,7 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { TunnelError } from '../errors.js';
 import { cloudflaredServer } from '../registration.js';
-import { drained, registerConnector, unregisterConnector } from '../connector-session.js';
+import {
+  MAX_CONFIGURATION_BYTES,
+  drained,
+  registerConnector,
+  unregisterConnector,
+} from '../connector-session.js';
 import type { TunnelRequest } from '../responder.js';
 import { RpcConnection, type RemoteCapability } from '../rpc/rpc-connection.js';
 import { decodeConnectRequest } from '../schema/quic-metadata.js';
@@ -43,6 +48,7 @@ export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }>
   private control: QuicStream | null = null;
   private closed = false;
   private active = 0;
+  private rpcStreams = 0;
 
   private constructor(
     private readonly conn: QuicConnection,
@@ -140,7 +146,13 @@ export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }>
         }
         this.active++;
         stream.once('close', () => this.active--);
-        this.opts.onRequest(req);
+        try {
+          this.opts.onRequest(req);
+        } catch (err) {
+          // A handler that throws costs this stream only.
+          this.opts.onStreamError?.(err as Error);
+          stream.reset(0);
+        }
       },
       (err: Error) => {
         // A bad signature, a truncated or malformed ConnectRequest: this stream only.
@@ -150,12 +162,30 @@ export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }>
     );
   }
 
+  /**
+   * An RPC stream carries the edge's configuration push (spec §6). It is served only on a registered
+   * connection, one at a time, and its messages are bounded like the HTTP/2 push body.
+   */
   private serveRpc(stream: QuicStream): void {
+    if (this.details === null || this.rpcStreams > 0) {
+      this.opts.onStreamError?.(
+        new TunnelError(
+          'EDGE_PROTOCOL',
+          `stream refused: ${this.details === null ? 'an RPC stream before registration' : 'a second RPC stream at once'}`,
+          { source: 'edge' },
+        ),
+      );
+      stream.reset(0);
+      return;
+    }
+    this.rpcStreams++;
+    stream.once('close', () => this.rpcStreams--);
     const handler =
       this.opts.onConfiguration ?? (async (version: number) => ({ latestAppliedVersion: version, err: '' }));
     const rpc = new RpcConnection({
       peer: 'edge',
       bootstrap: cloudflaredServer({ updateConfiguration: handler }),
+      maxMessageBytes: MAX_CONFIGURATION_BYTES + 4096,
       send: (frame) => {
         if (!stream.destroyed) stream.write(frame);
       },
