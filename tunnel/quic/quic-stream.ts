@@ -24,6 +24,13 @@ export class QuicStream extends Duplex {
   bulk = false;
   /** the byte held back (0-255), or -1 */
   private held = -1;
+  /**
+   * releaseHeld() was asked while a write was blocked: the byte goes once that write is through,
+   * unless a later write took it along first. Without this, a message head (a ConnectRequest) stuck
+   * behind congestion lost its last byte until the body came, and a body that never came meant a
+   * request the other side never saw.
+   */
+  private releaseWanted = false;
   /** when data last went to quiche */
   private lastDataAt = 0;
   private finTimer: NodeJS.Timeout | null = null;
@@ -92,6 +99,7 @@ export class QuicStream extends Duplex {
     }
     let out: Buffer;
     if (this.held >= 0) {
+      this.releaseWanted = false;
       out = Buffer.allocUnsafe(n);
       out[0] = this.held;
       chunk.copy(out, 1, 0, n - 1);
@@ -105,8 +113,12 @@ export class QuicStream extends Duplex {
 
   /** Sends the byte held back, as when a message head must arrive whole. */
   releaseHeld(): void {
-    // A blocked write keeps it: the peer is not reading, so nothing waits on that byte.
-    if (this.held < 0 || this.destroyed || this.pending !== null) return;
+    if (this.held < 0 || this.destroyed) return;
+    if (this.pending !== null) {
+      this.releaseWanted = true;
+      return;
+    }
+    this.releaseWanted = false;
     const byte = Buffer.from([this.held]);
     this.held = -1;
     this.send(byte, noop);
@@ -193,6 +205,8 @@ export class QuicStream extends Duplex {
       this.pending = null;
       this.pendingCb = null;
       this.send(chunk, cb);
+      if (this.pending !== null) return true;
+      if (this.releaseWanted) this.releaseHeld();
       if (this.pending !== null) return true;
     }
     if (this.finPending !== null) {
