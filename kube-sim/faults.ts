@@ -8,6 +8,10 @@ export interface Fault {
   pathPrefix?: string;
   /** answer with this status (a Status body) */
   status?: number;
+  /** the Status body's message and reason, and a cause (as the API server's NamespaceTerminating) */
+  message?: string;
+  reason?: string;
+  cause?: string;
   delayMs?: number;
   /** answer 200 with a body that is not JSON */
   garbage?: boolean;
@@ -22,6 +26,10 @@ export class Faults {
 
   set(list: Fault[]): void {
     this.faults = list.map((f) => ({ ...f }));
+  }
+
+  list(): Fault[] {
+    return this.faults.map((f) => ({ ...f }));
   }
 
   clear(): void {

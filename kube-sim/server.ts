@@ -11,7 +11,7 @@ import { Handlers, type WriteOptions } from './handlers.js';
 import { buildOpenApi, type OpenApiIndex } from './openapi.js';
 import { attributesOf, type Target } from './request-attributes.js';
 import { RESOURCES, type KubeObject } from './resources.js';
-import { ApiError } from './status.js';
+import { ApiError, type Reason } from './status.js';
 import type { Store } from './store.js';
 import { tableOf, wantsTable } from './table.js';
 import { WatchHub } from './watch.js';
@@ -212,8 +212,15 @@ export class KubeSimServer {
   private async injectFault(res: ServerResponse, f: Fault): Promise<boolean> {
     if (f.delayMs !== undefined) await new Promise((r) => setTimeout(r, f.delayMs));
     if (f.status !== undefined) {
-      const reason = f.status === 429 ? 'TooManyRequests' : f.status === 504 ? 'Timeout' : 'InternalError';
-      this.send(res, f.status, new ApiError(f.status, reason, `injected fault (${f.status})`).toStatus());
+      const reason = (f.reason ??
+        (f.status === 429 ? 'TooManyRequests' : f.status === 504 ? 'Timeout' : 'InternalError')) as Reason;
+      const details =
+        f.cause === undefined ? undefined : { causes: [{ reason: f.cause, message: f.message ?? '' }] };
+      this.send(
+        res,
+        f.status,
+        new ApiError(f.status, reason, f.message ?? `injected fault (${f.status})`, details).toStatus(),
+      );
       return true;
     }
     if (f.garbage === true) {
@@ -434,6 +441,10 @@ export class KubeSimServer {
             : [JSON.parse(body) as Fault],
         );
         this.send(res, 200, { ok: true });
+        return;
+      case 'GET /_sim/faults':
+        // with what is left of each count: how many requests each fault has answered
+        this.send(res, 200, { faults: this.faults.list() });
         return;
       case 'DELETE /_sim/faults':
         this.faults.clear();

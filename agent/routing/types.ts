@@ -7,6 +7,8 @@ export interface ObjectMeta {
   namespace?: string;
   uid?: string;
   creationTimestamp?: string | Date;
+  /** set while the object is being deleted (it has finalizers left) */
+  deletionTimestamp?: string | Date;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
   resourceVersion?: string;
