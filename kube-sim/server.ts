@@ -40,6 +40,8 @@ export interface RequestRecord {
   resource: string;
   subresource?: string;
   namespace?: string;
+  /** the object named, by the URL or by a list or watch's fieldSelector metadata.name */
+  name?: string;
   group: string;
   user: string;
   code: number;
@@ -191,6 +193,7 @@ export class KubeSimServer {
     };
     if (target.subresource !== undefined) record.subresource = target.subresource;
     if (target.namespace !== undefined) record.namespace = target.namespace;
+    if (attrs.name !== undefined) record.name = attrs.name;
     this.requests.push(record);
     if (this.requests.length > 100_000) this.requests.splice(0, 50_000);
     res.on('close', () => {

@@ -23,7 +23,7 @@ import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../upstreams.js';
 import type { EventRecorder } from './event-recorder.js';
 import type { LeaderElector } from './leader-election.js';
 import { WorkQueue } from './work-queue.js';
-import { decodeSecretData } from '../kube/secret-data.js';
+import { ReferencedSecrets } from './referenced-secrets.js';
 
 /**
  * The ingress controller: watches Ingress, IngressClass, Service, EndpointSlice and Secret, and keeps
@@ -65,7 +65,7 @@ export class IngressController {
   private readonly classes: ResourceWatch<IngressClass & KubernetesObject>;
   private readonly services: ResourceWatch<Service & KubernetesObject>;
   private readonly slices: ResourceWatch<EndpointSlice & KubernetesObject>;
-  private readonly secrets: ResourceWatch<KubernetesObject>;
+  private readonly secrets: ReferencedSecrets;
   private readonly networking: NetworkingV1Api;
   private lastDiagnostics: Diagnostic[] = [];
   /** the Ingress cache by namespace/name, kept from watch events so status checks need no scan */
@@ -126,29 +126,16 @@ export class IngressController {
       (kind: ChangeKind, o) => this.onSlice(kind, o),
       log,
     );
-    this.secrets = new ResourceWatch(
-      'secrets',
-      kc,
-      scoped('/api/v1', 'secrets'),
-      () =>
-        ns === undefined ? core.listSecretForAllNamespaces() : core.listNamespacedSecret({ namespace: ns }),
-      // Origin CA bundles come from Secrets: a change may change how an Ingress reaches its pods.
-      () => this.queue.add(ROUTES),
-      log,
-    );
+    // Origin CA bundles come from Secrets: only those the routes name are watched, and a change to
+    // one of them may change how an Ingress reaches its pods.
+    this.secrets = new ReferencedSecrets(kc, core, () => this.queue.add(ROUTES), log);
     opts.leader.on('change', (leading) => {
       if (leading) this.queueAllStatus();
     });
   }
 
   get synced(): boolean {
-    return (
-      this.ingresses.synced &&
-      this.classes.synced &&
-      this.services.synced &&
-      this.slices.synced &&
-      this.secrets.synced
-    );
+    return this.ingresses.synced && this.classes.synced && this.services.synced && this.slices.synced;
   }
 
   /** The cached Ingress `namespace/name`, for Events about it. */
@@ -161,14 +148,14 @@ export class IngressController {
   }
 
   get watchRestarts(): number {
-    return [this.ingresses, this.classes, this.services, this.slices, this.secrets].reduce(
-      (n, w) => n + w.restarts,
-      0,
+    return (
+      [this.ingresses, this.classes, this.services, this.slices].reduce((n, w) => n + w.restarts, 0) +
+      this.secrets.restarts
     );
   }
 
   start(): void {
-    for (const w of [this.classes, this.services, this.slices, this.secrets, this.ingresses]) w.start();
+    for (const w of [this.classes, this.services, this.slices, this.ingresses]) w.start();
     // Until every cache has listed once, a compile would see half the world; poll for that moment.
     const wait = setInterval(() => {
       if (!this.synced) return;
@@ -259,14 +246,9 @@ export class IngressController {
       slicesFor: (ns, svc) => slicesBySvc.get(`${ns}/${svc}`) ?? [],
       upstreams: this.upstreams,
       generation: ++this.generation,
-      secret: (ns, name) => {
-        const o = this.secrets
-          .list()
-          .find((x) => x.metadata?.namespace === ns && x.metadata?.name === name) as
-          { data?: Record<string, string> } | undefined;
-        return o === undefined ? undefined : decodeSecretData(o.data);
-      },
+      secret: this.secrets.lookup,
     });
+    this.secrets.retain();
     this.table = table;
     this.opts.onRoutes?.();
     this.opts.metrics?.routeGeneration.set(table.generation);

@@ -1,5 +1,6 @@
 import {
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesObject,
@@ -17,6 +18,12 @@ import { describeApiError } from './errors.js';
  * while the API server is away. A watch can also die without a word (a response cut off mid-body
  * leaves client-node waiting for ever, and it drops its own 30 s timeout), so a watch that has been
  * quiet for `quietMs` is reconnected, from the resourceVersion it has, as client-go's watch timeouts do.
+ *
+ * client-node's ListWatch aborts its current watch whenever it starts another, and the aborted watch
+ * then reports an AbortError as a failure, which used to restart the informer, whose start aborted the
+ * next watch: hundreds of "watch failed" lines an hour and several watch requests per quiet period.
+ * The ListWatch is therefore built over a Watch whose deliberately aborted requests report nothing
+ * (see QuietAbortWatch): a quiet period costs exactly one new watch request.
  */
 export type ChangeKind = 'add' | 'update' | 'delete';
 
@@ -27,6 +34,7 @@ export class ResourceWatch<T extends KubernetesObject> {
   private restartTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   restarts = 0;
+  quietReconnects = 0;
   private lastActivity = Date.now();
   private readonly quietTimer: NodeJS.Timeout;
 
@@ -38,6 +46,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     onChange: (kind: ChangeKind, obj: T) => void,
     private readonly log: Logger,
     private readonly quietMs = 30_000,
+    /** e.g. `metadata.name=NAME`, to watch one object */
+    fieldSelector?: string,
   ) {
     const listed: ListPromise<T> = async () => {
       const list = await listFn();
@@ -45,7 +55,7 @@ export class ResourceWatch<T extends KubernetesObject> {
       this.backoff.reset();
       return list;
     };
-    this.informer = makeInformer(kc, path, listed);
+    this.informer = new ListWatch(path, new QuietAbortWatch(kc), listed, false, undefined, fieldSelector);
     this.informer.on('add', (o) => onChange('add', o));
     this.informer.on('update', (o) => onChange('update', o));
     this.informer.on('delete', (o) => onChange('delete', o));
@@ -75,11 +85,10 @@ export class ResourceWatch<T extends KubernetesObject> {
   private checkQuiet(): void {
     if (this.stopped || this.restartTimer !== null || Date.now() - this.lastActivity < this.quietMs) return;
     this.lastActivity = Date.now();
+    this.quietReconnects++;
     this.log.debug({ watch: this.name, quietMs: this.quietMs }, 'watch quiet; reconnecting');
-    void this.informer
-      .stop()
-      .then(() => (this.stopped ? undefined : this.informer.start()))
-      .catch((err: unknown) => this.restart(err));
+    // start() aborts the current watch (which then says nothing) and watches again from its version.
+    void this.informer.start().catch((err: unknown) => this.restart(err));
   }
 
   private restart(err: unknown): void {
@@ -101,5 +110,31 @@ export class ResourceWatch<T extends KubernetesObject> {
     clearInterval(this.quietTimer);
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     await this.informer.stop();
+  }
+}
+
+/**
+ * client-node's Watch, except that a request aborted through the controller it returns never calls
+ * `done`: only the ListWatch aborts its requests, and only when it has stopped or is already starting
+ * the next watch, so that late AbortError is news to no one (and handed to the ListWatch it would
+ * abort the watch that replaced it).
+ */
+class QuietAbortWatch extends Watch {
+  override async watch(
+    path: string,
+    queryParams: Parameters<Watch['watch']>[1],
+    callback: Parameters<Watch['watch']>[2],
+    done: Parameters<Watch['watch']>[3],
+  ): Promise<AbortController> {
+    let abortedHere = false;
+    const inner = await super.watch(path, queryParams, callback, (err) => {
+      if (!abortedHere) done(err);
+    });
+    const outer = new AbortController();
+    outer.signal.addEventListener('abort', () => {
+      abortedHere = true;
+      inner.abort();
+    });
+    return outer;
   }
 }

@@ -54,6 +54,14 @@ export function parseTimeout(value: string): number | null {
 
 export const BACKEND_PROTOCOL = 'tunnel-ingress.dev/backend-protocol';
 export const ORIGIN_CA_SECRET = 'tunnel-ingress.dev/origin-ca-secret';
+
+/** A Secret the agent has asked for but not heard back about yet: no verdict on it, no Event. */
+export const SECRET_PENDING = 'pending';
+/** A Secret's decoded data, SECRET_PENDING while it is being fetched, undefined when it does not exist. */
+export type SecretLookup = (
+  namespace: string,
+  name: string,
+) => Record<string, string> | typeof SECRET_PENDING | undefined;
 export const ORIGIN_SNI = 'tunnel-ingress.dev/origin-sni';
 export const ORIGIN_INSECURE = 'tunnel-ingress.dev/origin-insecure-skip-verify';
 
@@ -66,11 +74,7 @@ export interface OriginProblem {
   message: string;
 }
 
-export function originOptions(
-  ing: Ingress,
-  secret: (namespace: string, name: string) => Record<string, string> | undefined,
-  problems: OriginProblem[],
-): OriginOptions {
+export function originOptions(ing: Ingress, secret: SecretLookup, problems: OriginProblem[]): OriginOptions {
   const a = ing.metadata?.annotations ?? {};
   const ns = ing.metadata?.namespace ?? 'default';
   const bad = (message: string) => problems.push({ reason: 'InvalidAnnotation', message });
@@ -106,8 +110,10 @@ export function originOptions(
   const caName = a[ORIGIN_CA_SECRET];
   if (caName !== undefined) {
     const data = secret(ns, caName);
-    const ca = data?.['ca.crt'];
-    if (ca === undefined || !ca.includes('-----BEGIN CERTIFICATE-----')) {
+    const ca = data === SECRET_PENDING ? undefined : data?.['ca.crt'];
+    if (data === SECRET_PENDING) {
+      // The routes are compiled again as soon as the Secret is known.
+    } else if (ca === undefined || !ca.includes('-----BEGIN CERTIFICATE-----')) {
       bad(
         `${ORIGIN_CA_SECRET}: Secret ${ns}/${caName} has no PEM certificate under ca.crt; using the system roots only`,
       );

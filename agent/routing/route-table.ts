@@ -4,6 +4,7 @@ import {
   originOptions,
   type OriginOptions,
   type OriginProblem,
+  type SecretLookup,
 } from './origin-options.js';
 import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from '../load-balancer.js';
 import type { Upstream, UpstreamRegistry } from '../upstreams.js';
@@ -138,7 +139,7 @@ export interface CompileInput {
   upstreams: UpstreamRegistry;
   generation: number;
   /** a Secret's decoded data, for origin CA bundles */
-  secret?(namespace: string, name: string): Record<string, string> | undefined;
+  secret?: SecretLookup;
 }
 
 const HOST_RE = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
