@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { AdminServer } from './admin-server.js';
+import { AdminServer, isLoopback } from './admin-server.js';
 import { buildConfig } from './config.js';
 import type { IngressController } from './controller/ingress-controller.js';
 import type { LeaderElector } from './controller/leader-election.js';
@@ -20,6 +19,7 @@ import type { CloudflareClient } from './cloudflare/cloudflare-client.js';
 import { DnsController } from './cloudflare/dns-controller.js';
 import { credentialsSecret, readApiToken } from './cloudflare/kube-secrets.js';
 import { ensureTunnel } from './cloudflare/tunnel-bootstrap.js';
+import { parseCli } from '../common/cli.js';
 import type { RouteTable } from './routing/route-table.js';
 
 /** host → ingress/NS/NAME for every named host of the table (the first Ingress by name wins). */
@@ -50,6 +50,15 @@ async function loadKube(kubeconfig: string | undefined) {
     core: kc.makeApiClient(clientNode.CoreV1Api),
     CoordinationV1Api: clientNode.CoordinationV1Api,
   };
+}
+
+/** Where the dashboard is, for the start-up line; beyond loopback it needs the admin token (not shown). */
+function dashboardUrl(a: { host: string; port: number }, hasToken: boolean): string {
+  const loopback = isLoopback(a.host);
+  if (!loopback && !hasToken) return 'off (not loopback and no --admin-token-file)';
+  const host =
+    a.host === '0.0.0.0' || a.host === '::' ? '127.0.0.1' : a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `http://${host}:${a.port}/dashboard${loopback ? '' : ' (with the admin token)'}`;
 }
 
 const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare tunnel
@@ -98,54 +107,49 @@ Operations:
                             (or TUNNEL_ADMIN_TOKEN); without one they are off there. The dashboard: /dashboard
   --admin-host NAME         a Host name the admin endpoints answer on a loopback address, besides
                             localhost and loopback IPs (repeatable; anything else gets 403: DNS rebinding)
+  --version                 print the version
+  -h, --help                this text
 `;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'credentials-file': { type: 'string' },
-      'cred-file': { type: 'string' },
-      token: { type: 'string' },
-      edge: { type: 'string', multiple: true },
-      cacert: { type: 'string' },
-      'no-tls-verify': { type: 'boolean' },
-      protocol: { type: 'string', short: 'p' },
-      'ha-connections': { type: 'string' },
-      url: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      'watch-namespace': { type: 'string' },
-      'ingress-class': { type: 'string' },
-      'watch-ingress-without-class': { type: 'boolean' },
-      'leader-election-namespace': { type: 'string' },
-      'leader-election-id': { type: 'string' },
-      metrics: { type: 'string' },
-      'grace-period': { type: 'string' },
-      'log-level': { type: 'string' },
-      'log-pretty': { type: 'boolean' },
-      'no-access-log': { type: 'boolean' },
-      'admin-token-file': { type: 'string' },
-      'admin-host': { type: 'string', multiple: true },
-      'tunnel-name': { type: 'string' },
-      'tunnel-credentials-secret': { type: 'string' },
-      'cloudflare-api-token-file': { type: 'string' },
-      'cloudflare-api-token-secret': { type: 'string' },
-      'cloudflare-api-base-url': { type: 'string' },
-      'account-id': { type: 'string' },
-      zone: { type: 'string', multiple: true },
-      'no-dns': { type: 'boolean' },
-      'dns-owner-id': { type: 'string' },
-      'dns-policy': { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      'dns-resync': { type: 'string' },
-      'cloudflare-api-limit': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const values = parseCli('tunnel-ingress', USAGE, {
+    'credentials-file': { type: 'string' },
+    'cred-file': { type: 'string' },
+    token: { type: 'string' },
+    edge: { type: 'string', multiple: true },
+    cacert: { type: 'string' },
+    'no-tls-verify': { type: 'boolean' },
+    protocol: { type: 'string', short: 'p' },
+    'ha-connections': { type: 'string' },
+    url: { type: 'string' },
+    kubeconfig: { type: 'string' },
+    'watch-namespace': { type: 'string' },
+    'ingress-class': { type: 'string' },
+    'watch-ingress-without-class': { type: 'boolean' },
+    'leader-election-namespace': { type: 'string' },
+    'leader-election-id': { type: 'string' },
+    metrics: { type: 'string' },
+    'grace-period': { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-pretty': { type: 'boolean' },
+    'no-access-log': { type: 'boolean' },
+    'admin-token-file': { type: 'string' },
+    'admin-host': { type: 'string', multiple: true },
+    'tunnel-name': { type: 'string' },
+    'tunnel-credentials-secret': { type: 'string' },
+    'cloudflare-api-token-file': { type: 'string' },
+    'cloudflare-api-token-secret': { type: 'string' },
+    'cloudflare-api-base-url': { type: 'string' },
+    'account-id': { type: 'string' },
+    zone: { type: 'string', multiple: true },
+    'no-dns': { type: 'boolean' },
+    'dns-owner-id': { type: 'string' },
+    'dns-policy': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'dns-resync': { type: 'string' },
+    'cloudflare-api-limit': { type: 'string' },
   });
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  if (values === null) return;
   const config = buildConfig(
     { ...values, 'credentials-file': values['credentials-file'] ?? values['cred-file'] },
     process.env,
@@ -365,6 +369,7 @@ async function main(): Promise<void> {
       connectorId,
       tunnelId: credentials.tunnelId,
       metrics: `${adminAddress.host}:${adminAddress.port}`,
+      dashboard: dashboardUrl(adminAddress, config.adminToken !== undefined),
       mode: config.url === undefined ? 'kubernetes' : 'static',
       ...(config.url === undefined ? {} : { origin: config.url.origin }),
     },

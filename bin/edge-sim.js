@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/edge-sim/main.js';
+import { launch } from './launch.js';
+
+await launch('edge-sim/main');

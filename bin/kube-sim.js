@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/kube-sim/main.js';
+import { launch } from './launch.js';
+
+await launch('kube-sim/main');

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parseHostPort, type HostPort } from '../common/net.js';
+import { parseCli } from '../common/cli.js';
 import { startEdgeSim } from './edge-sim.js';
 
 const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
@@ -22,34 +22,29 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
                              edge does not: gRPC then needs the HTTP/2 transport
   --region-listen NAME=HOST:PORT  another tunnel listener: a second region whose location is NAME (repeatable)
   --log-level LEVEL          pino level (default info)
+  --version                 print the version
+  -h, --help                this text
 `;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'state-dir': { type: 'string', default: '.edge-sim' },
-      'create-tunnel': { type: 'string', multiple: true, default: [] },
-      'tunnel-listen': { type: 'string', default: '127.0.0.1:7844' },
-      'public-listen': { type: 'string' },
-      'api-listen': { type: 'string' },
-      route: { type: 'string', multiple: true, default: [] },
-      location: { type: 'string', default: 'SIM' },
-      'api-token': { type: 'string', multiple: true, default: [] },
-      zone: { type: 'string', multiple: true, default: [] },
-      'api-rate-limit': { type: 'string', default: '1200' },
-      'no-quic': { type: 'boolean' },
-      'no-http2': { type: 'boolean' },
-      'no-quic-trailers': { type: 'boolean' },
-      'region-listen': { type: 'string', multiple: true, default: [] },
-      'log-level': { type: 'string', default: 'info' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const values = parseCli('edge-sim', USAGE, {
+    'state-dir': { type: 'string', default: '.edge-sim' },
+    'create-tunnel': { type: 'string', multiple: true, default: [] },
+    'tunnel-listen': { type: 'string', default: '127.0.0.1:7844' },
+    'public-listen': { type: 'string' },
+    'api-listen': { type: 'string' },
+    route: { type: 'string', multiple: true, default: [] },
+    location: { type: 'string', default: 'SIM' },
+    'api-token': { type: 'string', multiple: true, default: [] },
+    zone: { type: 'string', multiple: true, default: [] },
+    'api-rate-limit': { type: 'string', default: '1200' },
+    'no-quic': { type: 'boolean' },
+    'no-http2': { type: 'boolean' },
+    'no-quic-trailers': { type: 'boolean' },
+    'region-listen': { type: 'string', multiple: true, default: [] },
+    'log-level': { type: 'string', default: 'info' },
   });
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  if (values === null) return;
   const log = pino({ name: 'edge-sim', level: values['log-level'] });
   const sim = await startEdgeSim({
     stateDir: values['state-dir'],

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { stringify } from 'yaml';
 import { parseHostPort } from '../common/net.js';
@@ -8,6 +7,7 @@ import { createPki, loadOrCreatePki } from '../common/pki.js';
 import { RESOURCES } from './resources.js';
 import { KubeSimServer } from './server.js';
 import { Store } from './store.js';
+import { parseCli } from '../common/cli.js';
 import { adminUsers, parseTokenFile } from './tokens.js';
 
 const USAGE = `kube-sim: the subset of the Kubernetes API that tunnel-ingress and kubectl use
@@ -25,6 +25,8 @@ const USAGE = `kube-sim: the subset of the Kubernetes API that tunnel-ingress an
   --state FILE              keep objects in FILE across restarts
   --history N               watch history length in events (default 20000)
   --bookmark-interval MS    BOOKMARK period for watches that ask (default 15000)
+  --version                 print the version
+  -h, --help                this text
 `;
 
 export function kubeconfig(server: string, token: string, caPem: string, namespace = 'default'): string {
@@ -45,26 +47,19 @@ export function kubeconfig(server: string, token: string, caPem: string, namespa
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      listen: { type: 'string', default: '127.0.0.1:6443' },
-      'kubeconfig-out': { type: 'string' },
-      token: { type: 'string', multiple: true, default: [] },
-      'token-auth-file': { type: 'string' },
-      'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
-      'audit-log-path': { type: 'string' },
-      state: { type: 'string' },
-      'tls-dir': { type: 'string' },
-      history: { type: 'string', default: '20000' },
-      'bookmark-interval': { type: 'string', default: '15000' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const values = parseCli('kube-sim', USAGE, {
+    listen: { type: 'string', default: '127.0.0.1:6443' },
+    'kubeconfig-out': { type: 'string' },
+    token: { type: 'string', multiple: true, default: [] },
+    'token-auth-file': { type: 'string' },
+    'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
+    'audit-log-path': { type: 'string' },
+    state: { type: 'string' },
+    'tls-dir': { type: 'string' },
+    history: { type: 'string', default: '20000' },
+    'bookmark-interval': { type: 'string', default: '15000' },
   });
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  if (values === null) return;
   const log = pino({ name: 'kube-sim' });
   const fileUsers =
     values['token-auth-file'] === undefined

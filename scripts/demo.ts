@@ -194,6 +194,7 @@ tunnel-ingress demo: a request went visitor → edge-sim → tunnel → agent �
   kube-sim   ${`https://127.0.0.1:${kubePort}`}   export KUBECONFIG=${rel(kubeconfig)}
   edge-sim   visitors ${publicUrl}   admin ${edgeApi}/_edge/tunnels
   agent      ${ready}
+  dashboard  http://127.0.0.1:${metricsPort}/dashboard   (routes, connections, DNS, Events, live requests)
   origins    shop :9091, api :9092 and :9093 (the api Service has both; requests alternate)
 
 Try:
