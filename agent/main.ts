@@ -41,8 +41,9 @@ async function loadKube(kubeconfig: string | undefined) {
     import('./controller/ingress-controller.js'),
     import('./controller/leader-election.js'),
   ] as const);
-  const { loadKubeConfig } = await import('./kube/kube-config.js');
+  const { loadKubeConfig, checkCredentials } = await import('./kube/kube-config.js');
   const { kc, source } = loadKubeConfig(kubeconfig);
+  await checkCredentials(kc, source);
   return {
     kc,
     source,

@@ -56,6 +56,11 @@ const FEATURES = ['serialized_headers', TRAILERS_FEATURE];
 export const AUTO_ORDER = ['http2', 'quic'] as const;
 
 /** A failure that says this transport cannot reach the edge here, as opposed to a refusal by it. */
+/**
+ * The transport itself cannot get through (UDP or TCP blocked, no handshake, no registration in
+ * time). A certificate that does not verify (EDGE_CERTIFICATE) is not one of these: the edge was
+ * reached, the other transport would meet the same certificate, and falling back would hide it.
+ */
 function transportUnusable(err: unknown): boolean {
   const code = isTunnelError(err) ? err.code : '';
   return (
@@ -216,7 +221,9 @@ export class TunnelSupervisor extends EventEmitter<{
           code: isTunnelError(err) ? err.code : undefined,
           retryInMs: wait,
         };
-        if (err instanceof RegistrationError && !err.shouldRetry && !err.duplicate) {
+        if (isTunnelError(err, 'EDGE_CERTIFICATE')) {
+          log.error(fields, "the edge's certificate did not verify: check --cacert; retrying");
+        } else if (err instanceof RegistrationError && !err.shouldRetry && !err.duplicate) {
           log.error(fields, 'the edge refused this tunnel: check the credentials file or token; retrying');
         } else {
           log.warn(fields, 'tunnel connection failed; retrying');

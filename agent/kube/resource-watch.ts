@@ -1,6 +1,5 @@
 import {
   ListWatch,
-  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesObject,
@@ -10,6 +9,7 @@ import {
 import type { Logger } from 'pino';
 import { Backoff } from '../backoff.js';
 import { describeApiError } from './errors.js';
+import { KubeWatch } from './kube-watch.js';
 
 /**
  * One client-node informer, kept alive: client-node stops an informer for good on any error (a socket
@@ -19,11 +19,10 @@ import { describeApiError } from './errors.js';
  * leaves client-node waiting for ever, and it drops its own 30 s timeout), so a watch that has been
  * quiet for `quietMs` is reconnected, from the resourceVersion it has, as client-go's watch timeouts do.
  *
- * client-node's ListWatch aborts its current watch whenever it starts another, and the aborted watch
- * then reports an AbortError as a failure, which used to restart the informer, whose start aborted the
- * next watch: hundreds of "watch failed" lines an hour and several watch requests per quiet period.
- * The ListWatch is therefore built over a Watch whose deliberately aborted requests report nothing
- * (see QuietAbortWatch): a quiet period costs exactly one new watch request.
+ * The ListWatch is built over KubeWatch: a watch it aborts itself reports nothing (client-node's
+ * reported an AbortError, which restarted the informer and raced a second start: hundreds of "watch
+ * failed" lines an hour, several watch requests per quiet period), and a watch cut off mid-body ends
+ * at once instead of at the quiet timer. A quiet period costs exactly one new watch request.
  */
 export type ChangeKind = 'add' | 'update' | 'delete';
 
@@ -55,7 +54,7 @@ export class ResourceWatch<T extends KubernetesObject> {
       this.backoff.reset();
       return list;
     };
-    this.informer = new ListWatch(path, new QuietAbortWatch(kc), listed, false, undefined, fieldSelector);
+    this.informer = new ListWatch(path, new KubeWatch(kc), listed, false, undefined, fieldSelector);
     this.informer.on('add', (o) => onChange('add', o));
     this.informer.on('update', (o) => onChange('update', o));
     this.informer.on('delete', (o) => onChange('delete', o));
@@ -110,31 +109,5 @@ export class ResourceWatch<T extends KubernetesObject> {
     clearInterval(this.quietTimer);
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     await this.informer.stop();
-  }
-}
-
-/**
- * client-node's Watch, except that a request aborted through the controller it returns never calls
- * `done`: only the ListWatch aborts its requests, and only when it has stopped or is already starting
- * the next watch, so that late AbortError is news to no one (and handed to the ListWatch it would
- * abort the watch that replaced it).
- */
-class QuietAbortWatch extends Watch {
-  override async watch(
-    path: string,
-    queryParams: Parameters<Watch['watch']>[1],
-    callback: Parameters<Watch['watch']>[2],
-    done: Parameters<Watch['watch']>[3],
-  ): Promise<AbortController> {
-    let abortedHere = false;
-    const inner = await super.watch(path, queryParams, callback, (err) => {
-      if (!abortedHere) done(err);
-    });
-    const outer = new AbortController();
-    outer.signal.addEventListener('abort', () => {
-      abortedHere = true;
-      inner.abort();
-    });
-    return outer;
   }
 }

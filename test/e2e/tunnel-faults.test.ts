@@ -155,8 +155,8 @@ describe('tunnel faults', () => {
     60_000,
   );
 
-  it.each(['http2', 'quic'])(
-    'verifies the edge certificate (%s): a foreign CA never connects; --no-tls-verify connects and warns',
+  it.each(['http2', 'quic', 'auto'])(
+    'verifies the edge certificate (%s): a foreign CA never connects, reported as a certificate error without a transport fallback; --no-tls-verify connects and warns',
     async (protocol) => {
       const foreign = path.join(tmp.dir, `foreign-ca-${protocol}.pem`);
       await writeFile(foreign, (await createPki()).caPem);
@@ -174,12 +174,16 @@ describe('tunnel faults', () => {
       ];
       const refused = await startAgent([...base, '--cacert', foreign]);
       try {
-        const failure = await refused.proc.waitForMsg('tunnel connection failed; retrying', 15_000);
-        expect(String(failure.err)).toMatch(/certificate|self.signed|verify/i);
-        await refused.proc.waitFor(
-          (l) => l.msg === 'tunnel connection failed; retrying' && l !== failure,
-          15_000,
+        const said = "the edge's certificate did not verify: check --cacert; retrying";
+        const failure = await refused.proc.waitForMsg(said, 15_000);
+        expect(failure.code).toBe('EDGE_CERTIFICATE');
+        expect(String(failure.err)).toMatch(/did not verify/);
+        await refused.proc.waitFor((l) => l.msg === said && l !== failure, 15_000);
+        // A certificate problem is not a blocked transport: auto stays where it is.
+        expect(refused.proc.lines.some((l) => String(l.msg).includes('cannot reach the edge here'))).toBe(
+          false,
         );
+        expect(refused.proc.lines.some((l) => l.msg === 'tunnel connection failed; retrying')).toBe(false);
         const ready = await request(`${refused.metricsUrl}/ready`);
         expect(((await ready.body.json()) as { readyConnections: number }).readyConnections).toBe(0);
       } finally {

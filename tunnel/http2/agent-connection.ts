@@ -33,6 +33,20 @@ export const H2_SERVER_NAME = 'h2.cftunnel.com';
 
 const ignore = (): void => {};
 
+/**
+ * OpenSSL's verification failures as Node reports them (X509_V_ERR_* without the prefix) and the host
+ * name check: the edge was reached, and its certificate is the problem.
+ */
+function isCertificateError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (
+    code === 'ERR_TLS_CERT_ALTNAME_INVALID' ||
+    /CERT|SELF_SIGNED|UNABLE_TO_(GET_ISSUER|VERIFY|DECRYPT)|CHAIN_TOO_LONG|PATH_LENGTH|INVALID_CA|INVALID_PURPOSE/.test(
+      code,
+    )
+  );
+}
+
 export interface AgentHttp2Options {
   host: string;
   port: number;
@@ -112,13 +126,23 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
         socket.removeAllListeners('error');
         resolve(socket);
       });
-      socket.once('error', (cause) => {
+      socket.once('error', (cause: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         reject(
-          new TunnelError('EDGE_DIAL_FAILED', `cannot reach the edge at ${host}:${port}: ${cause.message}`, {
-            source: 'edge',
-            cause,
-          }),
+          isCertificateError(cause)
+            ? new TunnelError(
+                'EDGE_CERTIFICATE',
+                `the edge's certificate at ${host}:${port} did not verify against the trusted CAs (the CA file given, or the system roots): ${cause.message}`,
+                { source: 'edge', cause },
+              )
+            : new TunnelError(
+                'EDGE_DIAL_FAILED',
+                `cannot reach the edge at ${host}:${port}: ${cause.message}`,
+                {
+                  source: 'edge',
+                  cause,
+                },
+              ),
         );
       });
     });

@@ -104,9 +104,14 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
         );
         return;
       }
+      const certificate = info.code !== null && isCertificateAlert(info.code);
       reject(
         new TunnelError(
-          info.timedOut ? 'QUIC_HANDSHAKE_TIMEOUT' : 'QUIC_HANDSHAKE_FAILED',
+          info.timedOut
+            ? 'QUIC_HANDSHAKE_TIMEOUT'
+            : certificate
+              ? 'EDGE_CERTIFICATE'
+              : 'QUIC_HANDSHAKE_FAILED',
           `QUIC handshake with ${opts.host}:${opts.port} failed${info.reason ? `: ${info.reason}` : info.code !== null ? `: ${describeCloseCode(info.code)}` : ''}`,
           { source: 'edge' },
         ),
@@ -130,6 +135,11 @@ const TLS_ALERTS: Record<number, string> = {
   120: 'no_application_protocol',
 };
 const CERTIFICATE_ALERTS = new Set([42, 43, 44, 45, 46, 48]);
+
+/** A close code carrying a certificate alert: the edge's certificate did not verify. */
+export function isCertificateAlert(code: number): boolean {
+  return code >= 0x100 && code <= 0x1ff && CERTIFICATE_ALERTS.has(code - 0x100);
+}
 
 /**
  * A QUIC close code in words. 0x100-0x1ff are CRYPTO_ERRORs carrying a TLS alert (RFC 9001 §4.8);
