@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHART, HELM, helmTemplate } from '../helpers/chart-rbac.js';
+import { CHART, HELM, IMAGE, helmTemplate } from '../helpers/chart-rbac.js';
 import { run } from '../helpers/processes.js';
 
 type Obj = {
@@ -24,10 +24,15 @@ async function validate(o: Obj): Promise<void> {
   new Model(o).validate();
 }
 
-const BASE = ['tunnel.credentialsSecret=creds', 'tunnel.edges={region1.example:7844,region2.example:7844}'];
+const BASE = [
+  'tunnel.credentialsSecret=creds',
+  'tunnel.edges={region1.example:7844,region2.example:7844}',
+  IMAGE,
+];
 const VALUE_SETS: Record<string, string[]> = {
   defaults: BASE,
   everything: [
+    IMAGE,
     'tunnel.tokenSecret=tok',
     'tunnel.edges={edge.example:7844}',
     'tunnel.caSecret=edge-ca',
@@ -40,6 +45,7 @@ const VALUE_SETS: Record<string, string[]> = {
     'replicaCount=3',
   ],
   cloudflare: [
+    IMAGE,
     'tunnel.edges={edge.example:7844}',
     'cloudflare.apiTokenSecret=cf-api',
     'cloudflare.accountId=0123456789abcdef0123456789abcdef',
@@ -147,7 +153,70 @@ describe('Helm chart', () => {
     expect(minimal.map((o) => o.kind)).toEqual(['Deployment']);
   });
 
+  it('renders namespaced RBAC with watchNamespace, and no PodDisruptionBudget at one replica', async () => {
+    const scoped = await render([...BASE, 'watchNamespace=apps', 'replicaCount=1']);
+    const clusterRole = scoped.find((o) => o.kind === 'ClusterRole') as Obj;
+    // Only the cluster-scoped IngressClasses stay cluster-wide; no Secret of any other namespace.
+    expect(clusterRole.rules).toEqual([
+      { apiGroups: ['networking.k8s.io'], resources: ['ingressclasses'], verbs: ['list', 'watch'] },
+    ]);
+    const watchRole = scoped.find((o) => o.kind === 'Role' && o.metadata.namespace === 'apps') as Obj;
+    expect(watchRole.rules).toEqual(
+      expect.arrayContaining([
+        { apiGroups: [''], resources: ['services', 'secrets'], verbs: ['list', 'watch'] },
+      ]),
+    );
+    const binding = scoped.find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === 'apps') as Obj;
+    expect(binding.roleRef.name).toBe(watchRole.metadata.name);
+    expect(binding.subjects[0]).toMatchObject({ kind: 'ServiceAccount', namespace: 'tunnels' });
+    expect(scoped.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+    for (const o of scoped) await validate(o);
+  });
+
+  it('prints NOTES whose commands work with the values given', async () => {
+    const notes = async (sets: string[]) => {
+      const { stdout } = await run(HELM, [
+        'install',
+        'ti',
+        CHART,
+        '--dry-run=client',
+        '--namespace',
+        'tunnels',
+        ...sets.flatMap((s) => ['--set', s]),
+      ]);
+      return stdout.slice(stdout.indexOf('NOTES:'));
+    };
+    const plain = await notes(BASE);
+    expect(plain).toContain('kubectl -n tunnels port-forward deploy/ti-tunnel-ingress 20241');
+    expect(plain).toContain('curl localhost:20241/ready');
+    // The defaults leave the dashboard off (the pod binds beyond loopback): say so and how to turn it on.
+    expect(plain).toContain('are off');
+    expect(plain).toContain('--set metrics.adminTokenSecret=ti-tunnel-ingress-admin');
+    expect(plain).not.toContain('/debug/routes   #');
+    const withToken = await notes([...BASE, 'metrics.adminTokenSecret=admin']);
+    expect(withToken).toContain(
+      "TOKEN=$(kubectl -n tunnels get secret admin -o jsonpath='{.data.admin-token}' | base64 -d)",
+    );
+    expect(withToken).toContain('curl -H "Authorization: Bearer $TOKEN" localhost:20241/debug/routes');
+    expect(withToken).toContain('http://localhost:20241/dashboard?token=$TOKEN');
+  });
+
   it('refuses values that cannot work, with a clear message', async () => {
+    await expect(
+      run(HELM, [
+        'template',
+        'ti',
+        CHART,
+        '--set',
+        'tunnel.credentialsSecret=c',
+        '--set',
+        'tunnel.edges={e:1}',
+      ]),
+    ).rejects.toMatchObject({
+      stderr: expect.stringContaining(
+        'set image.repository: no registry publishes tunnel-ingress yet; build it (docker build -t REGISTRY/tunnel-ingress:TAG .)',
+      ),
+    });
     await expect(run(HELM, ['template', 'ti', CHART])).rejects.toMatchObject({
       stderr: expect.stringContaining(
         'set tunnel.credentialsSecret, tunnel.tokenSecret or cloudflare.tunnelName',

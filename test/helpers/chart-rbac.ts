@@ -17,11 +17,13 @@ export const CHART_NAMESPACE = 'default';
 export const AGENT_USER = `system:serviceaccount:${CHART_NAMESPACE}:tunnel-ingress`;
 
 const EDGES = 'tunnel.edges={edge.example:7844}';
+export const IMAGE = 'image.repository=registry.example/tunnel-ingress';
 /** Value sets whose RBAC differs: credentials from a Secret, and --tunnel-name with the API. */
 export const RBAC_VALUES = {
-  base: ['tunnel.credentialsSecret=creds', EDGES],
+  base: ['tunnel.credentialsSecret=creds', EDGES, IMAGE],
   tunnelName: [
     EDGES,
+    IMAGE,
     'cloudflare.apiTokenSecret=cf-api',
     'cloudflare.accountId=0123456789abcdef0123456789abcdef',
     'cloudflare.tunnelName=t',

@@ -29,3 +29,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The rules for what the agent reads and writes in the namespaces it serves: in a ClusterRole for all
+namespaces, or a Role in watchNamespace. Secrets: only those an Ingress names are read (one
+field-selected list and watch each), but RBAC cannot grant by names not known in advance.
+*/}}
+{{- define "tunnel-ingress.namespacedRules" -}}
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["services", "secrets"]
+  verbs: ["list", "watch"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list", "watch"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses/status"]
+  verbs: ["update"]
+# A new Event is created; a repeat updates its count.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "update"]
+{{- end }}
