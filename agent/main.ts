@@ -359,7 +359,17 @@ async function main(): Promise<void> {
       routes:
         controller === null ? { mode: 'static', origin: config.url?.origin } : describeRoutes(controller),
       activity: activity.recent(),
-      dns: dns === null ? null : { conflicts: dns.conflicts, lastError: dns.lastError },
+      leader: leader === null ? null : leader.isLeader,
+      cachesSynced: controller === null ? null : controller.synced,
+      dns:
+        dns === null
+          ? { mode: 'off' }
+          : {
+              mode: cf.dryRun ? 'dry-run' : cf.dnsPolicy,
+              lastSyncAt: dns.lastSyncAt,
+              lastError: dns.lastError,
+              conflicts: dns.conflicts,
+            },
     }),
     adminToken: config.adminToken,
     adminHosts: config.adminHosts,

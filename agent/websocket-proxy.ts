@@ -56,10 +56,22 @@ export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
     return;
   }
   let settled = false;
-  const finish = (status: number, error?: string) => {
+  const finish = (status: number, error?: string, bytesIn = 0, bytesOut = 0) => {
     if (settled) return;
     settled = true;
-    proxy.record('GET', authority, path, target.route, status, started, endpoint, 0, 0, ray, error);
+    proxy.record(
+      'GET',
+      authority,
+      path,
+      target.route,
+      status,
+      started,
+      endpoint,
+      bytesIn,
+      bytesOut,
+      ray,
+      error,
+    );
   };
   out.on('upgrade', (res, socket: Socket, head: Buffer) => {
     responder.respond(stream, 101, pairsOf(res.rawHeaders), undefined);
@@ -73,9 +85,11 @@ export function proxyWebsocket(proxy: OriginProxy, req: TunnelRequest): void {
     const m = proxy.opts.metrics;
     m?.longStreams.inc({ kind: 'websocket' });
     m?.longStreamsTotal.inc({ kind: 'websocket' });
-    splice(stream, socket, () => {
+    splice(stream, socket, (bytesIn, bytesOut) => {
       m?.longStreams.dec({ kind: 'websocket' });
-      finish(101);
+      m?.bytes.inc({ direction: 'in' }, bytesIn);
+      m?.bytes.inc({ direction: 'out' }, bytesOut);
+      finish(101, undefined, bytesIn, bytesOut);
     });
   });
   out.on('response', (res) => {
@@ -111,8 +125,11 @@ function pairsOf(raw: string[]): Array<[string, string]> {
   return pairs;
 }
 
-/** Copies both ways with backpressure; when either side ends or fails, both close. */
-function splice(a: Duplex, b: Socket, done: () => void): void {
+/**
+ * Copies both ways with backpressure; when either side ends or fails, both close. `done` gets the
+ * bytes that went each way (frames included): visitor to origin, origin to visitor.
+ */
+function splice(a: Duplex, b: Socket, done: (bytesIn: number, bytesOut: number) => void): void {
   a.pipe(b);
   b.pipe(a);
   let closed = false;
@@ -127,7 +144,9 @@ function splice(a: Duplex, b: Socket, done: () => void): void {
     setTimeout(() => {
       if (!a.destroyed) a.destroy();
     }, 5000).unref();
-    done();
+    // The origin socket saw every byte both ways (the handshake too): what it read came from the
+    // origin, what it wrote came from the visitor.
+    done(b.bytesWritten, b.bytesRead);
   };
   a.on('end', close);
   a.on('close', close);

@@ -48,6 +48,8 @@ export class DnsController {
   conflicts: Conflict[] = [];
   runs = 0;
   lastError: string | null = null;
+  /** when the last pass that succeeded ended (ISO time), for the dashboard */
+  lastSyncAt: string | null = null;
 
   constructor(private readonly opts: DnsControllerOptions) {
     this.runBackoff = new Backoff(opts.backoffBaseMs ?? 1000, 6);
@@ -88,6 +90,7 @@ export class DnsController {
       const retryIn = await this.sync();
       this.runBackoff.reset();
       this.lastError = null;
+      this.lastSyncAt = new Date().toISOString();
       this.opts.metrics?.dnsSyncs.inc({ result: 'ok' });
       if (retryIn !== null) next = Math.min(next, retryIn);
     } catch (err) {

@@ -24,6 +24,12 @@ export const DASHBOARD_HTML = `<!DOCTYPE html>
   .ok { color: var(--ok); } .bad { color: var(--bad); }
   code { font-size: 0.9em; }
   #state { font-weight: 600; }
+  .scroll { overflow-x: auto; }
+  @media (max-width: 600px) {
+    body { margin: 0 0.6rem 1.5rem; font-size: 13px; }
+    header { gap: 0.3rem 1rem; }
+    th, td { padding: 0.2rem 0.4rem 0.2rem 0; }
+  }
 </style>
 </head>
 <body>
@@ -33,19 +39,24 @@ export const DASHBOARD_HTML = `<!DOCTYPE html>
   <span class="muted">tunnel <code id="tunnel"></code></span>
   <span class="muted">connector <code id="connector"></code></span>
   <span class="muted">version <code id="version"></code></span>
+  <span class="muted">leader <b id="leader"></b></span>
+  <span class="muted">caches <b id="caches"></b></span>
 </header>
 
 <h2>Tunnel connections</h2>
-<table id="connections"><thead><tr><th>index</th><th>state</th><th>location</th><th>protocol</th><th>edge</th><th>uptime</th><th>reconnects</th><th>last error</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="connections"><thead><tr><th>index</th><th>state</th><th>location</th><th>protocol</th><th>edge</th><th>uptime</th><th>reconnects</th><th>last error</th></tr></thead><tbody></tbody></table></div>
 
 <h2>Routes <span class="muted" id="generation"></span></h2>
-<table id="routes"><thead><tr><th>host</th><th>path</th><th>Ingress</th><th>Service</th><th>endpoints</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="routes"><thead><tr><th>host</th><th>path</th><th>Ingress</th><th>Service</th><th>endpoints</th></tr></thead><tbody></tbody></table></div>
 
-<h2>Requests <span class="muted">(live)</span></h2>
-<table id="requests"><thead><tr><th>time</th><th>method</th><th>host</th><th>path</th><th>status</th><th class="num">ms</th><th>endpoint</th><th class="num">bytes out</th><th>Cf-Ray</th></tr></thead><tbody></tbody></table>
+<h2>DNS</h2>
+<div class="scroll"><table id="dns"><tbody></tbody></table></div>
 
 <h2>Events and errors</h2>
-<table id="activity"><thead><tr><th>time</th><th>kind</th><th>reason</th><th>about</th><th>message</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="activity"><thead><tr><th>time</th><th>kind</th><th>reason</th><th>about</th><th>message</th></tr></thead><tbody></tbody></table></div>
+
+<h2>Requests <span class="muted">(live)</span></h2>
+<div class="scroll"><table id="requests"><thead><tr><th>time</th><th>method</th><th>host</th><th>path</th><th>status</th><th class="num">ms</th><th>endpoint</th><th class="num">bytes in</th><th class="num">bytes out</th><th>Cf-Ray</th></tr></thead><tbody></tbody></table></div>
 
 <script>
 'use strict';
@@ -98,7 +109,24 @@ async function refresh() {
       e.unavailable ? [e.unavailable, 'bad'] : [(e.endpoints || []).join(', ') || 'no ready endpoint', (e.endpoints || []).length ? 'ok' : 'bad'],
     ]));
     if (r.mode === 'static') routes.push(row(['*', '/', '', '--url', [r.origin, 'ok']]));
+    const d = r.defaultBackend;
+    if (d) routes.push(row([
+      'default backend', '(anything no rule matches)', d.ingress, d.service,
+      d.unavailable ? [d.unavailable, 'bad'] : [(d.endpoints || []).join(', ') || 'no ready endpoint', (d.endpoints || []).length ? 'ok' : 'bad'],
+    ]));
     fill('routes', routes);
+    $('leader').textContent = o.leader === null ? 'n/a' : o.leader ? 'this replica' : 'another replica';
+    $('caches').textContent = o.cachesSynced === null ? 'n/a' : o.cachesSynced ? 'synced' : 'syncing…';
+    $('caches').className = o.cachesSynced === false ? 'bad' : '';
+    const dns = o.dns || { mode: 'off' };
+    const dnsRows = [row(['mode', dns.mode === 'off' ? 'off (no Cloudflare API token)' : dns.mode])];
+    if (dns.mode !== 'off') {
+      dnsRows.push(row(['written by', o.leader ? 'this replica (the leader)' : 'the leader']));
+      dnsRows.push(row(['last sync', dns.lastSyncAt ? new Date(dns.lastSyncAt).toLocaleTimeString() : (o.leader ? 'not yet' : '(on the leader)')]));
+      if (dns.lastError) dnsRows.push(row(['last error', [dns.lastError, 'bad']]));
+      for (const c of dns.conflicts || []) dnsRows.push(row(['conflict', [c.host + ' (' + c.resource + '): held by ' + c.held, 'bad']]));
+    }
+    fill('dns', dnsRows);
     fill('activity', o.activity.slice().reverse().map((a) => row([
       new Date(a.time).toLocaleTimeString(), [a.kind, a.kind === 'event' ? '' : 'bad'], a.reason, a.subject,
       a.message + (a.count > 1 ? ' (×' + a.count + ')' : ''),
@@ -114,7 +142,7 @@ function addRequest(r) {
   body.insertBefore(row([
     new Date(r.time).toLocaleTimeString(), r.method, r.host, r.path,
     [r.status, r.status >= 500 ? 'bad' : r.status < 400 ? 'ok' : ''], [r.durationMs, 'num'],
-    r.endpoint, [r.bytesOut, 'num'], r.ray,
+    r.endpoint, [r.bytesIn, 'num'], [r.bytesOut, 'num'], r.ray,
   ]), body.firstChild);
   while (body.rows.length > 200) body.deleteRow(body.rows.length - 1);
 }

@@ -53,6 +53,11 @@ describe('dashboard', () => {
         slice('web-1', 'web', origin.port, [{}]),
         ingress('dash', [{ host: 'dash.test', paths: [['/', 'Prefix', 'web']] }]),
         ingress('broken', [{ host: 'broken.test', paths: [['/', 'Prefix', 'missing']] }]),
+        ingress(
+          'fallback',
+          [{ host: 'fb.test', paths: [['/', 'Prefix', 'web']] }],
+          '  defaultBackend: {service: {name: web, port: {name: http}}}\n',
+        ),
       ].join('---\n'),
     );
     agent = await startAgent(kubeAgentArgs(edge, 'dash', k.agentKubeconfig, ['--ha-connections', '2']), {
@@ -89,6 +94,19 @@ describe('dashboard', () => {
     expect(routes).toContain(`127.0.0.1:${origin.port}`);
     expect(routes).toMatch(/broken\.test[^\n]*default\/broken/);
     await page.locator('#activity tbody tr', { hasText: 'broken' }).first().waitFor();
+    // The default backend, leadership, the caches and DNS are on the page too.
+    await page.locator('#routes tbody tr', { hasText: 'default backend' }).waitFor();
+    expect(await page.locator('#routes tbody tr', { hasText: 'default backend' }).innerText()).toContain(
+      'default/fallback',
+    );
+    await page.locator('#leader', { hasText: 'this replica' }).waitFor();
+    await page.locator('#caches', { hasText: 'synced' }).waitFor();
+    expect(await page.locator('#dns').innerText()).toContain('off (no Cloudflare API token)');
+    // Events come before the stream of requests.
+    const sections = await page.locator('h2').allInnerTexts();
+    expect(sections.findIndex((h) => h.startsWith('Events'))).toBeLessThan(
+      sections.findIndex((h) => h.startsWith('Requests')),
+    );
 
     const marker = `/seen-in-chromium-${Date.now()}`;
     const res = await request(`${edge.publicUrl}${marker}`, { headers: { host: 'dash.test' } });
@@ -107,6 +125,22 @@ describe('dashboard', () => {
     expect(existsSync(shot)).toBe(true);
     await page.close();
   }, 60_000);
+
+  it('fits a 420 px wide screen: nothing but the tables scrolls sideways', async () => {
+    // bypassCSP only so that the test can measure the layout; the page itself runs under its policy.
+    const context = await browser.newContext({ viewport: { width: 420, height: 900 }, bypassCSP: true });
+    const page = await context.newPage();
+    await page.goto(`${agent.metricsUrl}/dashboard`);
+    await page.locator('#state', { hasText: '2 of 2 connections up' }).waitFor();
+    await page.locator('#routes tbody tr', { hasText: 'default backend' }).waitFor();
+    const widths = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      view: document.documentElement.clientWidth,
+    }));
+    expect(widths.page).toBeLessThanOrEqual(widths.view);
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard-420.png'), fullPage: true });
+    await context.close();
+  }, 30_000);
 });
 
 describe('admin endpoints beyond localhost', () => {

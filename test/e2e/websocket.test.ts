@@ -120,6 +120,50 @@ describe.each(['http2', 'quic'])('websocket over %s', (protocol) => {
     expect(await closed).toEqual([4001, 'asked to']);
   }, 20_000);
 
+  it("counts a websocket's bytes both ways in bytes_total and its /requests line", async () => {
+    const bytes = async () => {
+      const text = await (await request(`${agent.metricsUrl}/metrics`)).body.text();
+      const of = (d: string) =>
+        Number(
+          new RegExp(`^tunnel_ingress_bytes_total\\{direction="${d}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0,
+        );
+      return { in: of('in'), out: of('out') };
+    };
+    const before = await bytes();
+    const ws = new WebSocket(`${url}/socket/bytes-counted`, {
+      headers: { host: 'ws.test' },
+      perMessageDeflate: false,
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const chunk = Buffer.alloc(10_000, 7);
+    for (let i = 0; i < 5; i++) {
+      const echoed = new Promise((r) => ws.once('message', r));
+      ws.send(chunk);
+      await echoed;
+    }
+    ws.close(1000);
+    await new Promise((r) => ws.once('close', r));
+    const line = await waitUntil(
+      async () => {
+        const { requests } = (await (await request(`${agent.metricsUrl}/requests`)).body.json()) as {
+          requests: Array<{ path: string; status: number; bytesIn: number; bytesOut: number }>;
+        };
+        return requests.find((r) => r.path === '/socket/bytes-counted');
+      },
+      5_000,
+      'the websocket in /requests',
+    );
+    // five 10,000-byte frames each way, with their frame headers (masked from the visitor) and the handshake
+    expect(line.status).toBe(101);
+    expect(line.bytesIn).toBeGreaterThanOrEqual(50_000);
+    expect(line.bytesIn).toBeLessThan(51_500);
+    expect(line.bytesOut).toBeGreaterThanOrEqual(50_000);
+    expect(line.bytesOut).toBeLessThan(51_500);
+    const after = await bytes();
+    expect(after.in - before.in).toBeGreaterThanOrEqual(line.bytesIn);
+    expect(after.out - before.out).toBeGreaterThanOrEqual(line.bytesOut);
+  });
+
   it('relays an origin that refuses the upgrade as an ordinary response', async () => {
     const bad = new Promise<number>((resolve) => {
       const ws = new WebSocket(`${url}/refuse`, ['chat.v2'], { headers: { host: 'ws.test' } });
