@@ -9,6 +9,7 @@ import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } f
 import { ApiError, notFound } from './status.js';
 import type { Store } from './store.js';
 import { unknownFields, validateName } from './validation.js';
+import { validateEndpointAddresses, type EndpointPolicy } from './endpoint-addresses.js';
 
 /**
  * The verbs on stored objects, with the API server's semantics: resourceVersion preconditions,
@@ -54,6 +55,7 @@ export class Handlers {
   constructor(
     readonly store: Store,
     readonly resources: ResourceKind[],
+    private readonly endpoints: EndpointPolicy = { allowLoopback: false },
   ) {}
 
   matchers(labelSelector: string | null, fieldSelector: string | null): Matcher {
@@ -154,7 +156,11 @@ export class Handlers {
   private validate(r: ResourceKind, obj: KubeObject, opts: WriteOptions): void {
     const name = String(obj.metadata?.name ?? '');
     const nameErr = validateName(r, obj.metadata?.name);
-    const errs = [...(nameErr === null ? [] : [nameErr]), ...(r.validate?.(obj) ?? [])];
+    const errs = [
+      ...(nameErr === null ? [] : [nameErr]),
+      ...(r.validate?.(obj) ?? []),
+      ...(r.kind === 'EndpointSlice' ? validateEndpointAddresses(obj, this.endpoints) : []),
+    ];
     if (errs.length > 0) throw invalid(r, name, errs);
     if (opts.fieldValidation !== 'Ignore') {
       const unknown = unknownFields(r, obj);

@@ -25,6 +25,8 @@ const USAGE = `kube-sim: the subset of the Kubernetes API that tunnel-ingress an
   --state FILE              keep objects in FILE across restarts
   --history N               watch history length in events (default 20000)
   --bookmark-interval MS    BOOKMARK period for watches that ask (default 15000)
+  --allow-loopback-endpoints  accept 127.0.0.0/8 and ::1 in EndpointSlices, which the API server refuses
+                            (for demos and tests whose pods are local processes)
   --version                 print the version
   -h, --help                this text
 `;
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
     'tls-dir': { type: 'string' },
     history: { type: 'string', default: '20000' },
     'bookmark-interval': { type: 'string', default: '15000' },
+    'allow-loopback-endpoints': { type: 'boolean' },
   });
   if (values === null) return;
   const log = pino({ name: 'kube-sim' });
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
     ...(values['audit-log-path'] === undefined ? {} : { auditLog: values['audit-log-path'] }),
     store,
     bookmarkIntervalMs: Number(values['bookmark-interval']),
+    allowLoopbackEndpoints: values['allow-loopback-endpoints'] === true,
   });
   const nsKind = RESOURCES.find((r) => r.kind === 'Namespace') as (typeof RESOURCES)[number];
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {

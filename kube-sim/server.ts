@@ -12,6 +12,7 @@ import { buildOpenApi, type OpenApiIndex } from './openapi.js';
 import { attributesOf, type Target } from './request-attributes.js';
 import { RESOURCES, type KubeObject } from './resources.js';
 import { ApiError, type Reason } from './status.js';
+import { decodeProtobufObject } from './protobuf.js';
 import type { Store } from './store.js';
 import { tableOf, wantsTable } from './table.js';
 import { WatchHub } from './watch.js';
@@ -33,6 +34,8 @@ export interface KubeSimOptions {
   auditLog?: string;
   store: Store;
   bookmarkIntervalMs?: number;
+  /** accept loopback EndpointSlice addresses (pods that are local processes), which the API server refuses */
+  allowLoopbackEndpoints?: boolean;
 }
 
 export interface RequestRecord {
@@ -51,7 +54,7 @@ export interface RequestRecord {
 
 const MAX_BODY = 3 * 1024 * 1024;
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -62,7 +65,7 @@ function readBody(req: IncomingMessage): Promise<string> {
         req.destroy();
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -87,7 +90,9 @@ export class KubeSimServer {
   private address = '';
 
   constructor(private readonly opts: KubeSimOptions) {
-    this.handlers = new Handlers(opts.store, RESOURCES);
+    this.handlers = new Handlers(opts.store, RESOURCES, {
+      allowLoopback: opts.allowLoopbackEndpoints === true,
+    });
     this.openapi = buildOpenApi(RESOURCES);
     this.authorizer = new Authorizer(opts.store);
     this.auditLog = opts.auditLog === undefined ? null : new AuditLog(opts.auditLog);
@@ -308,7 +313,7 @@ export class KubeSimServer {
       // Apply requires an explicit field manager; other writes default to the user agent's name.
       fieldManager: isApply ? (q.get('fieldManager') ?? '') : fieldManagerFrom(req, q),
       fieldValidation,
-      dryRun: q.get('dryRun') === 'All',
+      dryRun: dryRunOf(q.getAll('dryRun')),
       warnings: [],
     };
     const table = wantsTable(req.headers.accept);
@@ -362,7 +367,8 @@ export class KubeSimServer {
       return;
     }
     const contentType = (req.headers['content-type'] ?? 'application/json').toLowerCase();
-    if (contentType.includes('protobuf') || contentType.includes('cbor')) {
+    const protobuf = contentType.startsWith('application/vnd.kubernetes.protobuf');
+    if ((contentType.includes('protobuf') && !protobuf) || contentType.includes('cbor')) {
       req.resume();
       throw new ApiError(
         415,
@@ -370,8 +376,10 @@ export class KubeSimServer {
         'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json',
       );
     }
-    const raw = await readBody(req);
+    const body = await readBody(req);
+    const raw = protobuf ? '' : body.toString('utf8');
     const parse = (): unknown => {
+      if (protobuf) return body.length === 0 ? null : decodeProtobufObject(body);
       if (raw.trim() === '') return null;
       try {
         return contentType.includes('yaml') ? parseYaml(raw) : JSON.parse(raw);
@@ -409,12 +417,12 @@ export class KubeSimServer {
       this.send(res, out.created ? 201 : 200, out.object, opts.warnings);
       return;
     }
-    if (method === 'DELETE' && name !== undefined) {
-      this.send(res, 200, this.handlers.delete(r, namespace, name, parse(), opts.dryRun));
-      return;
-    }
     if (method === 'DELETE') {
-      this.send(res, 200, this.handlers.deleteCollection(r, namespace, match(), opts.dryRun));
+      // kubectl says dry run for a delete in the body's DeleteOptions, not in the query.
+      const body = parse();
+      const dryRun = opts.dryRun || dryRunOf((body as { dryRun?: unknown } | null)?.dryRun);
+      if (name !== undefined) this.send(res, 200, this.handlers.delete(r, namespace, name, body, dryRun));
+      else this.send(res, 200, this.handlers.deleteCollection(r, namespace, match(), dryRun));
       return;
     }
     throw new ApiError(
@@ -425,7 +433,7 @@ export class KubeSimServer {
   }
 
   private async sim(req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
-    const body = method === 'POST' ? await readBody(req) : '';
+    const body = method === 'POST' ? (await readBody(req)).toString('utf8') : '';
     switch (`${method} ${path}`) {
       case 'POST /_sim/drop-watches':
         this.send(res, 200, { dropped: this.watches.dropAll() });
@@ -460,4 +468,21 @@ export class KubeSimServer {
         throw new ApiError(404, 'NotFound', `no such kube-sim endpoint: ${method} ${path}`);
     }
   }
+}
+
+/**
+ * A dry run as the API server reads it: `dryRun=All` (query) or `dryRun: ["All"]` (DeleteOptions);
+ * any other value is refused, as there, rather than taken as a real write.
+ */
+function dryRunOf(value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  const values = Array.isArray(value) ? value : [value];
+  for (const v of values)
+    if (v !== 'All')
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `dryRun: Unsupported value: "${String(v)}": supported values: "All"`,
+      );
+  return values.length > 0;
 }

@@ -119,6 +119,8 @@ async function main(): Promise<void> {
     path.join(STATE, 'kube-state.json'),
     '--tls-dir',
     path.join(STATE, 'kube-tls'),
+    // the demo's pods are processes on 127.0.0.1
+    '--allow-loopback-endpoints',
   ]);
   start('edge-sim', 'edge-sim/main.ts', [
     '--state-dir',

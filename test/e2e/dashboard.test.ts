@@ -133,10 +133,10 @@ describe('dashboard', () => {
     await page.goto(`${agent.metricsUrl}/dashboard`);
     await page.locator('#state', { hasText: '2 of 2 connections up' }).waitFor();
     await page.locator('#routes tbody tr', { hasText: 'default backend' }).waitFor();
-    const widths = await page.evaluate(() => ({
-      page: document.documentElement.scrollWidth,
-      view: document.documentElement.clientWidth,
-    }));
+    // A string, evaluated in the page (this file is type-checked without the DOM's types).
+    const widths = (await page.evaluate(
+      '({ page: document.documentElement.scrollWidth, view: document.documentElement.clientWidth })',
+    )) as { page: number; view: number };
     expect(widths.page).toBeLessThanOrEqual(widths.view);
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-420.png'), fullPage: true });
     await context.close();

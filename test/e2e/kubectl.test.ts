@@ -225,4 +225,117 @@ subjects:
     const roles = await k.kubectl(['get', 'rolebindings']);
     expect(roles.stdout).toMatch(/cm-reader\s+Role\/cm-reader/);
   });
+
+  it('creates with kubectl create (protobuf bodies): configmap, secret, namespace, service, ingress', async () => {
+    const ok = async (args: string[]) => {
+      const r = await k.kubectl(args);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return r.stdout;
+    };
+    expect(await ok(['create', 'configmap', 'pb-cm', '--from-literal=greeting=hello'])).toContain('created');
+    expect(
+      await ok(['create', 'secret', 'generic', 'pb-secret', '--from-literal=password=s3cr3t']),
+    ).toContain('created');
+    expect(await ok(['create', 'namespace', 'pb-ns'])).toContain('created');
+    expect(await ok(['create', 'service', 'clusterip', 'pb-svc', '--tcp=80:8080'])).toContain('created');
+    expect(
+      await ok([
+        'create',
+        'ingress',
+        'pb-ing',
+        '--class=cloudflare-tunnel',
+        '--rule=pb.test/api*=pb-svc:80',
+        '--rule=tls.pb.test/=pb-svc:http,tls=pb-cert',
+      ]),
+    ).toContain('created');
+    expect(await ok(['get', 'configmap', 'pb-cm', '-o', 'jsonpath={.data.greeting}'])).toBe('hello');
+    expect(await ok(['get', 'secret', 'pb-secret', '-o', 'jsonpath={.data.password}'])).toBe(
+      Buffer.from('s3cr3t').toString('base64'),
+    );
+    expect(await ok(['get', 'namespace', 'pb-ns', '-o', 'jsonpath={.status.phase}'])).toBe('Active');
+    expect(JSON.parse(await ok(['get', 'service', 'pb-svc', '-o', 'jsonpath={.spec.ports}']))).toEqual([
+      { name: '80-8080', port: 80, protocol: 'TCP', targetPort: 8080 },
+    ]);
+    const ing = JSON.parse(await ok(['get', 'ingress', 'pb-ing', '-o', 'json'])) as { spec: unknown };
+    expect(ing.spec).toEqual({
+      ingressClassName: 'cloudflare-tunnel',
+      rules: [
+        {
+          host: 'pb.test',
+          http: {
+            paths: [
+              {
+                path: '/api',
+                pathType: 'Prefix',
+                backend: { service: { name: 'pb-svc', port: { number: 80 } } },
+              },
+            ],
+          },
+        },
+        {
+          host: 'tls.pb.test',
+          http: {
+            paths: [
+              {
+                path: '/',
+                pathType: 'Exact',
+                backend: { service: { name: 'pb-svc', port: { name: 'http' } } },
+              },
+            ],
+          },
+        },
+      ],
+      tls: [{ hosts: ['tls.pb.test'], secretName: 'pb-cert' }],
+    });
+  });
+
+  it('writes nothing on a server-side dry run, for any verb', async () => {
+    await k.apply('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry}\ndata: {v: "1"}\n');
+    const rv = async () =>
+      (await k.kubectl(['get', 'configmap', 'dry', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout;
+    const before = await rv();
+    const runs = [
+      ['delete', 'configmap', 'dry', '--dry-run=server'],
+      ['label', 'configmap', 'dry', 'x=y', '--dry-run=server'],
+      ['create', 'configmap', 'dry-new', '--from-literal=a=b', '--dry-run=server'],
+      ['patch', 'configmap', 'dry', '-p', '{"data":{"v":"2"}}', '--dry-run=server'],
+      ['delete', 'configmaps', '--all', '--dry-run=server'],
+    ];
+    for (const args of runs) {
+      const r = await k.kubectl(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      // kubectl patch says only "patched"; the others name the dry run
+      if (args[0] !== 'patch') expect(r.stdout, args.join(' ')).toContain('(server dry run)');
+    }
+    expect(await rv()).toBe(before);
+    expect((await k.kubectl(['get', 'configmap', 'dry', '-o', 'jsonpath={.data.v}'])).stdout).toBe('1');
+    expect((await k.kubectl(['get', 'configmap', 'dry-new'])).code).not.toBe(0);
+  });
+
+  it('refuses EndpointSlice addresses the API server refuses (link-local, unspecified; loopback without the demo flag)', async () => {
+    const slice = (name: string, ip: string) =>
+      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}}\naddressType: IPv4\nendpoints: [{addresses: ["${ip}"]}]\nports: [{port: 80}]\n`;
+    for (const [ip, says] of [
+      ['169.254.1.1', 'may not be in the link-local range (169.254.0.0/16, fe80::/10)'],
+      ['0.0.0.0', 'may not be unspecified'],
+      ['10.0.0.256', 'must be a valid IPv4 address'],
+    ] as const) {
+      const r = await k.kubectl(['apply', '-f', '-'], slice('bad-slice', ip));
+      expect(r.code, ip).not.toBe(0);
+      expect(r.stderr).toContain(`endpoints[0].addresses[0]: Invalid value: "${ip}": ${says}`);
+    }
+    // This suite's kube-sim takes loopback (its pods are local processes); a default one refuses it.
+    const strict = await startKubeSim([], {}, { allowLoopbackEndpoints: false });
+    try {
+      const r = await strict.kubectl(['apply', '-f', '-'], slice('loop', '127.0.0.1'));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(
+        'endpoints[0].addresses[0]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)',
+      );
+      expect((await strict.kubectl(['apply', '-f', '-'], slice('ok', '10.1.2.3'))).code).toBe(0);
+    } finally {
+      await strict.stop();
+    }
+  });
 });

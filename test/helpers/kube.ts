@@ -48,7 +48,12 @@ export interface KubeSimOptions {
  * kube-sim enforcing RBAC, with an administrator for kubectl and the chart's ServiceAccount for the
  * agent (test/helpers/chart-rbac.ts), its audit log in test-results/audit.
  */
-export async function startKubeSim(extra: string[] = [], opts: KubeSimOptions = {}): Promise<KubeSimProc> {
+export async function startKubeSim(
+  extra: string[] = [],
+  opts: KubeSimOptions = {},
+  /** the suite's pods are processes on 127.0.0.1; false for kube-sim's (and the API server's) default */
+  { allowLoopbackEndpoints = true }: { allowLoopbackEndpoints?: boolean } = {},
+): Promise<KubeSimProc> {
   const tmp = await tempDir('kube');
   const kubeconfig = path.join(tmp.dir, 'kubeconfig');
   const adminToken = randomBytes(24).toString('hex');
@@ -68,6 +73,7 @@ export async function startKubeSim(extra: string[] = [], opts: KubeSimOptions = 
     tokenFile,
     '--authorization-mode',
     'RBAC',
+    ...(allowLoopbackEndpoints ? ['--allow-loopback-endpoints'] : []),
     '--audit-log-path',
     path.join(AUDIT_DIR, `kube-sim-${process.pid}-${randomBytes(4).toString('hex')}.jsonl`),
     ...(opts.restartable === true
