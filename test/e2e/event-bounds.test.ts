@@ -1,14 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import type { KubeSimProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, ingress, service } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
-import {
-  kubeAgentArgs,
-  startAgent,
-  startEdgeSim,
-  type AgentProc,
-  type EdgeSimProc,
-} from '../helpers/stack.js';
+import { startKubeStack, type AgentProc, type KubeStack } from '../helpers/stack.js';
 
 /**
  * A tenant cannot grow the leader or flood the API server with Events: patching a 200 KB invalid
@@ -22,8 +16,8 @@ interface EventItem {
 }
 
 describe('Event bounds', () => {
+  let stack: KubeStack;
   let k: KubeSimProc;
-  let edge: EdgeSimProc;
   let agent: AgentProc;
 
   const eventsFor = async (namespace: string, name: string) => {
@@ -32,25 +26,18 @@ describe('Event bounds', () => {
   };
 
   beforeAll(async () => {
-    k = await startKubeSim();
-    edge = await startEdgeSim({ tunnels: ['t'], routes: ['big.test=t'] });
-    await k.apply(
-      [
+    stack = await startKubeStack({
+      hosts: ['big.test'],
+      objects: [
         INGRESS_CLASS,
         service('web'),
         ingress('big', [{ host: 'big.test', paths: [['/', 'Prefix', 'web']] }]),
-      ].join('---\n'),
-    );
-    agent = await startAgent(kubeAgentArgs(edge, 't', k.agentKubeconfig, ['--ha-connections', '1']), {
-      waitReady: 1,
+      ],
     });
+    ({ k, agent } = stack);
   }, 60_000);
 
-  afterAll(async () => {
-    await agent?.stop();
-    await edge?.stop();
-    await k?.stop();
-  });
+  afterAll(async () => stack?.stop());
 
   it('writes at most a burst of 25 Events for 300 patches of a 200 KB annotation, each cut to 1,024 bytes', async () => {
     for (let i = 0; i < 300; i++) {

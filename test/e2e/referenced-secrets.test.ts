@@ -2,16 +2,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
 import { AGENT_USER } from '../helpers/chart-rbac.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import type { KubeSimProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, caSecret, ingress, service } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
-import {
-  kubeAgentArgs,
-  startAgent,
-  startEdgeSim,
-  type AgentProc,
-  type EdgeSimProc,
-} from '../helpers/stack.js';
+import { startKubeStack, type AgentProc, type KubeStack } from '../helpers/stack.js';
 
 /**
  * The agent reads only the Secrets its routes name (an Ingress's origin CA bundle, in the Ingress's own
@@ -21,8 +15,8 @@ import {
 const ns = (name: string, yaml: string) => yaml.replace('metadata: {', `metadata: {namespace: ${name}, `);
 
 describe('Secrets the routes use, and no others', () => {
+  let stack: KubeStack;
   let k: KubeSimProc;
-  let edge: EdgeSimProc;
   let agent: AgentProc;
 
   const generation = async () => {
@@ -38,10 +32,9 @@ describe('Secrets the routes use, and no others', () => {
 
   beforeAll(async () => {
     const pki = await createPki();
-    k = await startKubeSim();
-    edge = await startEdgeSim({ tunnels: ['t'], routes: ['tls.test=t'] });
-    await k.apply(
-      [
+    stack = await startKubeStack({
+      hosts: ['tls.test'],
+      objects: [
         INGRESS_CLASS,
         'apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n',
         'apiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n',
@@ -54,11 +47,9 @@ describe('Secrets the routes use, and no others', () => {
             'tunnel-ingress.dev/origin-ca-secret': 'origin-ca',
           }),
         ),
-      ].join('---\n'),
-    );
-    agent = await startAgent(kubeAgentArgs(edge, 't', k.agentKubeconfig, ['--ha-connections', '1']), {
-      waitReady: 1,
+      ],
     });
+    ({ k, agent } = stack);
     await waitUntil(
       async () => ((await secretCalls()).some((r) => r.verb === 'watch') ? true : undefined),
       15_000,
@@ -66,11 +57,7 @@ describe('Secrets the routes use, and no others', () => {
     );
   }, 60_000);
 
-  afterAll(async () => {
-    await agent?.stop();
-    await edge?.stop();
-    await k?.stop();
-  });
+  afterAll(async () => stack?.stop());
 
   it('lists and watches only the referenced Secret, in its namespace', async () => {
     const calls = await secretCalls();

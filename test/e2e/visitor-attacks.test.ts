@@ -4,16 +4,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { run, waitUntil } from '../helpers/processes.js';
-import {
-  kubeAgentArgs,
-  startAgent,
-  startEdgeSim,
-  type AgentProc,
-  type EdgeSimProc,
-} from '../helpers/stack.js';
+import { startKubeStack, type AgentProc, type EdgeSimProc, type KubeStack } from '../helpers/stack.js';
 
 /**
  * What one anonymous visitor tried against main, through edge-sim and the agent on both transports:
@@ -64,7 +57,7 @@ async function fileServer(): Promise<{ server: http.Server; port: number; seen: 
 }
 
 describe.each(['http2', 'quic'])('a hostile visitor, over %s', (protocol) => {
-  let k: KubeSimProc;
+  let stack: KubeStack;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: Awaited<ReturnType<typeof fileServer>>;
@@ -89,27 +82,18 @@ describe.each(['http2', 'quic'])('a hostile visitor, over %s', (protocol) => {
 
   beforeAll(async () => {
     origin = await fileServer();
-    k = await startKubeSim();
-    edge = await startEdgeSim({ tunnels: ['t'], routes: [`${HOST}=t`] });
-    await k.apply(
-      [
+    stack = await startKubeStack({
+      hosts: [HOST],
+      objects: [
         INGRESS_CLASS,
         service('files'),
         slice('files-1', 'files', origin.port, [{}]),
         ingress('files', [{ host: HOST, paths: [['/api', 'Prefix', 'files']] }]),
-      ].join('---\n'),
-    );
-    agent = await startAgent(
-      kubeAgentArgs(edge, 't', k.agentKubeconfig, [
-        '--ha-connections',
-        '2',
-        '--protocol',
-        protocol,
-        '--admin-host',
-        'dash.internal',
-      ]),
-      { waitReady: 2 },
-    );
+      ],
+      connections: 2,
+      agentArgs: ['--protocol', protocol, '--admin-host', 'dash.internal'],
+    });
+    ({ edge, agent } = stack);
     await waitUntil(
       async () => ((await curl('/api/hello.txt')).status === 200 ? true : undefined),
       15_000,
@@ -118,9 +102,7 @@ describe.each(['http2', 'quic'])('a hostile visitor, over %s', (protocol) => {
   }, 60_000);
 
   afterAll(async () => {
-    await agent?.stop();
-    await edge?.stop();
-    await k?.stop();
+    await stack?.stop();
     origin?.server.close();
   });
 

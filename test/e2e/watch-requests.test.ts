@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_USER } from '../helpers/chart-rbac.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
 import { createPki } from '../../common/pki.js';
 import { INGRESS_CLASS, caSecret, ingress, service } from '../helpers/origins.js';
-import {
-  kubeAgentArgs,
-  startAgent,
-  startEdgeSim,
-  type AgentProc,
-  type EdgeSimProc,
-} from '../helpers/stack.js';
+import { startKubeStack, type KubeStack } from '../helpers/stack.js';
 
 /**
  * A quiet watch is reconnected once per 30 s quiet period, and that is all: over two quiet minutes the
@@ -21,16 +14,13 @@ import {
 const QUIET_MINUTES = 2;
 
 describe('watch requests over two quiet minutes', () => {
-  let k: KubeSimProc;
-  let edge: EdgeSimProc;
-  let agent: AgentProc;
+  let stack: KubeStack;
 
   beforeAll(async () => {
-    k = await startKubeSim();
-    edge = await startEdgeSim({ tunnels: ['t'], routes: ['quiet.test=t'] });
     // An HTTPS backend with a CA bundle, so that the one Secret it names is watched too.
-    await k.apply(
-      [
+    stack = await startKubeStack({
+      hosts: ['quiet.test'],
+      objects: [
         INGRESS_CLASS,
         service('web'),
         caSecret('origin-ca', (await createPki()).caPem),
@@ -38,24 +28,17 @@ describe('watch requests over two quiet minutes', () => {
           'tunnel-ingress.dev/backend-protocol': 'HTTPS',
           'tunnel-ingress.dev/origin-ca-secret': 'origin-ca',
         }),
-      ].join('---\n'),
-    );
-    agent = await startAgent(kubeAgentArgs(edge, 't', k.agentKubeconfig, ['--ha-connections', '1']), {
-      waitReady: 1,
+      ],
     });
   }, 60_000);
 
-  afterAll(async () => {
-    await agent?.stop();
-    await edge?.stop();
-    await k?.stop();
-  });
+  afterAll(async () => stack?.stop());
 
   it(
     'makes one watch request per resource per quiet period, and logs no failure',
     async () => {
       await new Promise((r) => setTimeout(r, QUIET_MINUTES * 60_000 + 5_000));
-      const { requests } = (await k.sim('/_sim/requests', undefined, 'GET')) as {
+      const { requests } = (await stack.k.sim('/_sim/requests', undefined, 'GET')) as {
         requests: Array<{ verb: string; resource: string; user: string }>;
       };
       const watches = new Map<string, number>();
@@ -68,7 +51,7 @@ describe('watch requests over two quiet minutes', () => {
         expect(n, resource).toBeGreaterThanOrEqual(QUIET_MINUTES * 2);
         expect(n, resource).toBeLessThanOrEqual(QUIET_MINUTES * 2 + 1);
       }
-      expect(agent.proc.lines.filter((l) => l.msg === 'watch failed; restarting')).toEqual([]);
+      expect(stack.agent.proc.lines.filter((l) => l.msg === 'watch failed; restarting')).toEqual([]);
     },
     QUIET_MINUTES * 60_000 + 30_000,
   );

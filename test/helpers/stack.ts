@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { parseCredentialsFile } from '../../tunnel/credentials.js';
+import { startKubeSim, type KubeSimProc } from './kube.js';
 import { spawnTs, tempDir, waitUntil, type Proc } from './processes.js';
 import { logFileFor, registerSecret } from './secret-scan.js';
 
@@ -193,4 +194,46 @@ export function kubeAgentArgs(
   extra: string[] = [],
 ): string[] {
   return [...tunnelArgs(edge, tunnel), '--kubeconfig', kubeconfig, ...extra];
+}
+
+/** kube-sim, edge-sim and one agent in Kubernetes mode: the stack most end-to-end tests start with. */
+export interface KubeStack {
+  k: KubeSimProc;
+  edge: EdgeSimProc;
+  agent: AgentProc;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the stack with `objects` applied before the agent starts (tunnel `t`, every host in `hosts`
+ * routed to it) and waits for the agent's tunnel connections.
+ */
+export async function startKubeStack(opts: {
+  hosts: string[];
+  objects: string[];
+  agentArgs?: string[];
+  connections?: number;
+}): Promise<KubeStack> {
+  const connections = opts.connections ?? 1;
+  const k = await startKubeSim();
+  const edge = await startEdgeSim({ tunnels: ['t'], routes: opts.hosts.map((h) => `${h}=t`) });
+  if (opts.objects.length > 0) await k.apply(opts.objects.join('---\n'));
+  const agent = await startAgent(
+    kubeAgentArgs(edge, 't', k.agentKubeconfig, [
+      '--ha-connections',
+      String(connections),
+      ...(opts.agentArgs ?? []),
+    ]),
+    { waitReady: connections },
+  );
+  return {
+    k,
+    edge,
+    agent,
+    async stop() {
+      await agent.stop();
+      await edge.stop();
+      await k.stop();
+    },
+  };
 }
