@@ -94,6 +94,30 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
   const report = (fault: string, r: LoadReport, note = ''): void => {
     rows.push({ fault, sent: r.sent, failed: r.failed, reasons: r.reasons, p99Ms: r.p99Ms, note });
   };
+  /**
+   * Where requests sat when some failed: each edge connection's streams in flight, each agent's
+   * streams_in_flight and its last warnings. Attached to a failed assertion so that a failure seen
+   * once (under the whole suite's load) explains itself.
+   */
+  const whereRequestsSat = async (r: LoadReport): Promise<string> => {
+    if (r.failures.length === 0) return '';
+    const parts: string[] = [
+      `first failures: ${JSON.stringify(r.failures.slice(0, 5))}`,
+      `edge: ${JSON.stringify((await edge.tunnels().catch(() => [])).map((t) => t.connections.map((c) => [c.connIndex, c.inflight, c.draining])))}`,
+    ];
+    for (const a of agents) {
+      const text = await (
+        await request(`${a.metricsUrl}/metrics`).catch(() => null)
+      )?.body
+        .text()
+        .catch(() => '');
+      parts.push(
+        `agent ${a.proc.child.pid}: ${/^tunnel_ingress_streams_in_flight .*$/m.exec(text ?? '')?.[0] ?? '?'}; ` +
+          JSON.stringify(a.proc.lines.filter((l) => (l.level ?? 0) >= 40).slice(-5)),
+      );
+    }
+    return parts.join('\n');
+  };
   const startEdge = (again?: EdgeSimProc) =>
     startEdgeSim({
       tunnels: ['faults'],
@@ -262,7 +286,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
       r,
       `${API_DOWN_MS / 1000} s of 503; the new host served ${Date.now() - outageOver} ms after`,
     );
-    expect(r.failures).toEqual([]);
+    expect(r.failures, await whereRequestsSat(r)).toEqual([]);
   }, 90_000);
 
   it('6. an origin SIGKILLed in the middle of requests: those in flight on it fail with 502, the rest succeed', async () => {
