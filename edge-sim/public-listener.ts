@@ -92,6 +92,12 @@ function isTunnelOnly(lowerName: string): boolean {
 
 /** Streams one visitor connection may have open at once (nginx's http2_max_concurrent_streams). */
 export const VISITOR_MAX_STREAMS = 128;
+/**
+ * Requests one visitor connection may make in all (nginx's keepalive_requests): then HTTP/1.1 closes
+ * after the answer and HTTP/2 says GOAWAY, letting the streams in flight finish. It bounds how many
+ * streams one connection can churn through the tunnel, opening and abandoning them.
+ */
+export const VISITOR_MAX_REQUESTS = 1000;
 
 function hostOnly(hostHeader: string | undefined): string {
   if (hostHeader === undefined) return '';
@@ -124,6 +130,12 @@ export class PublicListener {
       (req, res) => this.handle(req, res),
     );
     this.h2c.on('sessionError', () => {});
+    this.h2c.on('session', (session) => {
+      let streams = 0;
+      session.on('stream', () => {
+        if (++streams === VISITOR_MAX_REQUESTS) session.close();
+      });
+    });
     this.http1 = http.createServer(
       {
         // Node's parser already refuses Content-Length with Transfer-Encoding, duplicate lengths and
@@ -136,6 +148,7 @@ export class PublicListener {
       },
       (req, res) => this.handle(req, res),
     );
+    this.http1.maxRequestsPerSocket = VISITOR_MAX_REQUESTS;
     this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
     );

@@ -81,6 +81,9 @@ describe('HTTP/2 tunnel keepalive', () => {
         registration,
         onRequest: () => {},
       }),
-    ).rejects.toMatchObject({ code: 'EDGE_DIAL_FAILED' });
+    ).rejects.toMatchObject({
+      code: 'EDGE_CERTIFICATE',
+      message: expect.stringContaining("the edge's certificate at 127.0.0.1:"),
+    });
   });
 });

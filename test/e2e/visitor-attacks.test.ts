@@ -2,7 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { run, waitUntil } from '../helpers/processes.js';
@@ -202,7 +202,7 @@ describe.each(['http2', 'quic'])('a hostile visitor, over %s', (protocol) => {
     const session = http2.connect(edge.publicUrl);
     session.on('error', () => {});
     await new Promise<void>((r) => session.once('remoteSettings', () => r()));
-    // edge-sim bounds a visitor connection's streams as nginx does.
+    // edge-sim bounds a visitor connection's streams as nginx does: 128 at once.
     expect(session.remoteSettings.maxConcurrentStreams).toBe(128);
     const streams: http2.ClientHttp2Stream[] = [];
     for (let i = 0; i < 10_000; i++) {
@@ -219,10 +219,34 @@ describe.each(['http2', 'quic'])('a hostile visitor, over %s', (protocol) => {
     const ok = await curl('/api/hello.txt');
     expect(ok.status).toBe(200);
     expect(agent.proc.child.exitCode).toBeNull();
-    const ready = (await (await request(`${agent.metricsUrl}/ready`)).body.json()) as {
-      readyConnections: number;
-    };
-    expect(ready.readyConnections).toBe(2);
+    // Under the whole suite's load on two cores, the flood has once delayed a PING answer past the
+    // edge's 5 s keepalive: that connection was back 70 ms later (docs/reliability.md, known limits).
+    await waitUntil(
+      async () => {
+        const ready = (await (await request(`${agent.metricsUrl}/ready`)).body.json()) as {
+          readyConnections: number;
+        };
+        return ready.readyConnections === 2 ? true : undefined;
+      },
+      5_000,
+      'both tunnel connections ready',
+    );
+  });
+
+  it('closes a visitor connection after 1,000 requests, as nginx does (keepalive_requests)', async () => {
+    const client = new Client(edge.publicUrl, { pipelining: 1 });
+    try {
+      let closedAt = 0;
+      for (let i = 1; i <= 1000 && closedAt === 0; i++) {
+        const res = await client.request({ path: '/api/hello.txt', method: 'GET', headers: { host: HOST } });
+        await res.body.text();
+        expect(res.statusCode).toBe(200);
+        if (res.headers.connection === 'close') closedAt = i;
+      }
+      expect(closedAt).toBe(1000);
+    } finally {
+      await client.close();
+    }
   });
 
   it('cannot reach the loopback admin endpoints through another Host name (DNS rebinding)', async () => {
