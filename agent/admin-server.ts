@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen, type HostPort } from '../common/net.js';
 import { DASHBOARD_HTML } from './dashboard/dashboard-page.js';
 import type { AgentMetrics } from './metrics.js';
+import { normalizeHost } from './routing/route-table.js';
 import type { RequestLog } from './request-log.js';
 
 /**
@@ -36,14 +37,6 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 }
 
-/** The host name of a Host header, lower case, without its port. */
-function hostName(header: string): string {
-  const h = header.trim().toLowerCase();
-  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
-  const colon = h.indexOf(':');
-  return colon < 0 ? h : h.slice(0, colon);
-}
-
 export class AdminServer {
   readonly server: http.Server;
 
@@ -74,7 +67,7 @@ export class AdminServer {
     if (!isLoopback(this.address.host)) return false;
     const host = req.headers.host;
     if (host === undefined || host === '') return false;
-    const name = hostName(host);
+    const name = normalizeHost(host.trim());
     return !isLoopback(name) && this.readiness.adminHosts?.includes(name) !== true;
   }
 

@@ -169,8 +169,7 @@ function namespaceRefused(err: unknown): boolean {
   const status = statusOf(err);
   if (status !== 403 && status !== 404) return false;
   const body = (err as { body?: unknown } | null)?.body;
-  let text = typeof body === 'string' ? body : JSON.stringify(body ?? '');
-  if (text === undefined) text = '';
+  const text = typeof body === 'string' ? body : JSON.stringify(body ?? '');
   if (status === 403) return text.includes('NamespaceTerminating') || text.includes('is being terminated');
   return /namespaces? \\?"?[a-z0-9-]+\\?"? not found/.test(text) || text.includes('"kind":"namespaces"');
 }
