@@ -3,8 +3,9 @@ import {
   DiscoveryV1Api,
   NetworkingV1Api,
   type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
   type KubernetesObject,
-  type V1Ingress,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeApiError } from '../kube/errors.js';
@@ -49,6 +50,8 @@ export interface IngressControllerOptions {
 }
 
 const ROUTES = 'routes';
+/** Request options that send a patch as application/merge-patch+json. */
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** routes, endpoints or status: a bounded label for a key. */
 function keyKind(key: string): string {
@@ -292,21 +295,21 @@ export class IngressController {
       desired = []; // it left our class: take our address back
     else return; // not ours, or ours but not live yet: leave the status as it is
     if (JSON.stringify(current.map((c) => ({ hostname: c.hostname }))) === JSON.stringify(desired)) return;
-    const body: V1Ingress = {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: {
-        name: ing.metadata?.name,
-        namespace: ing.metadata?.namespace,
-        resourceVersion: ing.metadata?.resourceVersion,
+    // A merge patch of the status alone, conditional on the version we decided from (a newer one
+    // gets 409 and this key is computed again). A PUT of /status would also write the metadata it
+    // carries: the real API server takes labels and annotations from it, so anything short of the
+    // whole object erases the user's (kubectl's last-applied-configuration among them).
+    await this.networking.patchNamespacedIngressStatus(
+      {
+        name: ing.metadata?.name as string,
+        namespace: ing.metadata?.namespace as string,
+        body: {
+          metadata: { resourceVersion: ing.metadata?.resourceVersion },
+          status: { loadBalancer: { ingress: desired } },
+        },
       },
-      status: { loadBalancer: { ingress: desired } },
-    };
-    await this.networking.replaceNamespacedIngressStatus({
-      name: ing.metadata?.name as string,
-      namespace: ing.metadata?.namespace as string,
-      body,
-    });
+      MERGE_PATCH,
+    );
     this.opts.log.info({ ingress: ingKey, address: desired[0]?.hostname ?? null }, 'ingress status written');
   }
 }

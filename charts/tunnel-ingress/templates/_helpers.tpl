@@ -47,7 +47,7 @@ field-selected list and watch each), but RBAC cannot grant by names not known in
   verbs: ["list", "watch"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses/status"]
-  verbs: ["update"]
+  verbs: ["patch"]
 # A new Event is created; a repeat updates its count.
 - apiGroups: [""]
   resources: ["events"]
