@@ -120,4 +120,20 @@ describe('server-side apply with defaulted key fields', () => {
       { port: 80, protocol: 'TCP', targetPort: 9999 },
     ]);
   });
+
+  it('lets a second manager apply another key when metadata carries only the name (no false conflict)', () => {
+    const cm = (data: Record<string, string>): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c', namespace: 'default' },
+      data,
+    });
+    const a = serverSideApply(undefined, cm({ a: '1' }), 'alice', false, sem, 'v1');
+    expect((a.metadata?.managedFields?.[0] as { fieldsV1?: unknown } | undefined)?.fieldsV1).toEqual({
+      'f:data': { 'f:a': {} },
+    });
+    const b = serverSideApply(a, cm({ b: '2' }), 'bob', false, sem, 'v1');
+    expect(b.data).toEqual({ a: '1', b: '2' });
+    expect(() => serverSideApply(b, cm({ a: 'bob' }), 'bob', false, sem, 'v1')).toThrow(ApplyConflict);
+  });
 });

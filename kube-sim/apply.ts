@@ -66,7 +66,10 @@ export function fieldPaths(value: unknown, sem: ListSemantics): Set<string> {
           if (k !== 'apiVersion' && k !== 'kind' && k !== 'status') walk(x, [`f:${k}`]);
         return;
       }
-      if (entries.length === 0) out.add(segs.join(SEP));
+      // metadata with only its untracked keys (name, namespace…) is owned by nobody, as the real
+      // server records it: counting it as a leaf made a second manager's apply conflict falsely.
+      const onlyUntrackedMeta = segs.length === 1 && segs[0] === 'f:metadata';
+      if (entries.length === 0 && !onlyUntrackedMeta) out.add(segs.join(SEP));
       for (const [k, x] of entries) walk(x, [...segs, `f:${k}`]);
       return;
     }

@@ -3,6 +3,8 @@ import jsonPatch from 'fast-json-patch';
 import { ApplyConflict, fieldPaths, recordUpdate, serverSideApply } from './apply.js';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+/** How long a deleted namespace stays Terminating while its objects go (the namespace controller's work). */
+export const NAMESPACE_TERMINATION_MS = 1000;
 import { PatchError, listSemantics, mergePatch, patchSemantics, strategicMergePatch } from './patch.js';
 import { apiVersionOf, type FieldError, type KubeObject, type ResourceKind } from './resources.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.js';
@@ -58,10 +60,14 @@ export class Handlers {
     private readonly endpoints: EndpointPolicy = { allowLoopback: false },
   ) {}
 
-  matchers(labelSelector: string | null, fieldSelector: string | null): Matcher {
+  matchers(r: ResourceKind, labelSelector: string | null, fieldSelector: string | null): Matcher {
     try {
       const l = parseLabelSelector(labelSelector);
-      const f = parseFieldSelector(fieldSelector);
+      const f = parseFieldSelector(fieldSelector, [
+        'metadata.name',
+        'metadata.namespace',
+        ...(r.fieldSelectors ?? []),
+      ]);
       return (o) => l(o) && f(o);
     } catch (err) {
       if (err instanceof SelectorError) throw new ApiError(400, 'BadRequest', err.message);
@@ -177,15 +183,50 @@ export class Handlers {
     }
   }
 
-  private requireNamespace(r: ResourceKind, ns: string | undefined): void {
+  /** A create needs its namespace to exist and not be terminating (NamespaceLifecycle admission). */
+  private requireNamespace(r: ResourceKind, ns: string | undefined, name?: string): void {
     if (!r.namespaced) return;
     const nsKind = this.resources.find((k) => k.kind === 'Namespace' && k.group === '') as ResourceKind;
-    if (ns === undefined || this.store.get(nsKind, undefined, ns) === undefined) {
+    const namespace = ns === undefined ? undefined : this.store.get(nsKind, undefined, ns);
+    if (namespace === undefined) {
       throw new ApiError(404, 'NotFound', `namespaces "${ns ?? ''}" not found`, {
         name: ns,
         kind: 'namespaces',
       });
     }
+    if (namespace.metadata?.deletionTimestamp !== undefined) {
+      const message = `unable to create new content in namespace ${String(ns)} because it is being terminated`;
+      throw new ApiError(403, 'Forbidden', `${qualified(r)} "${name ?? ''}" is forbidden: ${message}`, {
+        name,
+        group: r.group,
+        kind: r.plural,
+        causes: [{ reason: 'NamespaceTerminating', message, field: 'metadata.namespace' }],
+      });
+    }
+  }
+
+  /**
+   * Deleting a namespace, as the real server and its namespace controller do it: the namespace turns
+   * Terminating at once (new content refused), its objects go, then the namespace itself, shortly after.
+   */
+  private terminateNamespace(r: ResourceKind, existing: KubeObject): KubeObject {
+    const name = existing.metadata?.name as string;
+    if (existing.metadata?.deletionTimestamp !== undefined) return existing;
+    const marked = structuredClone(existing);
+    const meta = marked.metadata as NonNullable<KubeObject['metadata']>;
+    meta.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    marked.status = { ...(marked.status as object | undefined), phase: 'Terminating' };
+    const stored = this.store.put(r, marked, 'MODIFIED');
+    const finish = setTimeout(() => {
+      for (const k of this.resources) {
+        if (!k.namespaced) continue;
+        for (const o of [...this.store.list(k, name)]) this.store.remove(k, o);
+      }
+      const now = this.store.get(r, undefined, name);
+      if (now !== undefined) this.store.remove(r, now);
+    }, NAMESPACE_TERMINATION_MS);
+    finish.unref();
+    return stored;
   }
 
   create(r: ResourceKind, ns: string | undefined, body: unknown, opts: WriteOptions): KubeObject {
@@ -204,7 +245,7 @@ export class Handlers {
     ] as const)
       delete meta[k];
     this.validate(r, obj, opts);
-    this.requireNamespace(r, ns);
+    this.requireNamespace(r, ns, meta.name as string | undefined);
     if (this.store.get(r, ns, meta.name as string) !== undefined) {
       throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${String(meta.name)}" already exists`, {
         name: meta.name,
@@ -270,6 +311,15 @@ export class Handlers {
     if (status) {
       obj = structuredClone(existing);
       obj.status = next.status;
+      // As the real server's status strategies for the built-in kinds do (they do not reset metadata
+      // for status writes): labels, annotations, finalizers and owners come from the request, so a
+      // status PUT with a bare metadata erases them there, and here too.
+      const from = next.metadata ?? {};
+      const to = (obj.metadata ??= {});
+      for (const key of ['labels', 'annotations', 'finalizers', 'ownerReferences'] as const) {
+        if (from[key] === undefined) delete to[key];
+        else to[key] = from[key] as never;
+      }
     } else {
       obj = next;
       if (r.statusSubresource) obj.status = existing.status;
@@ -435,7 +485,7 @@ export class Handlers {
     opts: WriteOptions,
   ): KubeObject {
     this.validate(r, obj, opts);
-    this.requireNamespace(r, ns);
+    this.requireNamespace(r, ns, obj.metadata?.name as string | undefined);
     if (r.statusSubresource && r.kind !== 'Namespace') delete obj.status;
     r.defaults?.(obj);
     if (r.hasSpec) (obj.metadata as NonNullable<KubeObject['metadata']>).generation = 1;
@@ -469,12 +519,7 @@ export class Handlers {
       meta.deletionGracePeriodSeconds = 0;
       return this.store.put(r, marked, 'MODIFIED');
     }
-    if (r.kind === 'Namespace' && r.group === '') {
-      for (const k of this.resources) {
-        if (!k.namespaced) continue;
-        for (const o of [...this.store.list(k, name)]) this.store.remove(k, o);
-      }
-    }
+    if (r.kind === 'Namespace' && r.group === '') return this.terminateNamespace(r, existing);
     return this.store.remove(r, existing);
   }
 

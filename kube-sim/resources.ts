@@ -36,6 +36,11 @@ export interface ResourceKind {
   /** lists whose elements are merged as a set of primitives rather than replaced */
   setLists?: string[];
   columns: TableColumn[];
+  /**
+   * field selectors the real server supports for this kind beyond metadata.name and
+   * metadata.namespace (any other is 400 "field label not supported")
+   */
+  fieldSelectors?: string[];
   /** checks beyond the schema; returns field errors */
   validate?: (obj: KubeObject) => FieldError[];
   /** defaults the real API server fills in */
@@ -89,11 +94,74 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 const ingressPathTypes = new Set(['Exact', 'Prefix', 'ImplementationSpecific']);
 
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const IPV4_HOST = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** A rule's host as the real server checks it: a DNS name, `*` only as the whole first label. */
+function validateIngressHost(host: unknown, field: string): FieldError[] {
+  if (host === undefined || host === '') return [];
+  const h = String(host);
+  if (IPV4_HOST.test(h) || h.includes(':'))
+    return [
+      {
+        field,
+        type: 'FieldValueInvalid',
+        message: `Invalid value: "${h}": must be a DNS name, not an IP address`,
+      },
+    ];
+  const name = h.startsWith('*.') ? h.slice(2) : h;
+  if (name.length > 253 || !DNS_SUBDOMAIN.test(name))
+    return [
+      {
+        field,
+        type: 'FieldValueInvalid',
+        message: h.includes('*')
+          ? `Invalid value: "${h}": a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain`
+          : `Invalid value: "${h}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
+      },
+    ];
+  return [];
+}
+
+/** A service backend's port: a number from 1 to 65535 or a name, exactly one of them. */
+function validateBackendPort(backend: unknown, field: string): FieldError[] {
+  const service = get(backend, 'service');
+  if (service === undefined) return [];
+  const number = get(service, 'port.number');
+  const name = get(service, 'port.name');
+  const at = `${field}.service.port`;
+  if (number === undefined && (name === undefined || name === ''))
+    return [
+      { field: at, type: 'FieldValueRequired', message: 'Required value: port name or number is required' },
+    ];
+  if (number !== undefined && name !== undefined && name !== '')
+    return [
+      {
+        field: at,
+        type: 'FieldValueInvalid',
+        message: 'Invalid value: cannot set both port name & port number',
+      },
+    ];
+  if (number !== undefined && (typeof number !== 'number' || number < 1 || number > 65535))
+    return [
+      {
+        field: `${at}.number`,
+        type: 'FieldValueInvalid',
+        message: `Invalid value: ${String(number)}: must be between 1 and 65535, inclusive`,
+      },
+    ];
+  return [];
+}
+
 function validateIngress(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
+  const fallback = get(obj, 'spec.defaultBackend');
+  if (fallback !== undefined) errs.push(...validateBackendPort(fallback, 'spec.defaultBackend'));
   arr(get(obj, 'spec.rules')).forEach((rule, i) => {
+    errs.push(...validateIngressHost(get(rule, 'host'), `spec.rules[${i}].host`));
     arr(get(rule, 'http.paths')).forEach((p, j) => {
       const at = `spec.rules[${i}].http.paths[${j}]`;
+      errs.push(...validateBackendPort(get(p, 'backend'), `${at}.backend`));
       const pathType = get(p, 'pathType');
       if (pathType === undefined)
         errs.push({
@@ -176,6 +244,7 @@ export const RESOURCES: ResourceKind[] = [
     group: '',
     version: 'v1',
     kind: 'Namespace',
+    fieldSelectors: ['status.phase'],
     plural: 'namespaces',
     singular: 'namespace',
     namespaced: false,
@@ -222,6 +291,7 @@ export const RESOURCES: ResourceKind[] = [
     group: '',
     version: 'v1',
     kind: 'Secret',
+    fieldSelectors: ['type'],
     plural: 'secrets',
     singular: 'secret',
     namespaced: true,
@@ -274,6 +344,19 @@ export const RESOURCES: ResourceKind[] = [
     group: '',
     version: 'v1',
     kind: 'Event',
+    fieldSelectors: [
+      'involvedObject.kind',
+      'involvedObject.namespace',
+      'involvedObject.name',
+      'involvedObject.uid',
+      'involvedObject.apiVersion',
+      'involvedObject.resourceVersion',
+      'involvedObject.fieldPath',
+      'reason',
+      'reportingComponent',
+      'source',
+      'type',
+    ],
     plural: 'events',
     singular: 'event',
     namespaced: true,

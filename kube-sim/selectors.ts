@@ -99,12 +99,15 @@ function fieldValue(obj: KubeObject, path: string): string | undefined {
   return cur === undefined || cur === null ? undefined : String(cur);
 }
 
-export function parseFieldSelector(s: string | null): Matcher {
+/** `supported`: the field labels the kind's real API server accepts (others are refused as there). */
+export function parseFieldSelector(s: string | null, supported?: readonly string[]): Matcher {
   if (s === null || s.trim() === '') return () => true;
   const reqs: Array<{ path: string; neg: boolean; value: string }> = [];
   for (const term of splitTerms(s)) {
     const m = /^([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
     if (m === null) throw new SelectorError(`invalid field selector: "${term}"`);
+    if (supported !== undefined && !supported.includes(m[1] as string))
+      throw new SelectorError(`field label not supported: ${m[1]}`);
     reqs.push({ path: m[1] as string, neg: m[2] === '!=', value: m[3] as string });
   }
   return (obj) => reqs.every((r) => ((fieldValue(obj, r.path) ?? '') === r.value) !== r.neg);

@@ -317,7 +317,7 @@ export class KubeSimServer {
       warnings: [],
     };
     const table = wantsTable(req.headers.accept);
-    const match = () => this.handlers.matchers(q.get('labelSelector'), q.get('fieldSelector'));
+    const match = () => this.handlers.matchers(r, q.get('labelSelector'), q.get('fieldSelector'));
 
     if (method === 'GET' && name === undefined) {
       const watch = q.get('watch');
@@ -392,12 +392,8 @@ export class KubeSimServer {
       }
     };
     if (method === 'POST' && name === undefined) {
-      this.send(
-        res,
-        opts.dryRun ? 200 : 201,
-        this.handlers.create(r, namespace, parse(), opts),
-        opts.warnings,
-      );
+      // 201 for a dry run too, as the real server answers (the object was not stored all the same).
+      this.send(res, 201, this.handlers.create(r, namespace, parse(), opts), opts.warnings);
       return;
     }
     if (method === 'PUT' && name !== undefined) {
