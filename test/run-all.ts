@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { readTargets } from './helpers/kube-targets.js';
 import { ROOT } from './helpers/processes.js';
 
 /**
@@ -32,16 +33,27 @@ const suite = run('vitest', [
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+/** tests (and files) by the Kubernetes API server their file used */
+const against = { 'kube-apiserver': { tests: 0, files: 0 }, 'kube-sim': { tests: 0, files: 0 } };
 if (existsSync(RESULTS)) {
   const r = JSON.parse(readFileSync(RESULTS, 'utf8')) as {
     numPassedTests: number;
     numFailedTests: number;
     numPendingTests: number;
     numTodoTests: number;
+    testResults: Array<{ name: string; assertionResults: Array<{ status: string }> }>;
   };
   passed = r.numPassedTests;
   failed = r.numFailedTests;
   skipped = r.numPendingTests + r.numTodoTests;
+  const targets = readTargets();
+  for (const file of r.testResults) {
+    const ran = file.assertionResults.filter((a) => a.status === 'passed' || a.status === 'failed').length;
+    for (const kind of targets.get(file.name) ?? []) {
+      against[kind].tests += ran;
+      against[kind].files += 1;
+    }
+  }
 }
 // A suite that failed without a failed test (a file that did not load, an error outside any test).
 if (suite !== 0 && failed === 0) failed = 1;
@@ -53,6 +65,8 @@ const verdict = (code: number | null) =>
   code === null ? 'not run (a part of the suite)' : code === 0 ? 'passed' : `FAILED (exit ${code})`;
 process.stdout.write(
   `\nnpm test:\n  vitest        ${verdict(suite)}: ${passed} passed, ${failed} failed, ${skipped} skipped\n` +
+    `  Kubernetes    ${against['kube-apiserver'].tests} tests in ${against['kube-apiserver'].files} files against the real kube-apiserver, ` +
+    `${against['kube-sim'].tests} in ${against['kube-sim'].files} against kube-sim\n` +
     `  secret scan   ${verdict(scan)}\n  RBAC check    ${verdict(rbac)}\n`,
 );
 const checks = [scan, rbac].filter((c): c is number => c !== null);

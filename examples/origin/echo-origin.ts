@@ -114,7 +114,7 @@ export function startEchoOrigin(
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const name = process.argv[2] ?? 'origin';
   const port = Number(process.argv[3] ?? 0);
-  startEchoOrigin(name, port).then(({ port: p }) => {
+  startEchoOrigin(name, port, process.argv[4] ?? '127.0.0.1').then(({ port: p }) => {
     process.stdout.write(JSON.stringify({ msg: 'origin listening', name, port: p }) + '\n');
   });
 }

@@ -8,7 +8,7 @@ import { EdgeQuicConnection } from '../../tunnel/quic/edge-quic-connection.js';
 import { QuicListener } from '../../tunnel/quic/quic-endpoint.js';
 import type { QuicStream } from '../../tunnel/quic/quic-stream.js';
 import { acceptingEdge } from '../helpers/tunnel-fixtures.js';
-import { countingOrigin, type CountingOrigin } from '../helpers/origins.js';
+import { POD_IP, countingOrigin, type CountingOrigin } from '../helpers/origins.js';
 import { tempDir, waitUntil } from '../helpers/processes.js';
 import { startAgent, type AgentProc } from '../helpers/stack.js';
 
@@ -58,7 +58,7 @@ describe('request smuggling through the tunnel, refused by the agent', () => {
         '--ha-connections',
         '1',
         '--url',
-        `http://127.0.0.1:${origin.port}`,
+        `http://${POD_IP}:${origin.port}`,
       ],
       { waitReady: 1 },
     );

@@ -4,7 +4,7 @@ import Cloudflare from 'cloudflare';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudflareSchema, validatingFetch } from '../helpers/cloudflare-openapi.js';
-import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { events, startKube, type KubeProc } from '../helpers/kube.js';
 import {
   INGRESS_CLASS,
   countingOrigin,
@@ -40,7 +40,7 @@ interface Rec {
 }
 
 describe('Cloudflare DNS automation end to end', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: CountingOrigin;
@@ -73,7 +73,7 @@ describe('Cloudflare DNS automation end to end', () => {
     tokenFile = path.join(tmp.dir, 'api-token');
     await writeFile(tokenFile, TOKEN + '\n', { mode: 0o600 });
     origin = await countingOrigin('dns-origin');
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({
       tunnels: ['k8s'],
       routes: [],
@@ -96,12 +96,9 @@ describe('Cloudflare DNS automation end to end', () => {
       ttl: 1,
     });
     await k.apply([INGRESS_CLASS, service('svc'), slice('svc-1', 'svc', origin.port, [{}])].join('---\n'));
-    agent = await startAgent(
-      kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2', ...dnsArgs()]),
-      {
-        waitReady: 2,
-      },
-    );
+    agent = await startAgent(kubeAgentArgs(edge, 'k8s', k, ['--ha-connections', '2', ...dnsArgs()]), {
+      waitReady: 2,
+    });
   }, 60_000);
   afterAll(async () => {
     await agent?.stop();
@@ -124,7 +121,7 @@ describe('Cloudflare DNS automation end to end', () => {
     expect(cname).toMatchObject({ content: target, proxied: true });
     const txt = (await records()).find((r) => r.name === '_tunnel-ingress.app.example.com');
     expect(txt?.content).toBe(
-      '"heritage=tunnel-ingress,tunnel-ingress/owner=e2e-cluster,tunnel-ingress/resource=ingress/default/app"',
+      `"heritage=tunnel-ingress,tunnel-ingress/owner=e2e-cluster,tunnel-ingress/resource=ingress/${k.namespace}/app"`,
     );
     const hits = origin.hits;
     expect(await visit('app.example.com')).toBe(200);

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
 import {
+  POD_IP,
   INGRESS_CLASS,
   countingOrigin,
   ingress,
@@ -33,7 +34,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results');
 
 describe('dashboard', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: CountingOrigin;
@@ -44,7 +45,7 @@ describe('dashboard', () => {
       throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
     }
     origin = await countingOrigin('dash-origin');
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({ tunnels: ['dash'], routes: ['dash.test=dash'] });
     await k.apply(
       [
@@ -60,7 +61,7 @@ describe('dashboard', () => {
         ),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'dash', k.agentKubeconfig, ['--ha-connections', '2']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'dash', k, ['--ha-connections', '2']), {
       waitReady: 2,
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
@@ -86,18 +87,18 @@ describe('dashboard', () => {
     }
     // Endpoints arrive through their own reconcile, a moment after the routes.
     await page
-      .locator('#routes tbody tr', { hasText: `127.0.0.1:${origin.port}` })
+      .locator('#routes tbody tr', { hasText: `${POD_IP}:${origin.port}` })
       .first()
       .waitFor();
     const routes = await page.locator('#routes tbody').innerText();
-    expect(routes).toContain('default/dash');
-    expect(routes).toContain(`127.0.0.1:${origin.port}`);
-    expect(routes).toMatch(/broken\.test[^\n]*default\/broken/);
+    expect(routes).toContain(`${k.namespace}/dash`);
+    expect(routes).toContain(`${POD_IP}:${origin.port}`);
+    expect(routes).toMatch(new RegExp(`broken\\.test[^\\n]*${k.namespace}/broken`));
     await page.locator('#activity tbody tr', { hasText: 'broken' }).first().waitFor();
     // The default backend, leadership, the caches and DNS are on the page too.
     await page.locator('#routes tbody tr', { hasText: 'default backend' }).waitFor();
     expect(await page.locator('#routes tbody tr', { hasText: 'default backend' }).innerText()).toContain(
-      'default/fallback',
+      `${k.namespace}/fallback`,
     );
     await page.locator('#leader', { hasText: 'this replica' }).waitFor();
     await page.locator('#caches', { hasText: 'synced' }).waitFor();
@@ -162,7 +163,7 @@ describe('admin endpoints beyond localhost', () => {
     const tokenFile = path.join(tmp.dir, 'admin-token');
     await writeFile(tokenFile, 'a-long-enough-admin-token-0123');
     registerSecret('a-long-enough-admin-token-0123');
-    const url = `http://127.0.0.1:${origin.port}`;
+    const url = `http://${POD_IP}:${origin.port}`;
     for (const withToken of [true, false]) {
       const agent = await startAgent(
         [

@@ -16,7 +16,7 @@ interface EventItem {
 }
 
 describe('Event bounds', () => {
-  let stack: KubeStack;
+  let stack: KubeStack<KubeSimProc>;
   let k: KubeSimProc;
   let agent: AgentProc;
 
@@ -27,6 +27,7 @@ describe('Event bounds', () => {
 
   beforeAll(async () => {
     stack = await startKubeStack({
+      kubeSim: true,
       hosts: ['big.test'],
       objects: [
         INGRESS_CLASS,

@@ -5,9 +5,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startFaultableKube } from '../helpers/kube.js';
+import type { FaultableKube } from '../helpers/kube-namespace.js';
 import { startLoad, type FaultRow, type LoadReport } from '../helpers/load.js';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { POD_IP, INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { ROOT, spawnTs, tempDir, waitUntil, type Proc } from '../helpers/processes.js';
 import { rssBytes } from '../helpers/proc-stats.js';
 import { registerSecret } from '../helpers/secret-scan.js';
@@ -22,7 +23,7 @@ import {
 
 /**
  * Issue 8's faults, each under a steady open-loop load of RATE requests/s on both transports, against
- * the whole stack: kube-sim, edge-sim with its Cloudflare API (visitors routed by the DNS records the
+ * the whole stack: an API server of its own (real where Go is there, else kube-sim), edge-sim with its Cloudflare API (visitors routed by the DNS records the
  * agents make), two agent replicas, two origin pods and an upload origin. Each fault reports requests
  * sent, failed and why to test-results/faults-<protocol>.json (docs/reliability.md) and asserts that
  * failures happen only where the fault itself must cause them. TI_FAULT_LOAD_SECONDS and
@@ -56,7 +57,7 @@ function udpReceiveDrops(): number {
 }
 
 describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
-  let k: KubeSimProc;
+  let k: FaultableKube;
   let edge: EdgeSimProc;
   let firstEdge: EdgeSimProc;
   let tmp: { dir: string; remove(): Promise<void> };
@@ -67,14 +68,14 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
   let uploadOrigin: http.Server;
   const rows: FaultRow[] = [];
   const startPod = async (name: string): Promise<void> => {
-    const proc = spawnTs(name, 'examples/origin/echo-origin.ts', [name, '0']);
+    const proc = spawnTs(name, 'examples/origin/echo-origin.ts', [name, '0', POD_IP]);
     const ready = await proc.waitForMsg('origin listening', 20_000);
     pods.set(name, proc);
     await k.apply(slice(`web-${name}`, 'web', ready.port as number, [{}]));
   };
   const startReplica = async (): Promise<AgentProc> => {
     const a = await startAgent(
-      kubeAgentArgs(edge, 'faults', k.agentKubeconfig, [
+      kubeAgentArgs(edge, 'faults', k, [
         '--protocol',
         protocol,
         '--no-access-log',
@@ -165,8 +166,8 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
       });
       req.on('close', () => (u.closed = true));
     });
-    await new Promise<void>((r) => uploadOrigin.listen(0, '127.0.0.1', r));
-    k = await startKubeSim([], { restartable: true });
+    await new Promise<void>((r) => uploadOrigin.listen(0, POD_IP, r));
+    k = await startFaultableKube();
     edge = firstEdge = await startEdge();
     await k.apply(
       [
@@ -265,13 +266,13 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     await startReplica();
   }, 60_000);
 
-  it('4. kube-sim restarted, watches dropped, history compacted (410): no request fails, changes still arrive', async () => {
+  it('4. the API server restarted, watches dropped, history compacted (410): no request fails, changes still arrive', async () => {
     const l = load();
     await pause(LOAD_MS / 3);
-    await k.restart();
-    await k.sim('/_sim/compact');
+    await k.restartApiServer();
+    await k.compactHistory();
     const r = await l.done;
-    report('kube-sim restarted and compacted', r);
+    report('API server restarted and compacted', r);
     expect(r.failures).toEqual([]);
     await k.apply(
       ingress(`after-restart-${protocol}`, [

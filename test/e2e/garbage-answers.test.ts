@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
 import {
   INGRESS_CLASS,
   countingOrigin,
@@ -28,7 +28,7 @@ import {
 const TOKEN = 'garbage-test-token';
 
 describe('garbage from the Cloudflare API', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: CountingOrigin;
@@ -45,7 +45,7 @@ describe('garbage from the Cloudflare API', () => {
     const tokenFile = path.join(tmp.dir, 'token');
     await writeFile(tokenFile, TOKEN);
     origin = await countingOrigin('garbage-origin');
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({
       tunnels: ['g'],
       routes: [],
@@ -60,7 +60,7 @@ describe('garbage from the Cloudflare API', () => {
       ].join('---\n'),
     );
     agent = await startAgent(
-      kubeAgentArgs(edge, 'g', k.agentKubeconfig, [
+      kubeAgentArgs(edge, 'g', k, [
         '--ha-connections',
         '1',
         ...cloudflareArgs(edge, tokenFile),

@@ -9,7 +9,7 @@ import {
   type GrpcServer,
   type Msg,
 } from '../helpers/grpc-echo.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
 import {
   kubeAgentArgs,
@@ -26,7 +26,7 @@ import {
  * custom metadata both ways, deadlines. QUIC carries the trailers through the negotiated extension.
  */
 interface Stack {
-  k: KubeSimProc;
+  k: KubeProc;
   edge: EdgeSimProc;
   agent: AgentProc;
   plain: GrpcServer;
@@ -41,7 +41,7 @@ async function startStack(protocol: string, edgeExtra: string[] = []): Promise<S
       { private_key: Buffer.from(pki.keyPem), cert_chain: Buffer.from(pki.certPem) },
     ]),
   );
-  const k = await startKubeSim();
+  const k = await startKube();
   const edge = await startEdgeSim({
     tunnels: ['g'],
     routes: ['grpc.test=g', 'grpcs.test=g'],
@@ -65,7 +65,7 @@ async function startStack(protocol: string, edgeExtra: string[] = []): Promise<S
     ].join('---\n'),
   );
   const agent = await startAgent(
-    kubeAgentArgs(edge, 'g', k.agentKubeconfig, ['--protocol', protocol, '--ha-connections', '1']),
+    kubeAgentArgs(edge, 'g', k, ['--protocol', protocol, '--ha-connections', '1']),
     { waitReady: 1 },
   );
   return { k, edge, agent, plain, secure };

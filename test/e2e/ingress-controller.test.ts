@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
 import {
   INGRESS_CLASS,
   countingOrigin,
@@ -20,7 +20,7 @@ import {
 
 /** kube-sim, edge-sim, the agent in Kubernetes mode and three origins, driven with kubectl. */
 describe('the agent as an ingress controller', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let a: CountingOrigin;
@@ -45,7 +45,7 @@ describe('the agent as an ingress controller', () => {
       countingOrigin('origin-b'),
       countingOrigin('origin-c'),
     ]);
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({
       tunnels: ['k8s'],
       routes: ['shop.test=k8s', 'api.test=k8s', 'broken.test=k8s', 'any.test=k8s'],
@@ -71,7 +71,7 @@ describe('the agent as an ingress controller', () => {
         { host: 'api.test', paths: [['/v1', 'Exact', 'svc-b']] },
       ]),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'k8s', k.agentKubeconfig, ['--ha-connections', '2']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'k8s', k, ['--ha-connections', '2']), {
       waitReady: 2,
     });
   }, 60_000);
@@ -108,6 +108,12 @@ describe('the agent as an ingress controller', () => {
       },
       10_000,
       'the Ingress status',
+    );
+    // Only the status: the user's annotations (kubectl's last-applied-configuration among them) stay.
+    // A PUT of /status with a bare metadata erased them on the real API server.
+    const annotations = await k.kubectl(['get', 'ingress', 'shop', '-o', 'jsonpath={.metadata.annotations}']);
+    expect(Object.keys(JSON.parse(annotations.stdout) as object)).toContain(
+      'kubectl.kubernetes.io/last-applied-configuration',
     );
   });
 
@@ -161,7 +167,7 @@ describe('the agent as an ingress controller', () => {
     await new Promise((r) => setTimeout(r, 300));
     const none = await visit('any.test', '/echo');
     expect(none.status).toBe(503);
-    expect(none.body).toContain('default/svc-c has no ready endpoint');
+    expect(none.body).toContain(`${k.namespace}/svc-c has no ready endpoint`);
   });
 
   it('gives a broken Ingress an Event while every other route keeps working', async () => {

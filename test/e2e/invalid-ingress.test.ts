@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { events, startKube, type KubeProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, countingOrigin, service, slice, type CountingOrigin } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
@@ -145,14 +145,14 @@ function ingressFor(c: Case): string {
 }
 
 describe('invalid Ingress fields, one at a time', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: CountingOrigin;
 
   beforeAll(async () => {
     origin = await countingOrigin('invalid');
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({
       tunnels: ['inv'],
       routes: ['good.test=inv', 'default.test=inv', ...CASES.map((c) => `${c.name}.test=inv`)],
@@ -170,7 +170,7 @@ describe('invalid Ingress fields, one at a time', () => {
     await k.apply(
       [INGRESS_CLASS, service('web'), slice('web-1', 'web', origin.port, [{}]), good].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'inv', k.agentKubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'inv', k, ['--ha-connections', '1']), {
       waitReady: 1,
     });
     await waitUntil(
@@ -201,7 +201,10 @@ describe('invalid Ingress fields, one at a time', () => {
         CASES.filter(
           (c) =>
             !evs.some(
-              (e) => e.involvedObject.name === c.name && e.reason === c.reason && e.message.includes(c.says),
+              (e) =>
+                e.involvedObject.name === c.name &&
+                e.reason === c.reason &&
+                e.message.includes(c.says.replace('default/', `${k.namespace}/`)),
             ),
         ).map((c) => c.name),
       );

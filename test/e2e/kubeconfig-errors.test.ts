@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
 import { spawnTs, tempDir } from '../helpers/processes.js';
 import { startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
 
@@ -11,13 +11,13 @@ import { startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
  */
 describe('kubeconfig problems at start-up', () => {
   let edge: EdgeSimProc;
-  let k: KubeSimProc;
+  let k: KubeProc;
   let tmp: { dir: string; remove(): Promise<void> };
 
   beforeAll(async () => {
     tmp = await tempDir('kubeconfig');
     edge = await startEdgeSim({ tunnels: ['t'], routes: [] });
-    k = await startKubeSim();
+    k = await startKube();
   }, 60_000);
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { events, startKube, type KubeProc } from '../helpers/kube.js';
 import { INGRESS_CLASS, countingOrigin, ingress, slice, type CountingOrigin } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
@@ -25,7 +25,7 @@ spec:
 `;
 
 describe('load balancing by annotation', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   const origins: CountingOrigin[] = [];
@@ -36,7 +36,7 @@ describe('load balancing by annotation', () => {
 
   beforeAll(async () => {
     origins.push(...(await Promise.all(['lb-a', 'lb-b', 'lb-c'].map((n) => countingOrigin(n)))));
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({ tunnels: ['lb'], routes: ['lb.test=lb'] });
     await k.apply(
       [
@@ -46,7 +46,7 @@ describe('load balancing by annotation', () => {
         ingress('lb', [{ host: 'lb.test', paths: [['/', 'Prefix', 'lb']] }]),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'lb', k.agentKubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'lb', k, ['--ha-connections', '1']), {
       waitReady: 1,
     });
     await waitUntil(

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc, type KubeSimProc } from '../helpers/kube.js';
 import {
   INGRESS_CLASS,
+  POD_IP,
   countingOrigin,
   ingress,
   service,
@@ -21,7 +22,7 @@ import {
 
 /** Metrics, the access log, /requests and /debug/routes, driven by real traffic. */
 describe('observability', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: CountingOrigin;
@@ -39,7 +40,7 @@ describe('observability', () => {
 
   beforeAll(async () => {
     origin = await countingOrigin('observed');
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({ tunnels: ['obs'], routes: ['obs.test=obs', 'nope.test=obs'] });
     await k.kubectl(
       ['apply', '-f', '-'],
@@ -50,7 +51,7 @@ describe('observability', () => {
         ingress('obs', [{ host: 'obs.test', paths: [['/', 'Prefix', 'app']] }]),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'obs', k.agentKubeconfig, ['--ha-connections', '2']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'obs', k, ['--ha-connections', '2']), {
       waitReady: 2,
     });
   }, 60_000);
@@ -126,7 +127,7 @@ describe('observability', () => {
       path: '/echo?marker=abc',
       status: 200,
       method: 'GET',
-      endpoint: `127.0.0.1:${origin.port}`,
+      endpoint: `${POD_IP}:${origin.port}`,
     });
     expect(line.durationMs).toEqual(expect.any(Number));
     const recent = (await (await request(`${agent.metricsUrl}/requests`)).body.json()) as {
@@ -144,8 +145,8 @@ describe('observability', () => {
         host: 'obs.test',
         path: '/',
         pathType: 'Prefix',
-        ingress: 'default/obs',
-        endpoints: [`127.0.0.1:${origin.port}`],
+        ingress: `${k.namespace}/obs`,
+        endpoints: [`${POD_IP}:${origin.port}`],
       }),
     ]);
   });
@@ -153,7 +154,11 @@ describe('observability', () => {
   it('never writes the tunnel secret or the API token into a log line', async () => {
     const creds = JSON.parse(await readFile(edge.credentialsFile('obs'), 'utf8')) as { TunnelSecret: string };
     const secretHex = Buffer.from(creds.TunnelSecret, 'base64').toString('hex');
-    for (const raw of [...agent.proc.raw, ...edge.proc.raw, ...k.proc.raw]) {
+    for (const raw of [
+      ...agent.proc.raw,
+      ...edge.proc.raw,
+      ...('proc' in k ? (k as KubeSimProc).proc.raw : []),
+    ]) {
       expect(raw).not.toContain(creds.TunnelSecret);
       expect(raw).not.toContain(secretHex);
       expect(raw).not.toContain(k.token);

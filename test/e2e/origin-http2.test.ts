@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
+import { POD_IP, INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
 import { run } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -40,7 +40,7 @@ function versionServer(server: http2.Http2Server | http2.Http2SecureServer): voi
 }
 
 describe.each(['http2', 'quic'])('HTTP/2 origins over %s', (protocol) => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let h2c: http2.Http2Server;
@@ -52,9 +52,9 @@ describe.each(['http2', 'quic'])('HTTP/2 origins over %s', (protocol) => {
     versionServer(h2c);
     h2tls = http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem, allowHTTP1: true });
     versionServer(h2tls);
-    await new Promise<void>((r) => h2c.listen(0, '127.0.0.1', r));
-    await new Promise<void>((r) => h2tls.listen(0, '127.0.0.1', r));
-    k = await startKubeSim();
+    await new Promise<void>((r) => h2c.listen(0, POD_IP, r));
+    await new Promise<void>((r) => h2tls.listen(0, POD_IP, r));
+    k = await startKube();
     edge = await startEdgeSim({ tunnels: ['h'], routes: ['h2c.test=h', 'alpn.test=h'] });
     await k.apply(
       [
@@ -73,10 +73,9 @@ describe.each(['http2', 'quic'])('HTTP/2 origins over %s', (protocol) => {
         }),
       ].join('---\n'),
     );
-    agent = await startAgent(
-      kubeAgentArgs(edge, 'h', k.agentKubeconfig, ['--protocol', protocol, '--ha-connections', '1']),
-      { waitReady: 1 },
-    );
+    agent = await startAgent(kubeAgentArgs(edge, 'h', k, ['--protocol', protocol, '--ha-connections', '1']), {
+      waitReady: 1,
+    });
   }, 60_000);
   afterAll(async () => {
     await agent?.stop();

@@ -3,8 +3,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startEchoOrigin } from '../../examples/origin/echo-origin.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
+import { POD_IP, INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -19,17 +19,17 @@ const annotated = (name: string, host: string, annotations: Record<string, strin
   ingress(name, [{ host, paths: [['/', 'Prefix', 'slow']] }], '', annotations);
 
 describe('timeouts by annotation', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let origin: { server: http.Server; port: number };
   let wss: WebSocketServer;
 
   beforeAll(async () => {
-    origin = await startEchoOrigin('slow-origin');
+    origin = await startEchoOrigin('slow-origin', 0, POD_IP);
     wss = new WebSocketServer({ server: origin.server });
     wss.on('connection', (ws) => ws.on('message', (d) => ws.send(d)));
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({ tunnels: ['t'], routes: ['quick.test=t', 'patient.test=t'] });
     await k.apply(
       [
@@ -43,7 +43,7 @@ describe('timeouts by annotation', () => {
         annotated('patient', 'patient.test', {}),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 't', k.agentKubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 't', k, ['--ha-connections', '1']), {
       waitReady: 1,
     });
   }, 60_000);

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
-import { events, startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
+import { events, startKube, type KubeProc } from '../helpers/kube.js';
+import { POD_IP, INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -22,7 +22,7 @@ const annotated = (name: string, host: string, annotations: Record<string, strin
   ingress(name, [{ host, paths: [['/', 'Prefix', 'secure']] }], '', annotations);
 
 describe('origin TLS', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   let server: https.Server;
@@ -41,9 +41,9 @@ describe('origin TLS', () => {
         }),
       );
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => server.listen(0, POD_IP, r));
     const port = (server.address() as AddressInfo).port;
-    k = await startKubeSim();
+    k = await startKube();
     const hosts = ['tls.test', 'noca.test', 'sni.test', 'insecure.test', 'bad.test'];
     edge = await startEdgeSim({ tunnels: ['tls'], routes: hosts.map((h) => `${h}=tls`) });
     const HTTPS = { 'tunnel-ingress.dev/backend-protocol': 'HTTPS' };
@@ -67,7 +67,7 @@ describe('origin TLS', () => {
         annotated('bad', 'bad.test', { 'tunnel-ingress.dev/backend-protocol': 'SPDY' }),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'tls', k.agentKubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'tls', k, ['--ha-connections', '1']), {
       waitReady: 1,
     });
   }, 60_000);

@@ -15,7 +15,7 @@ import { startKubeStack, type AgentProc, type KubeStack } from '../helpers/stack
 const ns = (name: string, yaml: string) => yaml.replace('metadata: {', `metadata: {namespace: ${name}, `);
 
 describe('Secrets the routes use, and no others', () => {
-  let stack: KubeStack;
+  let stack: KubeStack<KubeSimProc>;
   let k: KubeSimProc;
   let agent: AgentProc;
 
@@ -33,6 +33,7 @@ describe('Secrets the routes use, and no others', () => {
   beforeAll(async () => {
     const pki = await createPki();
     stack = await startKubeStack({
+      kubeSim: true,
       hosts: ['tls.test'],
       objects: [
         INGRESS_CLASS,

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countingOrigin, type CountingOrigin } from '../helpers/origins.js';
+import { POD_IP, countingOrigin, type CountingOrigin } from '../helpers/origins.js';
 import { agentArgs, startAgent, startEdgeSim, type AgentProc, type EdgeSimProc } from '../helpers/stack.js';
 
 /**
@@ -18,7 +18,7 @@ describe('request smuggling and oversized headers at the edge', () => {
     origin = await countingOrigin('smuggle-origin');
     edge = await startEdgeSim({ tunnels: ['sm'], routes: ['sm.test=sm'] });
     agent = await startAgent(
-      agentArgs(edge, 'sm', `http://127.0.0.1:${origin.port}`, ['--ha-connections', '1']),
+      agentArgs(edge, 'sm', `http://${POD_IP}:${origin.port}`, ['--ha-connections', '1']),
       {
         waitReady: 1,
       },

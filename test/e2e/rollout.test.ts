@@ -2,8 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
+import { POD_IP, INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { ROOT, spawnTs, type Proc } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -25,14 +25,14 @@ interface Pod {
 }
 
 describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let agent: AgentProc;
   const pods: Pod[] = [];
   let seq = 0;
   const startPod = async (): Promise<Pod> => {
     const name = `pod-${protocol}-${seq++}`;
-    const proc = spawnTs(name, 'examples/origin/echo-origin.ts', [name, '0']);
+    const proc = spawnTs(name, 'examples/origin/echo-origin.ts', [name, '0', POD_IP]);
     const ready = await proc.waitForMsg('origin listening', 20_000);
     const pod = { proc, port: ready.port as number, slice: `web-${name}` };
     await k.apply(slice(pod.slice, 'web', pod.port, [{}]));
@@ -41,7 +41,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   beforeAll(async () => {
-    k = await startKubeSim();
+    k = await startKube();
     edge = await startEdgeSim({ tunnels: ['roll'], routes: ['roll.test=roll'] });
     await k.apply(
       [
@@ -52,7 +52,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
     );
     pods.push(await startPod(), await startPod());
     agent = await startAgent(
-      kubeAgentArgs(edge, 'roll', k.agentKubeconfig, ['--protocol', protocol, '--ha-connections', '2']),
+      kubeAgentArgs(edge, 'roll', k, ['--protocol', protocol, '--ha-connections', '2']),
       {
         waitReady: 2,
       },
@@ -129,7 +129,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
     expect(failed).toBe(0);
     const retried = agent.proc.lines.filter(
       (l) =>
-        l.msg === 'origin request retried on another endpoint' && l.from === `http://127.0.0.1:${dead.port}`,
+        l.msg === 'origin request retried on another endpoint' && l.from === `http://${POD_IP}:${dead.port}`,
     );
     // Round-robin sent about a third of the first requests to the dead endpoint; after five connect
     // failures it is ejected and gets none.
@@ -154,7 +154,7 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
       agent.proc.lines.some(
         (l) =>
           l.msg === 'origin request retried on another endpoint' &&
-          l.from === `http://127.0.0.1:${dead2.port}` &&
+          l.from === `http://${POD_IP}:${dead2.port}` &&
           l.method === 'POST',
       ),
     ).toBe(true);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCredentialsFile } from '../../tunnel/credentials.js';
-import { startKubeSim, type KubeSimProc } from '../helpers/kube.js';
+import { startKube, type KubeProc } from '../helpers/kube.js';
 import {
   INGRESS_CLASS,
   countingOrigin,
@@ -26,7 +26,7 @@ import {
 const TOKEN = 'tunnel-name-token';
 
 describe('--tunnel-name', () => {
-  let k: KubeSimProc;
+  let k: KubeProc;
   let edge: EdgeSimProc;
   let origin: CountingOrigin;
   let tmp: { dir: string; remove(): Promise<void> };
@@ -35,7 +35,7 @@ describe('--tunnel-name', () => {
   beforeAll(async () => {
     tmp = await tempDir('tn');
     origin = await countingOrigin('tn-origin');
-    k = await startKubeSim([], { rbac: 'tunnelName' });
+    k = await startKube({ rbac: 'tunnelName' });
     edge = await startEdgeSim({
       tunnels: [],
       routes: [],
@@ -69,6 +69,7 @@ describe('--tunnel-name', () => {
     edge.caFile,
     '--kubeconfig',
     kubeconfig,
+    ...k.agentScope,
     ...more,
   ];
   const tokenFile = () => path.join(tmp.dir, 'token');
@@ -178,7 +179,7 @@ describe('--tunnel-name', () => {
     const code = await proc.exited;
     expect(code).not.toBe(0);
     expect(proc.raw.join('\n')).toContain(
-      'cannot read the Secret default/cf-api for the Cloudflare API token (HTTP 403): the ServiceAccount may not get it',
+      `cannot read the Secret ${k.namespace}/cf-api for the Cloudflare API token (HTTP 403): the ServiceAccount may not get it`,
     );
     expect(proc.raw.join('\n')).not.toContain(TOKEN);
   }, 30_000);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
+import { POD_IP, INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { run, waitUntil } from '../helpers/processes.js';
 import { startKubeStack, type AgentProc, type EdgeSimProc, type KubeStack } from '../helpers/stack.js';
 
@@ -52,7 +52,7 @@ async function fileServer(): Promise<{ server: http.Server; port: number; seen: 
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(s));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, POD_IP, r));
   return { server, port: (server.address() as AddressInfo).port, seen };
 }
 

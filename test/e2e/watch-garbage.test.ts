@@ -48,7 +48,7 @@ describe('garbage and cut-off answers from kube-sim', () => {
         ingress('one', [{ host: 'one.test', paths: [['/', 'Prefix', 'web']] }]),
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'w', k.agentKubeconfig, ['--ha-connections', '1']), {
+    agent = await startAgent(kubeAgentArgs(edge, 'w', k, ['--ha-connections', '1']), {
       waitReady: 1,
     });
     await waitUntil(async () => ((await visit('one.test')) === 200 ? true : undefined), 10_000, 'one.test');

@@ -1,3 +1,4 @@
+import type { KubeSimProc } from '../helpers/kube.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_USER } from '../helpers/chart-rbac.js';
 import { createPki } from '../../common/pki.js';
@@ -14,11 +15,12 @@ import { startKubeStack, type KubeStack } from '../helpers/stack.js';
 const QUIET_MINUTES = 2;
 
 describe('watch requests over two quiet minutes', () => {
-  let stack: KubeStack;
+  let stack: KubeStack<KubeSimProc>;
 
   beforeAll(async () => {
     // An HTTPS backend with a CA bundle, so that the one Secret it names is watched too.
     stack = await startKubeStack({
+      kubeSim: true,
       hosts: ['quiet.test'],
       objects: [
         INGRESS_CLASS,

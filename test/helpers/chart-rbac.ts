@@ -15,6 +15,9 @@ export const CHART = path.join(ROOT, 'charts/tunnel-ingress');
 export const AUDIT_DIR = path.join(ROOT, 'test-results', 'audit');
 export const CHART_NAMESPACE = 'default';
 export const AGENT_USER = `system:serviceaccount:${CHART_NAMESPACE}:tunnel-ingress`;
+/** The chart's ServiceAccount in any namespace: each test on the shared API server has its own. */
+export const isAgentUser = (username: string): boolean =>
+  /^system:serviceaccount:[^:]+:tunnel-ingress$/.test(username);
 
 const EDGES = 'tunnel.edges={edge.example:7844}';
 export const IMAGE = 'image.repository=registry.example/tunnel-ingress';
@@ -75,6 +78,14 @@ export function chartRbac(values: RbacValues): RbacObject[] {
   return objs;
 }
 
+/** The same, rendered for a release in another namespace (a test's own on the shared API server). */
+export function chartRbacIn(values: RbacValues, namespace: string): RbacObject[] {
+  return helmTemplate<RbacObject>('tunnel-ingress', namespace, RBAC_VALUES[values], [
+    'templates/rbac.yaml',
+    'templates/serviceaccount.yaml',
+  ]);
+}
+
 /** group|resource[/subresource]|verb for every permission the chart grants with these values. */
 export function grantedPermissions(values: RbacValues): Set<string> {
   const granted = new Set<string>();
@@ -92,8 +103,16 @@ export function resetAudit(): void {
 
 export interface AuditEvent {
   verb: string;
+  requestURI?: string;
   user: { username: string };
-  objectRef: { resource: string; subresource?: string; apiGroup: string; namespace?: string; name?: string };
+  /** absent for non-resource requests (/version, discovery); apiGroup absent for the core group */
+  objectRef?: {
+    resource: string;
+    subresource?: string;
+    apiGroup?: string;
+    namespace?: string;
+    name?: string;
+  };
   responseStatus: { code: number };
   annotations: Record<string, string>;
 }
@@ -115,5 +134,6 @@ export function readAuditLogs(): { files: number; events: AuditEvent[] } {
 
 export function permissionOf(e: AuditEvent): string {
   const r = e.objectRef;
-  return `${r.apiGroup}|${r.resource}${r.subresource === undefined ? '' : '/' + r.subresource}|${e.verb}`;
+  if (r === undefined) return `nonResource|${e.requestURI ?? ''}|${e.verb}`;
+  return `${r.apiGroup ?? ''}|${r.resource}${r.subresource === undefined ? '' : '/' + r.subresource}|${e.verb}`;
 }

@@ -1,3 +1,4 @@
+import { POD_IP } from './origins.js';
 import * as grpc from '@grpc/grpc-js';
 
 /**
@@ -121,7 +122,7 @@ export async function startGrpcServer(
   }
   server.addService(ECHO_SERVICE, counted);
   const port: number = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err === null ? resolve(p) : reject(err))),
+    server.bindAsync(`${POD_IP}:0`, credentials, (err, p) => (err === null ? resolve(p) : reject(err))),
   );
   const out: GrpcServer = {
     port,

@@ -3,17 +3,28 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
+import { inject } from 'vitest';
 import { parse } from 'yaml';
 import { logFileFor, registerSecret } from './secret-scan.js';
 import { AGENT_USER, AUDIT_DIR, CHART_NAMESPACE, chartRbac, type RbacValues } from './chart-rbac.js';
+import { startNamespace, startOwnControlPlane, type FaultableKube } from './kube-namespace.js';
+import { recordTarget } from './kube-targets.js';
 import { ROOT, spawnTs, tempDir, type Proc } from './processes.js';
 
 /** kube-sim as a process, kubectl against it, and raw API calls with its CA and token. */
 export const KUBECTL = path.join(ROOT, '.tools/bin/kubectl');
 
-export interface KubeSimProc {
-  proc: Proc;
+/** A Kubernetes API server for one test: kube-sim of its own, or a namespace of the suite's real one. */
+export interface KubeProc {
+  kind: 'kube-sim' | 'kube-apiserver';
   url: string;
+  /** where this test's objects go: kubectl's default namespace in `kubeconfig` */
+  namespace: string;
+  /**
+   * Flags that keep an agent to this test's namespace on a server shared by the suite (its Ingresses,
+   * Services, Secrets and Lease); none on a kube-sim of its own.
+   */
+  agentScope: string[];
   /** the administrator's (kubectl's) kubeconfig */
   kubeconfig: string;
   token: string;
@@ -28,13 +39,18 @@ export interface KubeSimProc {
     body?: unknown,
     contentType?: string,
   ): Promise<{ status: number; body: any }>;
-  sim(p: string, body?: unknown, method?: Dispatcher.HttpMethod): Promise<any>;
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   /** `kubectl apply -f -` as the administrator; throws with kubectl's words if it wrote anything to stderr */
   apply(yaml: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** kube-sim: a server of the test's own, with its fault and inspection endpoints. */
+export interface KubeSimProc extends KubeProc {
+  proc: Proc;
+  sim(p: string, body?: unknown, method?: Dispatcher.HttpMethod): Promise<any>;
   /** SIGTERM (kube-sim saves its state) and start again on the same port, CA and state: needs restartable */
   restart(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export interface KubeSimOptions {
@@ -54,6 +70,7 @@ export async function startKubeSim(
   /** the suite's pods are processes on 127.0.0.1; false for kube-sim's (and the API server's) default */
   { allowLoopbackEndpoints = true }: { allowLoopbackEndpoints?: boolean } = {},
 ): Promise<KubeSimProc> {
+  recordTarget('kube-sim');
   const tmp = await tempDir('kube');
   const kubeconfig = path.join(tmp.dir, 'kubeconfig');
   const adminToken = randomBytes(24).toString('hex');
@@ -129,8 +146,11 @@ export async function startKubeSim(
       throw new Error(`the chart's ${o.kind} ${o.metadata.name}: ${JSON.stringify(res.body)}`);
   }
   const k: KubeSimProc = {
+    kind: 'kube-sim',
     proc,
     url,
+    namespace: 'default',
+    agentScope: [],
     kubeconfig,
     token,
     agentKubeconfig,
@@ -145,24 +165,8 @@ export async function startKubeSim(
       });
       return res.body.json();
     },
-    kubectl(args, input) {
-      return new Promise((resolve) => {
-        const child = execFile(
-          KUBECTL,
-          args,
-          { env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 30_000 },
-          (err, stdout, stderr) => {
-            resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
-          },
-        );
-        if (input !== undefined) child.stdin?.end(input);
-      });
-    },
-    async apply(yaml) {
-      const r = await k.kubectl(['apply', '-f', '-'], yaml);
-      if (r.stderr !== '') throw new Error(`kubectl apply: ${r.stderr}`);
-      return r.stdout;
-    },
+    kubectl: (args, input) => kubectl(kubeconfig, args, input),
+    apply: (yaml) => kubectlApply(kubeconfig, yaml),
     async restart() {
       if (opts.restartable !== true) throw new Error('startKubeSim: restart() needs restartable');
       proc.signal('SIGTERM');
@@ -187,14 +191,74 @@ export async function startKubeSim(
   return k;
 }
 
+/** kubectl with a kubeconfig; never throws (the exit code and both outputs are the answer). */
+export function kubectl(
+  kubeconfig: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      KUBECTL,
+      args,
+      { env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** `kubectl apply -f -`; throws with kubectl's words if it wrote anything to stderr. */
+export async function kubectlApply(kubeconfig: string, yaml: string): Promise<string> {
+  const r = await kubectl(kubeconfig, ['apply', '-f', '-'], yaml);
+  if (r.stderr !== '') throw new Error(`kubectl apply: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * The API server a Kubernetes-facing test should use: a namespace of the suite's real control plane
+ * when there is one (test/kube/suite-target.ts), else a kube-sim of its own.
+ */
+export async function startKube(opts: KubeSimOptions = {}): Promise<KubeProc> {
+  const target = inject('kube');
+  if (target.kind === 'kube-sim') return startKubeSim([], opts);
+  recordTarget('kube-apiserver');
+  return startNamespace(target.controlPlane, opts);
+}
+
+/**
+ * An API server the test may restart and compact: a real control plane of its own where the suite has
+ * Go, else a restartable kube-sim. `sim` is there only on kube-sim, for faults a real server cannot be
+ * told to produce (an error status on chosen requests).
+ */
+export async function startFaultableKube(
+  opts: KubeSimOptions = {},
+  simArgs: string[] = [],
+): Promise<FaultableKube & { sim?: KubeSimProc['sim'] }> {
+  const target = inject('kube');
+  if (target.kind === 'kube-apiserver') {
+    recordTarget('kube-apiserver');
+    return startOwnControlPlane(opts);
+  }
+  const k = await startKubeSim(simArgs, { ...opts, restartable: true });
+  return Object.assign(k, {
+    restartApiServer: () => k.restart(),
+    compactHistory: async () => {
+      await k.sim('/_sim/compact');
+    },
+  });
+}
+
 export interface EventView {
   reason: string;
   message: string;
   involvedObject: { name: string };
 }
 
-/** The Events in the default namespace, as kubectl shows them. */
-export async function events(k: KubeSimProc): Promise<EventView[]> {
+/** The Events in the test's namespace, as kubectl shows them. */
+export async function events(k: KubeProc): Promise<EventView[]> {
   const res = await k.kubectl(['get', 'events', '-o', 'json']);
   return (JSON.parse(res.stdout) as { items: EventView[] }).items;
 }

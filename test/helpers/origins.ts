@@ -1,6 +1,13 @@
 import type http from 'node:http';
 import { startEchoOrigin } from '../../examples/origin/echo-origin.js';
 
+/**
+ * Where test pods (origin processes) listen and what EndpointSlices name: this machine's own address
+ * when the suite runs against the real API server, which refuses loopback endpoints
+ * (test/kube/suite-target.ts), else 127.0.0.1.
+ */
+export const POD_IP = process.env.TI_POD_IP ?? '127.0.0.1';
+
 /** Sample origins that count the requests they answer, for "who got this request" checks. */
 export interface CountingOrigin {
   name: string;
@@ -11,7 +18,7 @@ export interface CountingOrigin {
 }
 
 export async function countingOrigin(name: string): Promise<CountingOrigin> {
-  const { server, port } = await startEchoOrigin(name);
+  const { server, port } = await startEchoOrigin(name, 0, POD_IP);
   const o: CountingOrigin = {
     name,
     port,
@@ -42,7 +49,7 @@ metadata:
 addressType: IPv4
 ports: [{name: "${portName}", port: ${port}, protocol: TCP}]
 endpoints:
-${endpoints.map((e) => `  - addresses: [${e.ip ?? '127.0.0.1'}]\n    conditions: {ready: ${e.ready ?? true}, serving: ${e.ready ?? true}, terminating: ${e.terminating ?? false}}`).join('\n')}
+${endpoints.map((e) => `  - addresses: [${e.ip ?? POD_IP}]\n    conditions: {ready: ${e.ready ?? true}, serving: ${e.ready ?? true}, terminating: ${e.terminating ?? false}}`).join('\n')}
 `;
 }
 

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { parseCredentialsFile } from '../../tunnel/credentials.js';
-import { startKubeSim, type KubeSimProc } from './kube.js';
+import { startKube, startKubeSim, type KubeProc, type KubeSimProc } from './kube.js';
 import { spawnTs, tempDir, waitUntil, type Proc } from './processes.js';
 import { logFileFor, registerSecret } from './secret-scan.js';
 
@@ -186,44 +186,54 @@ export function cloudflareArgs(edge: EdgeSimProc, tokenFile?: string): string[] 
   ];
 }
 
-/** Arguments for an agent in Kubernetes mode. */
+/**
+ * Arguments for an agent in Kubernetes mode: as the chart's ServiceAccount of a test's API server (kept
+ * to the test's namespace where the server is shared), or with a kubeconfig file of the test's own.
+ */
 export function kubeAgentArgs(
   edge: EdgeSimProc,
   tunnel: string,
-  kubeconfig: string,
+  kube: string | Pick<KubeProc, 'agentKubeconfig' | 'agentScope'>,
   extra: string[] = [],
 ): string[] {
-  return [...tunnelArgs(edge, tunnel), '--kubeconfig', kubeconfig, ...extra];
+  const scope = typeof kube === 'string' ? [] : kube.agentScope;
+  const kubeconfig = typeof kube === 'string' ? kube : kube.agentKubeconfig;
+  return [...tunnelArgs(edge, tunnel), '--kubeconfig', kubeconfig, ...scope, ...extra];
 }
 
-/** kube-sim, edge-sim and one agent in Kubernetes mode: the stack most end-to-end tests start with. */
-export interface KubeStack {
-  k: KubeSimProc;
+/**
+ * An API server (startKube's choice, or kube-sim where the test needs its fault and request-record
+ * endpoints), edge-sim and one agent in Kubernetes mode: the stack most end-to-end tests start with.
+ */
+export interface KubeStack<K extends KubeProc = KubeProc> {
+  k: K;
   edge: EdgeSimProc;
   agent: AgentProc;
   stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  hosts: string[];
+  objects: string[];
+  agentArgs?: string[];
+  connections?: number;
+  /** kube-sim even where the suite has a real API server */
+  kubeSim?: boolean;
 }
 
 /**
  * Starts the stack with `objects` applied before the agent starts (tunnel `t`, every host in `hosts`
  * routed to it) and waits for the agent's tunnel connections.
  */
-export async function startKubeStack(opts: {
-  hosts: string[];
-  objects: string[];
-  agentArgs?: string[];
-  connections?: number;
-}): Promise<KubeStack> {
+export async function startKubeStack(opts: StackOptions & { kubeSim: true }): Promise<KubeStack<KubeSimProc>>;
+export async function startKubeStack(opts: StackOptions): Promise<KubeStack>;
+export async function startKubeStack(opts: StackOptions): Promise<KubeStack> {
   const connections = opts.connections ?? 1;
-  const k = await startKubeSim();
+  const k = opts.kubeSim === true ? await startKubeSim() : await startKube();
   const edge = await startEdgeSim({ tunnels: ['t'], routes: opts.hosts.map((h) => `${h}=t`) });
   if (opts.objects.length > 0) await k.apply(opts.objects.join('---\n'));
   const agent = await startAgent(
-    kubeAgentArgs(edge, 't', k.agentKubeconfig, [
-      '--ha-connections',
-      String(connections),
-      ...(opts.agentArgs ?? []),
-    ]),
+    kubeAgentArgs(edge, 't', k, ['--ha-connections', String(connections), ...(opts.agentArgs ?? [])]),
     { waitReady: connections },
   );
   return {
