@@ -115,6 +115,8 @@ export interface AuditEvent {
   };
   responseStatus: { code: number };
   annotations: Record<string, string>;
+  /** the audit log it came from (one per API server) */
+  file?: string;
 }
 
 /** Every audit event of every kube-sim the suite ran. */
@@ -128,7 +130,7 @@ export function readAuditLogs(): { files: number; events: AuditEvent[] } {
   const events: AuditEvent[] = [];
   for (const n of names)
     for (const line of readFileSync(path.join(AUDIT_DIR, n), 'utf8').split('\n'))
-      if (line !== '') events.push(JSON.parse(line) as AuditEvent);
+      if (line !== '') events.push({ ...(JSON.parse(line) as AuditEvent), file: n });
   return { files: names.length, events };
 }
 

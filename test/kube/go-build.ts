@@ -120,6 +120,8 @@ export async function ensureBuilt(b: GoBuild, log: (line: string) => void): Prom
     path.join(dir, 'build.json'),
     JSON.stringify({ version: b.version, seconds, packages: compiled, at: new Date().toISOString() }),
   );
-  log(`${b.name}: built in ${seconds} s (${compiled} packages compiled)`);
+  log(
+    `${b.name}: built in ${seconds} s (${compiled === 0 ? "every package from Go's build cache, linked" : `${compiled} packages compiled`})`,
+  );
   return dir;
 }
