@@ -35,6 +35,18 @@ export interface EdgeConnection {
   link: TunnelLink;
 }
 
+/**
+ * How long after its last stream a drained connection is closed: time for the answer to the
+ * unregister call to leave first (closing destroys what is not yet written).
+ */
+export const DRAINED_CLOSE_DELAY_MS = 100;
+
+function closeDrained(conn: EdgeConnection): void {
+  setTimeout(() => {
+    if (conn.inflight === 0 && !conn.link.isClosed) conn.link.close();
+  }, DRAINED_CLOSE_DELAY_MS).unref();
+}
+
 export class ConnectionRegistry {
   private readonly byTunnel = new Map<string, EdgeConnection[]>();
   private readonly byId = new Map<string, EdgeConnection>();
@@ -69,6 +81,22 @@ export class ConnectionRegistry {
       this.byTunnel.delete(conn.tunnelId);
       this.lastActiveAt.set(conn.tunnelId, new Date());
     }
+  }
+
+  /**
+   * The connector unregistered `conn`: no new streams go to it, and once the streams in flight on it
+   * have finished the edge closes it, as Cloudflare's edge does (a connector then ends its graceful
+   * shutdown at once instead of waiting out its grace period).
+   */
+  drain(conn: EdgeConnection): void {
+    conn.draining = true;
+    if (conn.inflight === 0) closeDrained(conn);
+  }
+
+  /** A stream on `conn` finished. */
+  release(conn: EdgeConnection): void {
+    conn.inflight--;
+    if (conn.draining && conn.inflight === 0) closeDrained(conn);
   }
 
   /** Null for a tunnel that never had a connection (or has one now and never lost all). */

@@ -46,10 +46,29 @@ export interface EdgeSim {
   close(): Promise<void>;
 }
 
+/** `*` may stand only for a whole first label, as in a DNS wildcard record (`*.example.com`). */
+const ROUTE_HOST = /^(\*\.)?([a-z0-9_]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
 export function parseRoute(spec: string): { host: string; tunnel: string } {
   const eq = spec.indexOf('=');
   if (eq <= 0 || eq === spec.length - 1) throw new Error(`--route wants HOST=TUNNEL, got "${spec}"`);
-  return { host: spec.slice(0, eq).trim().toLowerCase(), tunnel: spec.slice(eq + 1).trim() };
+  const host = spec.slice(0, eq).trim().toLowerCase();
+  if (!ROUTE_HOST.test(host))
+    throw new Error(
+      `--route ${spec}: "${host}" is not a host name (a wildcard is "*." followed by a name, as in *.example.com)`,
+    );
+  return { host, tunnel: spec.slice(eq + 1).trim() };
+}
+
+/** The tunnel for `host` among --route entries: the name itself, else the closest wildcard above it. */
+function routeFor(table: ReadonlyMap<string, string>, host: string): string | undefined {
+  const exact = table.get(host);
+  if (exact !== undefined) return exact;
+  for (let at = host.indexOf('.'); at > 0; at = host.indexOf('.', at + 1)) {
+    const wildcard = table.get('*' + host.slice(at));
+    if (wildcard !== undefined) return wildcard;
+  }
+  return undefined;
 }
 
 export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
@@ -71,7 +90,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
   // --route first (quick tests), then DNS: a proxied CNAME to <tunnel-id>.cfargotunnel.com.
   const routes: RouteResolver = {
     tunnelFor: (host) => {
-      const id = routeTable.get(host) ?? dns.tunnelFor(host);
+      const id = routeFor(routeTable, host) ?? dns.tunnelFor(host);
       if (id === undefined) return undefined;
       const t = store.byId(id);
       return t === undefined || t.deletedAt !== null ? undefined : t.id;

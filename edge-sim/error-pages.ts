@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * The error pages visitors see, modelled on Cloudflare's: the status, the error code in the title and
  * body, and the Ray ID, so a test or an operator can tell an edge error from an origin's own page.
@@ -43,6 +45,15 @@ const escapeHtml = (s: string) =>
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
   );
+
+/**
+ * The reason phrase of an edge answer's status line: the standard one, or none for the codes that
+ * have none (Cloudflare's 52x and 530), as nginx, on which Cloudflare's edge grew, writes them
+ * ("HTTP/1.1 530 ") rather than Node's "unknown".
+ */
+export function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? '';
+}
 
 export function renderErrorPage(page: EdgeErrorPage, host: string, ray: string): string {
   const heading = page.code === null ? page.title : `Error ${page.code}`;

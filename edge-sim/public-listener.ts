@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { ConnectionRegistry, EdgeConnection, EdgeStream } from './connection-registry.js';
-import { ERRORS, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
+import { ERRORS, reasonPhrase, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
 import { listen, type HostPort } from '../common/net.js';
 import { WebsocketRelay, websocketHeaders, writeErrorPage } from './websocket-relay.js';
 
@@ -108,7 +108,52 @@ function hostOnly(hostHeader: string | undefined): string {
 }
 
 type VisitorRequest = IncomingMessage | Http2ServerRequest;
+
+/**
+ * How many Host header fields an HTTP/1.1 request carries: more than one is answered 400 (RFC 9112
+ * §3.2), since two proxies could each route by a different one.
+ */
+function hostCount(req: VisitorRequest): number {
+  if ('stream' in req) return 0;
+  let n = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2)
+    if ((raw[i] as string).length === 4 && (raw[i] as string).toLowerCase() === 'host') n++;
+  return n;
+}
 type VisitorResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * How long a visitor has to send a whole request head (nginx's client_header_timeout is 60 s; Node's
+ * default 60 s too). It also bounds the first bytes that tell HTTP/1.1 from h2c, so that a connection
+ * that sends a few bytes, or none, and stops (slowloris) is closed.
+ */
+export const HEADERS_TIMEOUT_MS = 30_000;
+/** How long an idle HTTP/1.1 visitor connection stays open between requests. */
+const KEEPALIVE_TIMEOUT_MS = 65_000;
+
+/** One timer per visitor connection waiting for a request head; it destroys the connection when it fires. */
+class HeaderTimers {
+  private readonly timers = new WeakMap<Socket, NodeJS.Timeout>();
+
+  constructor(private readonly ms: number) {}
+
+  arm(s: Socket, ms = this.ms): void {
+    if (s.destroyed) return;
+    this.disarm(s);
+    const t = setTimeout(() => s.destroy(), ms);
+    t.unref();
+    this.timers.set(s, t);
+  }
+
+  disarm(s: Socket): void {
+    const t = this.timers.get(s);
+    if (t !== undefined) {
+      clearTimeout(t);
+      this.timers.delete(s);
+    }
+  }
+}
 
 /** The HTTP/2 connection preface: a connection that starts with it speaks h2c. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -118,6 +163,11 @@ export class PublicListener {
   private readonly http1: http.Server;
   private readonly h2c: http2.Http2Server;
   private readonly sockets = new Set<Socket>();
+  /**
+   * The headers timeout, kept here: Node's own (headersTimeout) is enforced by a timer the server
+   * starts only when it listens itself, and this server is handed its connections by sniff().
+   */
+  private readonly headerTimers = new HeaderTimers(HEADERS_TIMEOUT_MS);
 
   constructor(private readonly opts: PublicListenerOptions) {
     this.server = net.createServer((s) => this.sniff(s));
@@ -143,15 +193,22 @@ export class PublicListener {
         insecureHTTPParser: false,
         maxHeaderSize: 32 * 1024,
         requestTimeout: 0,
-        headersTimeout: 30_000,
-        keepAliveTimeout: 65_000,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        keepAliveTimeout: KEEPALIVE_TIMEOUT_MS,
       },
-      (req, res) => this.handle(req, res),
+      (req, res) => {
+        // A whole head arrived. The next must come, whole, within the keep-alive time of this answer's
+        // end (an idle connection closes then anyway).
+        this.headerTimers.disarm(req.socket);
+        res.once('finish', () => this.headerTimers.arm(req.socket, KEEPALIVE_TIMEOUT_MS));
+        this.handle(req, res);
+      },
     );
     this.http1.maxRequestsPerSocket = VISITOR_MAX_REQUESTS;
-    this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-      this.handleUpgrade(req, socket, head),
-    );
+    this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.headerTimers.disarm(socket);
+      this.handleUpgrade(req, socket, head);
+    });
     this.http1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return;
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -176,6 +233,8 @@ export class PublicListener {
     s.on('close', () => this.sockets.delete(s));
     s.on('error', () => {});
     let head: Buffer = Buffer.alloc(0);
+    this.headerTimers.arm(s);
+    s.on('close', () => this.headerTimers.disarm(s));
     const onData = (chunk: Buffer) => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
       const n = Math.min(head.length, H2_PREFACE.length);
@@ -186,6 +245,7 @@ export class PublicListener {
       s.unshift(head);
       // HTTP/2 reads what was put back itself; resuming would spill it to no listener.
       if (h2) {
+        this.headerTimers.disarm(s);
         this.h2c.emit('connection', s);
       } else {
         this.http1.emit('connection', s);
@@ -211,20 +271,23 @@ export class PublicListener {
       return;
     }
     const body = renderErrorPage(page, host, ray);
-    res.writeHead(page.status, {
+    const headers = {
       'content-type': 'text/html; charset=UTF-8',
       'content-length': Buffer.byteLength(body),
       'cache-control': 'private, max-age=0, no-store, no-cache, must-revalidate',
       server: 'cloudflare',
       'cf-ray': ray,
-    });
+    };
+    // HTTP/2 has no reason phrase (and Node warns when given one there).
+    if ('stream' in res) res.writeHead(page.status, headers);
+    else res.writeHead(page.status, reasonPhrase(page.status), headers);
     (res as ServerResponse).end(body);
   }
 
   private handle(req: VisitorRequest, res: VisitorResponse): void {
     const ray = this.rayId();
     const h2 = 'stream' in req;
-    const target = targetOf(req);
+    const target = hostCount(req) > 1 ? null : targetOf(req);
     if (target === null) {
       req.resume();
       this.sendError(res, ERRORS.badRequest, hostOnly(authorityOf(req)), ray);
@@ -263,7 +326,7 @@ export class PublicListener {
   private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const ray = this.rayId();
     socket.on('error', () => {});
-    const target = targetOf(req);
+    const target = hostCount(req) > 1 ? null : targetOf(req);
     const host = hostOnly(target?.authority ?? req.headers.host);
     if (target === null || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
       writeErrorPage(socket, ERRORS.badRequest, host, ray);
@@ -286,8 +349,14 @@ export class PublicListener {
       writeErrorPage(socket, ERRORS.badGateway, host, ray);
       return;
     }
-    new WebsocketRelay(conn, socket, head, stream, ray, (page = ERRORS.badGateway) =>
-      writeErrorPage(socket, page, host, ray),
+    new WebsocketRelay(
+      conn,
+      socket,
+      head,
+      stream,
+      ray,
+      (page = ERRORS.badGateway) => writeErrorPage(socket, page, host, ray),
+      this.release,
     );
   }
 
@@ -301,6 +370,7 @@ export class PublicListener {
     const listed = connectionTokens(req.headers.connection);
     const raw = req.rawHeaders;
     let xff: string | undefined;
+    let cdnLoop: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = (raw[i] as string).toLowerCase();
       const value = raw[i + 1] as string;
@@ -314,6 +384,10 @@ export class PublicListener {
         continue;
       if (name === 'x-forwarded-for') {
         xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      }
+      if (name === 'cdn-loop') {
+        cdnLoop = cdnLoop === undefined ? value : `${cdnLoop}, ${value}`;
         continue;
       }
       const prev = out[name];
@@ -330,8 +404,13 @@ export class PublicListener {
     out['cf-visitor'] = '{"scheme":"http"}';
     out['cf-ray'] = ray;
     out['cf-ipcountry'] = 'XX';
+    // RFC 8586: each CDN a request passes through appends its name; Cloudflare's is "cloudflare".
+    out['cdn-loop'] = cdnLoop === undefined ? 'cloudflare' : `${cdnLoop}, cloudflare`;
     return out;
   }
+
+  /** For the relays: a stream on `conn` finished (a drained connection closes after its last). */
+  readonly release = (conn: EdgeConnection): void => this.opts.registry.release(conn);
 
   /** For Relay: responds with an edge error page. */
   fail(res: VisitorResponse, host: string, ray: string, page: EdgeErrorPage = ERRORS.badGateway): void {
@@ -452,7 +531,7 @@ class Relay {
   private onStreamClose(): void {
     if (!this.done) {
       this.done = true;
-      this.conn.inflight--;
+      this.listener.release(this.conn);
     }
     if (!this.responded) {
       this.responded = true;

@@ -190,7 +190,7 @@ export class TunnelListener {
       },
       unregisterConnection: async () => {
         if (registered !== null) {
-          registered.draining = true;
+          registry.drain(registered);
           log.info(
             { connectionId: registered.id, connIndex: registered.connIndex },
             'connection unregistered, draining',

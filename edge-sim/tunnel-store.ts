@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   formatCredentialsFile,
@@ -78,7 +78,8 @@ export class TunnelStore {
         name: meta?.name ?? file.slice(0, -'.json'.length),
         accountTag: creds.accountTag,
         secret: creds.tunnelSecret,
-        createdAt: meta?.createdAt ?? new Date().toISOString(),
+        // A state dir from before creation times were saved: the credentials file's age.
+        createdAt: meta?.createdAt ?? (await stat(path.join(store.dir, file))).mtime.toISOString(),
         deletedAt: meta?.deletedAt ?? null,
         configSrc: meta?.configSrc ?? 'local',
         config: meta?.config ?? null,
@@ -126,6 +127,8 @@ export class TunnelStore {
       mode: 0o600,
     });
     this.add(t);
+    // Its creation time outlives this process (the API reports it; a restart must not renew it).
+    await this.saveMeta(t);
     return t;
   }
 

@@ -8,7 +8,7 @@ import {
 } from '../tunnel/header-packing.js';
 import { isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { EdgeConnection, EdgeStream } from './connection-registry.js';
-import { renderErrorPage, type EdgeErrorPage } from './error-pages.js';
+import { reasonPhrase, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
 
 /**
  * A visitor's websocket, as Cloudflare's edge carries it: the edge does not perform the upgrade. It
@@ -24,7 +24,7 @@ export function websocketHeaders(base: OutgoingHttpHeaders): OutgoingHttpHeaders
 export function writeErrorPage(socket: Socket, page: EdgeErrorPage, host: string, ray: string): void {
   const body = renderErrorPage(page, host, ray);
   socket.end(
-    `HTTP/1.1 ${page.status} Error\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `HTTP/1.1 ${page.status} ${reasonPhrase(page.status)}\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Server: cloudflare\r\nCF-RAY: ${ray}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -40,6 +40,8 @@ export class WebsocketRelay {
     private readonly stream: EdgeStream,
     private readonly ray: string,
     private readonly failPage: (page?: EdgeErrorPage) => void,
+    /** the registry's release(), when the relay ends */
+    private readonly release: (conn: EdgeConnection) => void,
   ) {
     conn.inflight++;
     socket.setNoDelay(true);
@@ -72,9 +74,16 @@ export class WebsocketRelay {
       return;
     }
     const status = Number(h[':status']);
-    const switched = status === 101 || (status === 200 && this.conn.protocol === 'http2');
+    // Over HTTP/2 cloudflared reports an upgrade as 200 (HTTP/2 has no 101), so 200 alone does not
+    // tell an upgrade from an origin that refused it with an ordinary 200 page: the upgrade carries
+    // the origin's `Upgrade: websocket` answer, a refusal does not.
+    const switched =
+      status === 101 ||
+      (status === 200 &&
+        this.conn.protocol === 'http2' &&
+        pairs.some(([n, v]) => n.toLowerCase() === 'upgrade' && v.toLowerCase() === 'websocket'));
     const lines: string[] = [
-      switched ? 'HTTP/1.1 101 Switching Protocols' : `HTTP/1.1 ${status} ${http2Reason(status)}`,
+      switched ? 'HTTP/1.1 101 Switching Protocols' : `HTTP/1.1 ${status} ${reasonPhrase(status)}`,
     ];
     for (const [name, value] of pairs) {
       const lower = name.toLowerCase();
@@ -99,7 +108,7 @@ export class WebsocketRelay {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.conn.inflight--;
+    this.release(this.conn);
     if (
       !this.upgraded &&
       this.socket.writable &&
@@ -113,19 +122,4 @@ export class WebsocketRelay {
     if (this.socket.writableEnded) this.socket.destroySoon();
     else this.socket.end();
   }
-}
-
-function http2Reason(status: number): string {
-  return (
-    (
-      {
-        400: 'Bad Request',
-        401: 'Unauthorized',
-        403: 'Forbidden',
-        404: 'Not Found',
-        426: 'Upgrade Required',
-        502: 'Bad Gateway',
-      } as Record<number, string>
-    )[status] ?? 'Status'
-  );
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ConnectionRegistry } from '../connection-registry.js';
 import type { TunnelStore } from '../tunnel-store.js';
 import { ApiFaults, RateLimiter } from './api-faults.js';
+import { HostnameRoutes } from './hostname-routes.js';
 import { DnsApi } from './dns-api.js';
 import type { DnsStore } from './dns-store.js';
 import { ApiError, sendError, sendResult } from './envelope.js';
@@ -59,6 +60,7 @@ export class CloudflareApi {
     this.limiter = new RateLimiter(opts.rateLimit ?? 1200);
     const t = new TunnelsApi({ store: opts.store, registry: opts.registry, log: opts.log });
     const d = new DnsApi(opts.dns);
+    const hostnames = new HostnameRoutes(opts.dns, opts.store);
     const ACCT = '/accounts/([^/]+)/cfd_tunnel';
     const TUN = `${ACCT}/([0-9a-fA-F-]{36})`;
     const ZONE = '/zones/([0-9a-f]{1,32})/dns_records';
@@ -88,6 +90,9 @@ export class CloudflareApi {
         t.putConfiguration(c.account, c.m[2] as string, c.body),
       ),
       r('GET', '/zones', 'zones.list', (c) => d.listZones(c.account, c.q)),
+      r('PUT', '/zones/([0-9a-f]{1,32})/tunnels/([0-9a-fA-F-]{36})/routes', 'tunnels.route', (c) =>
+        hostnames.put(c.account, c.m[1] as string, c.m[2] as string, c.body),
+      ),
       r('GET', ZONE, 'dns.list', (c) => d.listRecords(c.account, c.m[1] as string, c.q)),
       r('POST', ZONE, 'dns.create', (c) => d.createRecord(c.account, c.m[1] as string, c.body)),
       r('GET', `${ZONE}/([0-9a-f]{32})`, 'dns.get', (c) =>

@@ -51,6 +51,16 @@ export class TunnelsApi {
     const name = q.get('name');
     const isDeleted = q.get('is_deleted');
     const uuid = q.get('uuid');
+    // cloudflared's `tunnel list --name-prefix`, `--exclude-name-prefix` and `--when`.
+    const include = q.get('include_prefix');
+    const exclude = q.get('exclude_prefix');
+    const existedAt = q.get('existed_at');
+    const status = q.get('status');
+    let existed: number | null = null;
+    if (existedAt !== null && existedAt !== '') {
+      existed = Date.parse(existedAt);
+      if (Number.isNaN(existed)) throw new ApiError(400, 1001, `existed_at: not a date-time: ${existedAt}`);
+    }
     const items = this.d.store
       .list()
       .filter(
@@ -58,7 +68,13 @@ export class TunnelsApi {
           t.accountTag === account &&
           (name === null || t.name === name) &&
           (uuid === null || t.id === uuid.toLowerCase()) &&
-          (isDeleted === null || isDeleted === '' || (isDeleted === 'true') === (t.deletedAt !== null)),
+          (isDeleted === null || isDeleted === '' || (isDeleted === 'true') === (t.deletedAt !== null)) &&
+          (include === null || include === '' || t.name.startsWith(include)) &&
+          (exclude === null || exclude === '' || !t.name.startsWith(exclude)) &&
+          (existed === null ||
+            (Date.parse(t.createdAt) <= existed &&
+              (t.deletedAt === null || Date.parse(t.deletedAt) > existed))) &&
+          (status === null || status === '' || this.view(t).status === status),
       )
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
     const [page, info] = paginate(items, q, 1000);
