@@ -68,7 +68,8 @@ Tunnel:
   --credentials-file FILE   cloudflared credentials file (or TUNNEL_CRED_FILE)
   --token TOKEN             tunnel token (or TUNNEL_TOKEN)
   --edge HOST:PORT          edge address, repeatable (or TUNNEL_EDGE, comma-separated)
-  --cacert FILE             trust only this CA for the edge (or TUNNEL_CACERT)
+  --cacert FILE             trust only this CA for the edge (or TUNNEL_CACERT); default:
+                            Cloudflare's edge roots (shipped) and the public roots
   --no-tls-verify           do not verify the edge's certificate (logs a warning)
   --protocol P              quic, http2 or auto (default auto: HTTP/2, QUIC where TCP is blocked)
   --ha-connections N        tunnel connections to keep (default 4)

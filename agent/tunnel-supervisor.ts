@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { uuidToBytes, type TunnelCredentials } from '../tunnel/credentials.js';
+import { defaultEdgeTrust } from '../tunnel/edge-roots.js';
 import { isTunnelError } from '../tunnel/errors.js';
 import { AgentHttp2Connection, RegistrationError } from '../tunnel/http2/agent-connection.js';
 import { AgentQuicConnection } from '../tunnel/quic/agent-quic-connection.js';
@@ -181,7 +182,8 @@ export class TunnelSupervisor extends EventEmitter<{
         const dialOpts = {
           host: edge.host,
           port: edge.port,
-          ca: this.opts.ca,
+          // Without --cacert: Cloudflare's edge roots and the public ones, as cloudflared trusts.
+          ca: this.opts.ca ?? defaultEdgeTrust(),
           insecureSkipVerify: this.opts.insecureSkipVerify,
           registration: {
             auth: { accountTag: credentials.accountTag, tunnelSecret: credentials.tunnelSecret },
