@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import type { DiscoveryOptions } from './edge-discovery.js';
 import { readFileSync } from 'node:fs';
 import { parseCredentialsFile, parseToken, type TunnelCredentials } from '../tunnel/credentials.js';
 import { TunnelError } from '../tunnel/errors.js';
@@ -12,7 +14,11 @@ export interface AgentConfig {
   /** undefined with --tunnel-name: found or created through the API at start */
   credentials: TunnelCredentials | undefined;
   cloudflare: CloudflareSettings;
+  /** --edge addresses; empty: find the edge with DNS (edge-discovery.ts) */
   edges: HostPort[];
+  discovery: DiscoveryOptions;
+  /** --edge-bind-address */
+  edgeBindAddress: string | undefined;
   ca: Buffer | undefined;
   insecureSkipVerify: boolean;
   protocol: 'quic' | 'http2' | 'auto';
@@ -69,6 +75,11 @@ export interface RawFlags {
   'credentials-file'?: string;
   token?: string;
   edge?: string[];
+  region?: string;
+  'edge-ip-version'?: string;
+  'edge-bind-address'?: string;
+  'edge-discovery-resolver'?: string;
+  'edge-discovery-dot'?: string;
   cacert?: string;
   'no-tls-verify'?: boolean;
   protocol?: string;
@@ -140,10 +151,30 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
   }
   const edgeFlags =
     flags.edge !== undefined && flags.edge.length > 0 ? flags.edge : env.TUNNEL_EDGE?.split(',');
-  if (edgeFlags === undefined || edgeFlags.length === 0) {
-    fail('no edge address: pass --edge HOST:PORT (DNS discovery of Cloudflare regions is not implemented)');
-  }
-  const edges = edgeFlags.map((e) => parseHostPort(e.trim(), '--edge'));
+  // Without --edge the edge is found through DNS at start, as cloudflared finds it.
+  const edges = (edgeFlags ?? [])
+    .filter((e) => e.trim() !== '')
+    .map((e) => parseHostPort(e.trim(), '--edge'));
+  const region = flags.region ?? env.TUNNEL_REGION ?? '';
+  if (region !== '' && !/^[a-z0-9]+$/.test(region))
+    fail(`--region wants a region name such as "us", got "${region}"`);
+  const ipVersion = flags['edge-ip-version'] ?? env.TUNNEL_EDGE_IP_VERSION ?? 'auto';
+  if (ipVersion !== 'auto' && ipVersion !== '4' && ipVersion !== '6')
+    fail(`--edge-ip-version must be 4, 6 or auto, got "${ipVersion}"`);
+  const bind = flags['edge-bind-address'] ?? env.TUNNEL_EDGE_BIND_ADDRESS;
+  if (bind !== undefined && isIP(bind) === 0) fail(`--edge-bind-address wants an IP address, got "${bind}"`);
+  const resolverFlag = flags['edge-discovery-resolver'];
+  const dotFlag = flags['edge-discovery-dot'];
+  const discovery: DiscoveryOptions = {
+    region,
+    ipVersion,
+    ...(resolverFlag === undefined
+      ? {}
+      : { resolver: parseHostPort(resolverFlag, '--edge-discovery-resolver') }),
+    ...(dotFlag === undefined
+      ? {}
+      : { dot: { ...parseHostPort(dotFlag, '--edge-discovery-dot'), servername: 'cloudflare-dns.com' } }),
+  };
   const cacertPath = flags.cacert ?? env.TUNNEL_CACERT;
   const ca = cacertPath === undefined ? undefined : Buffer.from(readFileOrFail(cacertPath, 'CA file'));
   let protocol = flags.protocol ?? env.TUNNEL_TRANSPORT_PROTOCOL ?? 'auto';
@@ -174,6 +205,8 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     credentials,
     cloudflare,
     edges,
+    discovery,
+    edgeBindAddress: bind,
     ca,
     insecureSkipVerify: flags['no-tls-verify'] === true,
     protocol: protocol as AgentConfig['protocol'],

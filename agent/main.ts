@@ -12,6 +12,8 @@ import { RequestLog } from './request-log.js';
 import { describeRoutes } from './routing/describe-routes.js';
 import { routeResolver, staticResolver } from './resolvers.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
+import { discoverEdge, srvName } from './edge-discovery.js';
+import type { HostPort } from '../common/net.js';
 import { proxyWebsocket } from './websocket-proxy.js';
 import { agentVersion } from './version.js';
 import { ApiPacer } from './cloudflare/api-pacer.js';
@@ -67,7 +69,11 @@ const USAGE = `tunnel-ingress: publish services through an outbound Cloudflare t
 Tunnel:
   --credentials-file FILE   cloudflared credentials file (or TUNNEL_CRED_FILE)
   --token TOKEN             tunnel token (or TUNNEL_TOKEN)
-  --edge HOST:PORT          edge address, repeatable (or TUNNEL_EDGE, comma-separated)
+  --edge HOST:PORT          edge address, repeatable (or TUNNEL_EDGE, comma-separated); without it
+                            the edge is found through DNS (SRV _v2-origintunneld._tcp.argotunnel.com)
+  --region NAME             the edge's region service, e.g. us (or TUNNEL_REGION)
+  --edge-ip-version V       4, 6 or auto (default auto; or TUNNEL_EDGE_IP_VERSION)
+  --edge-bind-address IP    the local address edge connections leave from (or TUNNEL_EDGE_BIND_ADDRESS)
   --cacert FILE             trust only this CA for the edge (or TUNNEL_CACERT); default:
                             Cloudflare's edge roots (shipped) and the public roots
   --no-tls-verify           do not verify the edge's certificate (logs a warning)
@@ -119,6 +125,11 @@ async function main(): Promise<void> {
     'cred-file': { type: 'string' },
     token: { type: 'string' },
     edge: { type: 'string', multiple: true },
+    region: { type: 'string' },
+    'edge-ip-version': { type: 'string' },
+    'edge-bind-address': { type: 'string' },
+    'edge-discovery-resolver': { type: 'string' },
+    'edge-discovery-dot': { type: 'string' },
     cacert: { type: 'string' },
     'no-tls-verify': { type: 'boolean' },
     protocol: { type: 'string', short: 'p' },
@@ -301,9 +312,24 @@ async function main(): Promise<void> {
     requests,
     accessLog: config.accessLog,
   });
+  const discover = () => discoverEdge(config.discovery);
+  let regions: HostPort[][] = [config.edges];
+  if (config.edges.length === 0) {
+    // A lookup that fails stops the agent with that one line (exit 2), as cloudflared stops.
+    regions = await discover();
+    log.info(
+      {
+        srv: srvName(config.discovery.region),
+        regions: regions.map((r) => r.map((e) => `${e.host}:${e.port}`)),
+      },
+      'edge discovered',
+    );
+  }
   const sup = new TunnelSupervisor({
     credentials,
-    edges: config.edges,
+    regions,
+    rediscover: config.edges.length > 0 ? undefined : discover,
+    localAddress: config.edgeBindAddress,
     ca: config.ca,
     insecureSkipVerify: config.insecureSkipVerify,
     haConnections: config.haConnections,

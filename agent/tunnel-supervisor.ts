@@ -19,7 +19,15 @@ import { Backoff } from './backoff.js';
  */
 export interface SupervisorOptions {
   credentials: TunnelCredentials;
-  edges: HostPort[];
+  /**
+   * The edge's addresses by region: one region for --edge addresses, or the regions edge discovery
+   * found. Connection i starts in region i mod n, so that connections spread over the regions.
+   */
+  regions: HostPort[][];
+  /** Looks the regions up again (edge discovery); called after repeated dial failures. */
+  rediscover?: () => Promise<HostPort[][]>;
+  /** the local address edge connections leave from (--edge-bind-address) */
+  localAddress?: string;
   ca?: Buffer;
   insecureSkipVerify?: boolean;
   haConnections: number;
@@ -72,6 +80,10 @@ function transportUnusable(err: unknown): boolean {
   );
 }
 
+/** Dial failures in a row on one connection before the edge is looked up again. */
+const REDISCOVER_AFTER_FAILURES = 3;
+const REDISCOVERY_INTERVAL_MS = 10_000;
+
 function movesAddress(err: unknown): boolean {
   if (err instanceof RegistrationError && err.duplicate) return true;
   const code = isTunnelError(err) ? err.code : '';
@@ -103,9 +115,14 @@ export class TunnelSupervisor extends EventEmitter<{
   private stopping = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleepers = new Set<() => void>();
+  private regions: HostPort[][];
+  private lastRediscovery = 0;
+  private rediscovering: Promise<void> | null = null;
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
+    this.regions = opts.regions.filter((r) => r.length > 0);
+    if (this.regions.length === 0) throw new Error('internal: no edge address');
     this.protocol = opts.protocol === 'auto' ? AUTO_ORDER[0] : opts.protocol;
     this.status = Array.from({ length: opts.haConnections }, (_, index) => ({
       index,
@@ -126,8 +143,58 @@ export class TunnelSupervisor extends EventEmitter<{
   }
 
   private edgeFor(index: number): string {
-    const e = this.opts.edges[index % this.opts.edges.length] as HostPort;
+    const e = this.addressFor(index, 0);
     return `${e.host}:${e.port}`;
+  }
+
+  /**
+   * The address for connection `index` after `offset` moves: its home region's addresses (region
+   * index mod n, starting at its own slot there), then the other regions', round and round.
+   */
+  private addressFor(index: number, offset: number): HostPort {
+    const n = this.regions.length;
+    const home = this.regions[index % n] as HostPort[];
+    const start = Math.floor(index / n);
+    const total = this.regions.reduce((sum, r) => sum + r.length, 0);
+    let k = offset % total;
+    if (k < home.length) return home[(start + k) % home.length] as HostPort;
+    k -= home.length;
+    for (let i = 1; i < n; i++) {
+      const r = this.regions[(index + i) % n] as HostPort[];
+      if (k < r.length) return r[(start + k) % r.length] as HostPort;
+      k -= r.length;
+    }
+    return home[0] as HostPort;
+  }
+
+  /**
+   * After repeated dial failures, the edge's records are looked up again (at most every 10 s, one
+   * lookup at a time); a lookup that fails or finds fewer regions keeps the addresses in hand.
+   */
+  private rediscover(): Promise<void> {
+    const find = this.opts.rediscover;
+    if (find === undefined || Date.now() - this.lastRediscovery < REDISCOVERY_INTERVAL_MS)
+      return Promise.resolve();
+    this.rediscovering ??= (async () => {
+      this.lastRediscovery = Date.now();
+      try {
+        const regions = (await find()).filter((r) => r.length > 0);
+        if (regions.length === 0) return;
+        this.regions = regions;
+        this.opts.log.info(
+          { regions: regions.map((r) => r.map((e) => `${e.host}:${e.port}`)) },
+          'edge addresses looked up again',
+        );
+      } catch (err) {
+        this.opts.log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'looking the edge up again failed; keeping the addresses in hand',
+        );
+      } finally {
+        this.rediscovering = null;
+      }
+    })();
+    return this.rediscovering;
   }
 
   start(): void {
@@ -169,11 +236,12 @@ export class TunnelSupervisor extends EventEmitter<{
     const backoff = new Backoff(this.opts.backoffBaseMs ?? 1000);
     const { log, credentials } = this.opts;
     let first = onFirstRegistration;
+    let dialFailures = 0;
     // An index keeps its edge address across reconnects and moves on to the next one after a dial
     // failure, a duplicate connection or a QUIC idle timeout (spec §2).
     let offset = 0;
     while (!this.stopping) {
-      const edge = this.opts.edges[(index + offset) % this.opts.edges.length] as HostPort;
+      const edge = this.addressFor(index, offset);
       this.update(index, { state: 'connecting', edge: `${edge.host}:${edge.port}` });
       let conn: TunnelConnection;
       const protocol = this.protocol;
@@ -184,6 +252,7 @@ export class TunnelSupervisor extends EventEmitter<{
           port: edge.port,
           // Without --cacert: Cloudflare's edge roots and the public ones, as cloudflared trusts.
           ca: this.opts.ca ?? defaultEdgeTrust(),
+          localAddress: this.opts.localAddress,
           insecureSkipVerify: this.opts.insecureSkipVerify,
           registration: {
             auth: { accountTag: credentials.accountTag, tunnelSecret: credentials.tunnelSecret },
@@ -213,7 +282,13 @@ export class TunnelSupervisor extends EventEmitter<{
       } catch (err) {
         this.maybeFallBack(protocol, err);
         this.emit('failure', isTunnelError(err) ? err.code : 'UNKNOWN');
-        if (movesAddress(err)) offset++;
+        if (movesAddress(err)) {
+          offset++;
+          if (++dialFailures >= REDISCOVER_AFTER_FAILURES) {
+            dialFailures = 0;
+            await this.rediscover();
+          }
+        }
         const wait = backoff.next();
         const message = err instanceof Error ? err.message : String(err);
         const fields = {
@@ -240,6 +315,7 @@ export class TunnelSupervisor extends EventEmitter<{
         break;
       }
       backoff.reset();
+      dialFailures = 0;
       this.everRegistered = true;
       this.conns[index] = conn;
       const details = conn.details;

@@ -54,6 +54,8 @@ export interface AgentHttp2Options {
   ca?: Buffer | string;
   /** Skips certificate verification; only for an operator who asked for it explicitly. */
   insecureSkipVerify?: boolean;
+  /** the local address to connect from (cloudflared's --edge-bind-address) */
+  localAddress?: string;
   registration: RegisterConnectionParams;
   /** Sent with updateLocalConfiguration after registration (cloudflared does so on index 0). */
   localConfiguration?: Buffer;
@@ -105,11 +107,13 @@ export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }
   }
 
   private dial(): Promise<tls.TLSSocket> {
-    const { host, port, ca, insecureSkipVerify } = this.opts;
+    const { host, port, ca, insecureSkipVerify, localAddress } = this.opts;
     return new Promise((resolve, reject) => {
       const socket = tls.connect({
         host,
         port,
+        // net.connect's option, which tls.connect passes on (its typings leave it out)
+        ...({ localAddress } as tls.ConnectionOptions),
         servername: H2_SERVER_NAME,
         ca,
         rejectUnauthorized: insecureSkipVerify !== true,

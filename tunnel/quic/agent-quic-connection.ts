@@ -32,6 +32,8 @@ export interface AgentQuicOptions {
   port: number;
   ca?: Buffer | string;
   insecureSkipVerify?: boolean;
+  /** the local address to send from (cloudflared's --edge-bind-address) */
+  localAddress?: string;
   registration: RegisterConnectionParams;
   localConfiguration?: Buffer;
   onRequest(req: TunnelRequest): void;
@@ -77,6 +79,7 @@ export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }>
       port: opts.port,
       ca: opts.ca,
       insecureSkipVerify: opts.insecureSkipVerify,
+      localAddress: opts.localAddress,
     });
     const agent = new AgentQuicConnection(conn, opts);
     try {

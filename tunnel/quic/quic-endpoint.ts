@@ -30,6 +30,8 @@ export interface DialOptions extends QuicTlsOptions {
   handshakeTimeoutMs?: number;
   /** only tests offer anything but argotunnel */
   alpn?: string;
+  /** the local address to send from (cloudflared's --edge-bind-address) */
+  localAddress?: string;
 }
 
 /** Dials and completes the handshake; rejects on a TLS failure, a wrong ALPN or a silent peer. */
@@ -38,7 +40,7 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
   const socket = dgram.createSocket({ type: family });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
-    socket.bind(0, () => {
+    socket.bind(0, opts.localAddress, () => {
       socket.connect(opts.port, opts.host, () => {
         socket.off('error', reject);
         resolve();

@@ -1,0 +1,206 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import type http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPki } from '../../common/pki.js';
+import { startEchoOrigin } from '../../examples/origin/echo-origin.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { spawnTs, tempDir, waitUntil } from '../helpers/processes.js';
+import { startAgent, startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
+
+/**
+ * The agent started with nothing but a tunnel token finds the edge as cloudflared does: the SRV
+ * record _v2-origintunneld._tcp.argotunnel.com, served here by a local DNS server naming edge-sim's
+ * two regions (test-only --edge-discovery-resolver points the agent at it). Also: a region's records
+ * and listener disappearing, the DNS-over-TLS fallback when the resolver mangles SRV answers, and a
+ * clear failure when there is no edge to find.
+ */
+const SRV = '_v2-origintunneld._tcp.argotunnel.com';
+
+describe('edge discovery', () => {
+  let edge: EdgeSimProc;
+  let dns: TestDnsServer;
+  let origin: { server: http.Server; port: number };
+  let tmp: { dir: string; remove(): Promise<void> };
+  let dnsCaFile: string;
+  let region2: { host: string; port: number };
+  /** a TCP proxy in front of region 2's listener, to take that region away */
+  let proxy: net.Server;
+  const proxied = new Set<net.Socket>();
+
+  beforeAll(async () => {
+    tmp = await tempDir('discovery');
+    const dnsPki = await createPki({ dnsNames: ['cloudflare-dns.com'], caName: 'test DoT CA' });
+    dnsCaFile = path.join(tmp.dir, 'dot-ca.pem');
+    await writeFile(dnsCaFile, dnsPki.caPem);
+    dns = await startDnsServer({ cert: dnsPki.certPem, key: dnsPki.keyPem });
+    origin = await startEchoOrigin('discovered');
+    edge = await startEdgeSim({
+      tunnels: ['d'],
+      routes: ['d.test=d'],
+      extra: ['--region-listen', 'R2=127.0.0.1:0'],
+    });
+    const r2 = (
+      edge.proc.lines.find((l) => l.msg === 'edge-sim listening')?.regions as Record<string, string>
+    ).R2 as string;
+    region2 = { host: '127.0.0.1', port: Number(r2.split(':')[1]) };
+    proxy = net.createServer((client) => {
+      proxied.add(client);
+      const upstream = net.connect(region2.port, region2.host);
+      proxied.add(upstream);
+      client.pipe(upstream).pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end);
+      upstream.on('error', end);
+      client.on('close', end);
+      upstream.on('close', end);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  }, 60_000);
+
+  /** Both regions in DNS; region 2 straight to edge-sim, or through the proxy that can take it away. */
+  const publishRegions = (viaProxy: boolean) => {
+    dns.srv.set(SRV.toLowerCase(), [
+      { target: 'region1.v2.argotunnel.com', port: Number(edge.tunnelAddr.split(':')[1]) },
+      {
+        target: 'region2.v2.argotunnel.com',
+        port: viaProxy ? (proxy.address() as net.AddressInfo).port : region2.port,
+      },
+    ]);
+    dns.a.set('region1.v2.argotunnel.com', ['127.0.0.1']);
+    dns.a.set('region2.v2.argotunnel.com', ['127.0.0.1']);
+  };
+
+  afterAll(async () => {
+    proxy?.close();
+    for (const s of proxied) s.destroy();
+    await dns?.close();
+    await edge?.stop();
+    origin?.server.close();
+    await tmp?.remove();
+  });
+
+  /** The tunnel's token, as a user copies it from the dashboard. */
+  const token = async () => (await readFile(edge.tokenFile('d'), 'utf8')).trim();
+  const agentWith = async (protocol: string, extra: string[] = [], env?: NodeJS.ProcessEnv) =>
+    startAgent(
+      [
+        '--token',
+        await token(),
+        '--cacert',
+        edge.caFile,
+        '--url',
+        `http://127.0.0.1:${origin.port}`,
+        '--protocol',
+        protocol,
+        '--edge-discovery-resolver',
+        `127.0.0.1:${dns.udpPort}`,
+        ...extra,
+      ],
+      { waitReady: 4, ...(env === undefined ? {} : { env }) },
+    );
+  const locations = async () =>
+    ((await edge.tunnels())[0]?.connections ?? []).map((c) => [c.connIndex, c.location] as const).sort();
+  const serves = async () => {
+    const res = await request(`${edge.publicUrl}/echo`, { headers: { host: 'd.test' } });
+    await res.body.text();
+    return res.statusCode;
+  };
+
+  it.each(['http2', 'quic'])(
+    'registers 4 connections across both regions with only a token (%s)',
+    async (protocol) => {
+      // (QUIC is UDP on the same port number: the TCP proxy is only for the region-loss test.)
+      publishRegions(false);
+      const agent = await agentWith(protocol);
+      try {
+        await waitUntil(
+          async () => ((await locations()).length === 4 ? true : undefined),
+          10_000,
+          '4 connections',
+        );
+        expect(await locations()).toEqual([
+          [0, 'SIM'],
+          [1, 'R2'],
+          [2, 'SIM'],
+          [3, 'R2'],
+        ]);
+        expect(agent.proc.lines.find((l) => l.msg === 'edge discovered')?.srv).toBe(SRV);
+        expect(await serves()).toBe(200);
+      } finally {
+        await agent.stop();
+      }
+    },
+    30_000,
+  );
+
+  it("survives one region's records and listener disappearing: every connection moves to the other", async () => {
+    publishRegions(true);
+    const agent = await agentWith('http2');
+    await waitUntil(
+      async () => ((await locations()).length === 4 ? true : undefined),
+      10_000,
+      '4 connections',
+    );
+    expect((await locations()).map(([, loc]) => loc).sort()).toEqual(['R2', 'R2', 'SIM', 'SIM']);
+    try {
+      dns.srv.set(SRV.toLowerCase(), dns.srv.get(SRV.toLowerCase())!.slice(0, 1));
+      dns.a.delete('region2.v2.argotunnel.com');
+      proxy.close();
+      for (const s of proxied) s.destroy();
+      await waitUntil(
+        async () => {
+          const l = await locations();
+          return l.length === 4 && l.every(([, loc]) => loc === 'SIM') ? true : undefined;
+        },
+        20_000,
+        'all 4 connections in the remaining region',
+      );
+      expect(await serves()).toBe(200);
+      expect(agent.proc.child.exitCode).toBeNull();
+    } finally {
+      await agent.stop();
+    }
+  }, 40_000);
+
+  it('falls back to DNS over TLS when the resolver mangles SRV answers, as cloudflared does', async () => {
+    publishRegions(false);
+    dns.refuseSrv = true;
+    dns.queries.length = 0;
+    const agent = await agentWith('http2', ['--edge-discovery-dot', `127.0.0.1:${dns.dotPort}`], {
+      NODE_EXTRA_CA_CERTS: dnsCaFile,
+    });
+    try {
+      expect(dns.queries).toContain(`SRV ${SRV}`);
+      expect(dns.queries).toContain(`SRV ${SRV} (TLS)`);
+      expect(await serves()).toBe(200);
+    } finally {
+      dns.refuseSrv = false;
+      await agent.stop();
+    }
+  }, 30_000);
+
+  it('stops at start with one clear line when the edge cannot be found', async () => {
+    const proc = spawnTs('agent-nodiscovery', 'agent/main.ts', [
+      '--token',
+      await token(),
+      '--url',
+      'http://127.0.0.1:9',
+      '--region',
+      'nowhere',
+      '--edge-discovery-resolver',
+      `127.0.0.1:${dns.udpPort}`,
+      '--edge-discovery-dot',
+      '127.0.0.1:1',
+    ]);
+    expect(await proc.exited).toBe(2);
+    expect(proc.raw.join('\n')).toContain(
+      "cannot look up the edge's SRV record _nowhere-v2-origintunneld._tcp.argotunnel.com",
+    );
+  }, 30_000);
+});
