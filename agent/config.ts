@@ -19,6 +19,8 @@ export interface AgentConfig {
   discovery: DiscoveryOptions;
   /** --edge-bind-address */
   edgeBindAddress: string | undefined;
+  /** --quic-recovery-interval: auto's check that QUIC gets through again after falling back */
+  quicRecoveryMs: number;
   ca: Buffer | undefined;
   insecureSkipVerify: boolean;
   protocol: 'quic' | 'http2' | 'auto';
@@ -80,6 +82,7 @@ export interface RawFlags {
   'edge-bind-address'?: string;
   'edge-discovery-resolver'?: string;
   'edge-discovery-dot'?: string;
+  'quic-recovery-interval'?: string;
   cacert?: string;
   'no-tls-verify'?: boolean;
   protocol?: string;
@@ -207,6 +210,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     edges,
     discovery,
     edgeBindAddress: bind,
+    quicRecoveryMs: parseDuration(flags['quic-recovery-interval'] ?? '1m', '--quic-recovery-interval'),
     ca,
     insecureSkipVerify: flags['no-tls-verify'] === true,
     protocol: protocol as AgentConfig['protocol'],

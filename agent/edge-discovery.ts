@@ -138,3 +138,50 @@ function lookupSrvOverTls(
     });
   });
 }
+
+/** The TXT record cloudflared reads to choose a transport for `--protocol auto`. */
+export const PROTOCOL_RECORD = 'protocol-v2.argotunnel.com';
+
+/**
+ * The transport `auto` starts with where Cloudflare publishes its rollout, decided as cloudflared
+ * decides it (connection/protocol.go): the record holds `[{"protocol":"quic","percentage":N}, …]`;
+ * the account's threshold is FNV-1a-32 of its account tag mod 100; the first of quic, http2 whose
+ * percentage exceeds it wins, else quic. Null where the record cannot be read (then the agent keeps its
+ * measured choice).
+ */
+export async function protocolFromRecord(
+  accountTag: string,
+  opts: Pick<DiscoveryOptions, 'resolver'>,
+): Promise<'quic' | 'http2' | null> {
+  let records: string[][];
+  try {
+    records = await resolverFor({ region: '', ipVersion: 'auto', ...opts }).resolveTxt(PROTOCOL_RECORD);
+  } catch {
+    return null;
+  }
+  const first = records[0];
+  if (first === undefined) return null;
+  let percents: Array<{ protocol?: unknown; percentage?: unknown }>;
+  try {
+    percents = JSON.parse(first.join('')) as typeof percents;
+    if (!Array.isArray(percents)) return null;
+  } catch {
+    return null;
+  }
+  const threshold = fnv1a32(accountTag) % 100;
+  for (const p of ['quic', 'http2'] as const) {
+    const entry = percents.find((x) => String(x.protocol).toLowerCase() === p);
+    if (typeof entry?.percentage === 'number' && entry.percentage > threshold) return p;
+  }
+  return 'quic';
+}
+
+/** FNV-1a, 32 bits (Go's hash/fnv New32a). */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(s, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}

@@ -12,7 +12,7 @@ import { RequestLog } from './request-log.js';
 import { describeRoutes } from './routing/describe-routes.js';
 import { routeResolver, staticResolver } from './resolvers.js';
 import { TunnelSupervisor } from './tunnel-supervisor.js';
-import { discoverEdge, srvName } from './edge-discovery.js';
+import { discoverEdge, protocolFromRecord, srvName } from './edge-discovery.js';
 import type { HostPort } from '../common/net.js';
 import { proxyWebsocket } from './websocket-proxy.js';
 import { agentVersion } from './version.js';
@@ -74,6 +74,8 @@ Tunnel:
   --region NAME             the edge's region service, e.g. us (or TUNNEL_REGION)
   --edge-ip-version V       4, 6 or auto (default auto; or TUNNEL_EDGE_IP_VERSION)
   --edge-bind-address IP    the local address edge connections leave from (or TUNNEL_EDGE_BIND_ADDRESS)
+  --quic-recovery-interval DURATION  auto, after falling back from QUIC: how often to check that QUIC
+                            gets through again, then move back to it (default 1m)
   --cacert FILE             trust only this CA for the edge (or TUNNEL_CACERT); default:
                             Cloudflare's edge roots (shipped) and the public roots
   --no-tls-verify           do not verify the edge's certificate (logs a warning)
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
     'edge-bind-address': { type: 'string' },
     'edge-discovery-resolver': { type: 'string' },
     'edge-discovery-dot': { type: 'string' },
+    'quic-recovery-interval': { type: 'string' },
     cacert: { type: 'string' },
     'no-tls-verify': { type: 'boolean' },
     protocol: { type: 'string', short: 'p' },
@@ -325,9 +328,17 @@ async function main(): Promise<void> {
       'edge discovered',
     );
   }
+  // auto, on Cloudflare's edge: the transport Cloudflare's protocol record gives this account.
+  const autoFirst =
+    config.protocol === 'auto' && config.edges.length === 0
+      ? await protocolFromRecord(credentials.accountTag, config.discovery)
+      : null;
+  if (autoFirst !== null) log.info({ protocol: autoFirst }, 'auto: the protocol record chose the transport');
   const sup = new TunnelSupervisor({
     credentials,
     regions,
+    ...(autoFirst === null ? {} : { autoFirst }),
+    quicRecoveryProbeMs: config.quicRecoveryMs,
     rediscover: config.edges.length > 0 ? undefined : discover,
     localAddress: config.edgeBindAddress,
     ca: config.ca,

@@ -37,6 +37,10 @@ export interface SupervisorOptions {
   onRequest(req: TunnelRequest): void;
   /** quic, http2, or auto: AUTO_ORDER[0] first, the other while the first cannot reach the edge at all */
   protocol: 'quic' | 'http2' | 'auto';
+  /** auto: start with this one instead (Cloudflare's protocol record, edge-discovery.ts) */
+  autoFirst?: 'quic' | 'http2';
+  /** auto fell back from QUIC: how often to check whether QUIC gets through again (default 60 s) */
+  quicRecoveryProbeMs?: number;
   /** Delay between starting connections after index 0 registered (cloudflared: 1 s). */
   staggerMs?: number;
   backoffBaseMs?: number;
@@ -123,7 +127,7 @@ export class TunnelSupervisor extends EventEmitter<{
     super();
     this.regions = opts.regions.filter((r) => r.length > 0);
     if (this.regions.length === 0) throw new Error('internal: no edge address');
-    this.protocol = opts.protocol === 'auto' ? AUTO_ORDER[0] : opts.protocol;
+    this.protocol = opts.protocol === 'auto' ? (opts.autoFirst ?? AUTO_ORDER[0]) : opts.protocol;
     this.status = Array.from({ length: opts.haConnections }, (_, index) => ({
       index,
       state: 'stopped' as const,
@@ -398,6 +402,66 @@ export class TunnelSupervisor extends EventEmitter<{
       { err: err instanceof Error ? err.message : String(err), from: protocol, to: next },
       `${protocol === 'quic' ? 'QUIC' : 'HTTP/2'} cannot reach the edge here; trying ${next === 'quic' ? 'QUIC' : 'HTTP/2'}`,
     );
+    if (protocol === 'quic' && this.opts.autoFirst === 'quic') this.watchQuicRecovery();
+  }
+
+  /**
+   * auto chose QUIC (Cloudflare's record) and fell back to HTTP/2 because QUIC could not get through.
+   * cloudflared then stays on HTTP/2 for good (cloudflared#721); here a QUIC handshake with the edge
+   * is tried every minute, and once one succeeds the connections move back to QUIC one at a time, each
+   * unregistered and drained first, so no request is lost.
+   */
+  private watchQuicRecovery(): void {
+    const every = this.opts.quicRecoveryProbeMs ?? 60_000;
+    const probe = async (): Promise<void> => {
+      if (this.stopping || this.protocol === 'quic') return;
+      const edge = this.addressFor(0, 0);
+      try {
+        const { dialQuic } = await import('../tunnel/quic/quic-endpoint.js');
+        const conn = await dialQuic({
+          host: edge.host,
+          port: edge.port,
+          ca: this.opts.ca ?? defaultEdgeTrust(),
+          insecureSkipVerify: this.opts.insecureSkipVerify,
+          localAddress: this.opts.localAddress,
+          handshakeTimeoutMs: 5000,
+        });
+        conn.close();
+      } catch {
+        const t = setTimeout(() => void probe(), every);
+        t.unref();
+        this.timers.add(t);
+        return;
+      }
+      if (this.stopping) return;
+      this.protocol = 'quic';
+      this.opts.log.info(
+        { edge: `${edge.host}:${edge.port}` },
+        'QUIC reaches the edge again; moving the connections back to QUIC',
+      );
+      for (let i = 0; i < this.conns.length && !this.stopping; i++) {
+        const c = this.conns[i];
+        if (c === null || c === undefined || c.protocol === 'quic') continue;
+        await c.unregister(5000).catch(() => {});
+        await c.drained(30_000);
+        c.close();
+        // the connection's loop dials again, now over QUIC; the next one moves once it is back
+        await this.waitReplaced(i, c, 30_000);
+      }
+    };
+    const t = setTimeout(() => void probe(), every);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  /** Until connection `index` is registered again on a connection other than `old` (or `ms` pass). */
+  private async waitReplaced(index: number, old: TunnelConnection, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!this.stopping && Date.now() < until) {
+      const now = this.conns[index];
+      if (now !== null && now !== undefined && now !== old) return;
+      await this.sleep(100);
+    }
   }
 
   /**

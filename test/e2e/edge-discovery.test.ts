@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
 import { request } from 'undici';
@@ -203,4 +204,129 @@ describe('edge discovery', () => {
       "cannot look up the edge's SRV record _nowhere-v2-origintunneld._tcp.argotunnel.com",
     );
   }, 30_000);
+
+  it("lets Cloudflare's protocol record choose auto's transport, as cloudflared does", async () => {
+    publishRegions(false);
+    const registeredOver = (a: { proc: { lines: Array<Record<string, unknown>> } }) => [
+      ...new Set(a.proc.lines.filter((l) => l.msg === 'Registered tunnel connection').map((l) => l.protocol)),
+    ];
+    dns.txt.set(
+      'protocol-v2.argotunnel.com',
+      '[{"protocol":"quic","percentage":100},{"protocol":"http2","percentage":100}]',
+    );
+    let agent = await agentWith('auto');
+    try {
+      expect(registeredOver(agent)).toEqual(['quic']);
+    } finally {
+      await agent.stop();
+    }
+    dns.txt.set(
+      'protocol-v2.argotunnel.com',
+      '[{"protocol":"quic","percentage":0},{"protocol":"http2","percentage":100}]',
+    );
+    agent = await agentWith('auto');
+    try {
+      expect(registeredOver(agent)).toEqual(['http2']);
+    } finally {
+      dns.txt.delete('protocol-v2.argotunnel.com');
+      await agent.stop();
+    }
+  }, 40_000);
+
+  it('moves back to QUIC once it gets through again, after auto fell back to HTTP/2, losing no request', async () => {
+    dns.txt.set('protocol-v2.argotunnel.com', '[{"protocol":"quic","percentage":100}]');
+    // Both regions behind relays that pass TCP and, once allowed, UDP (QUIC).
+    const relays = [await startRelay(Number(edge.tunnelAddr.split(':')[1])), await startRelay(region2.port)];
+    dns.srv.set(SRV.toLowerCase(), [
+      { target: 'region1.v2.argotunnel.com', port: relays[0]!.port },
+      { target: 'region2.v2.argotunnel.com', port: relays[1]!.port },
+    ]);
+    dns.a.set('region1.v2.argotunnel.com', ['127.0.0.1']);
+    dns.a.set('region2.v2.argotunnel.com', ['127.0.0.1']);
+    const agent = await agentWith('auto', ['--quic-recovery-interval', '1s']);
+    try {
+      const over = () =>
+        agent.proc.lines.filter((l) => l.msg === 'Registered tunnel connection').map((l) => l.protocol);
+      expect(new Set(over())).toEqual(new Set(['http2']));
+      let failed = 0;
+      let sent = 0;
+      let stop = false;
+      const load = (async () => {
+        while (!stop) {
+          sent++;
+          if ((await serves().catch(() => 0)) !== 200) failed++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      for (const r of relays) r.udp = true;
+      await agent.proc.waitForMsg('QUIC reaches the edge again; moving the connections back to QUIC', 15_000);
+      await waitUntil(
+        async () => {
+          const live = (await edge.tunnels())[0]?.connections ?? [];
+          const lines = agent.proc.lines.filter((l) => l.msg === 'Registered tunnel connection');
+          return live.length === 4 && lines.slice(-4).every((l) => l.protocol === 'quic') ? true : undefined;
+        },
+        40_000,
+        'all 4 connections back on QUIC',
+      );
+      stop = true;
+      await load;
+      expect(sent).toBeGreaterThan(20);
+      expect(failed).toBe(0);
+    } finally {
+      dns.txt.delete('protocol-v2.argotunnel.com');
+      await agent.stop();
+      for (const r of relays) r.close();
+    }
+  }, 90_000);
 });
+
+/**
+ * A relay on one port number for TCP (always passed) and UDP (passed once `udp` is set), in front of an
+ * edge listener: QUIC blocked, then unblocked, while HTTP/2 gets through throughout.
+ */
+async function startRelay(target: number): Promise<{ port: number; udp: boolean; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const tcp = net.createServer((client) => {
+    const up = net.connect(target, '127.0.0.1');
+    sockets.add(client).add(up);
+    client.pipe(up).pipe(client);
+    const end = () => {
+      client.destroy();
+      up.destroy();
+    };
+    for (const s of [client, up]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+  });
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+  const port = (tcp.address() as net.AddressInfo).port;
+  const udp = dgram.createSocket('udp4');
+  const upstreams = new Map<string, dgram.Socket>();
+  const relay = {
+    port,
+    udp: false,
+    close() {
+      tcp.close();
+      for (const s of sockets) s.destroy();
+      udp.close();
+      for (const u of upstreams.values()) u.close();
+    },
+  };
+  udp.on('message', (msg, from) => {
+    if (!relay.udp) return;
+    const key = `${from.address}:${from.port}`;
+    let up = upstreams.get(key);
+    if (up === undefined) {
+      up = dgram.createSocket('udp4');
+      up.on('message', (back) => {
+        if (relay.udp) udp.send(back, from.port, from.address);
+      });
+      upstreams.set(key, up);
+    }
+    up.send(msg, target, '127.0.0.1');
+  });
+  await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+  return relay;
+}

@@ -21,6 +21,7 @@ export interface TestDnsServer {
   dotPort: number | null;
   srv: Map<string, SrvRecord[]>;
   a: Map<string, string[]>;
+  txt: Map<string, string>;
   refuseSrv: boolean;
   /** queries seen, `TYPE name` */
   queries: string[];
@@ -30,6 +31,7 @@ export interface TestDnsServer {
 export async function startDnsServer(opts: { cert?: string; key?: string } = {}): Promise<TestDnsServer> {
   const srv = new Map<string, SrvRecord[]>();
   const a = new Map<string, string[]>();
+  const txt = new Map<string, string>();
   const queries: string[] = [];
   const state = { refuseSrv: false };
 
@@ -54,10 +56,13 @@ export async function startDnsServer(opts: { cert?: string; key?: string } = {})
           ttl: 5,
           data: { target: r.target, port: r.port, priority: r.priority ?? 1, weight: r.weight ?? 1 },
         });
+    } else if (q.type === 'TXT') {
+      const t = txt.get(name);
+      if (t !== undefined) out.answers?.push({ type: 'TXT', name: q.name, ttl: 5, data: t });
     } else if (q.type === 'A') {
       for (const ip of a.get(name) ?? []) out.answers?.push({ type: 'A', name: q.name, ttl: 5, data: ip });
     }
-    if (out.answers?.length === 0 && !srv.has(name) && !a.has(name))
+    if (out.answers?.length === 0 && !srv.has(name) && !a.has(name) && !txt.has(name))
       return { ...out, rcode: 'NXDOMAIN' } as dnsPacket.Packet;
     return out;
   };
@@ -96,6 +101,7 @@ export async function startDnsServer(opts: { cert?: string; key?: string } = {})
     dotPort: dot === null ? null : (dot.address() as net.AddressInfo).port,
     srv,
     a,
+    txt,
     get refuseSrv() {
       return state.refuseSrv;
     },
