@@ -66,5 +66,12 @@ describe.skipIf(BIN === undefined).each(['http2', 'quic'])(
       expect(echo.bodySha256).toBe(patternSha256(size));
       expect(echo.headers['cf-ray']).toMatch(/-SIM$/);
     });
+
+    it('exits within 1 s of SIGTERM with nothing in flight (the edge closes its drained connections)', async () => {
+      const t0 = Date.now();
+      cfd.signal('SIGTERM');
+      await cfd.exited;
+      expect(Date.now() - t0).toBeLessThan(1000);
+    });
   },
 );

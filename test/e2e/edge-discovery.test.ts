@@ -279,6 +279,58 @@ describe('edge discovery', () => {
       for (const r of relays) r.close();
     }
   }, 90_000);
+
+  it.each(['http2', 'quic'])(
+    'leaves from --edge-bind-address (%s)',
+    async (protocol) => {
+      const agent = await startAgent(
+        [
+          '--token',
+          await token(),
+          '--edge',
+          edge.tunnelAddr,
+          '--cacert',
+          edge.caFile,
+          '--url',
+          `http://127.0.0.1:${origin.port}`,
+          '--protocol',
+          protocol,
+          '--ha-connections',
+          '1',
+          '--edge-bind-address',
+          '127.0.0.2',
+        ],
+        { waitReady: 1 },
+      );
+      try {
+        const conns = (await edge.tunnels())[0]?.connections ?? [];
+        expect(
+          conns.map((c) => (c as unknown as { remoteAddress: string }).remoteAddress.replace(/:\d+$/, '')),
+        ).toEqual(['127.0.0.2']);
+      } finally {
+        await agent.stop();
+      }
+    },
+    30_000,
+  );
+
+  it('--edge-ip-version 6 finds no edge where the regions have only IPv4 addresses, and says so', async () => {
+    publishRegions(false);
+    const proc = spawnTs('agent-v6', 'agent/main.ts', [
+      '--token',
+      await token(),
+      '--url',
+      'http://127.0.0.1:9',
+      '--edge-ip-version',
+      '6',
+      '--edge-discovery-resolver',
+      `127.0.0.1:${dns.udpPort}`,
+    ]);
+    expect(await proc.exited).toBe(2);
+    expect(proc.raw.join('\n')).toContain(
+      "the edge's SRV target region1.v2.argotunnel.com has no IPv6 address",
+    );
+  }, 30_000);
 });
 
 /**
