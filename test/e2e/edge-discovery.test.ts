@@ -303,6 +303,12 @@ describe('edge discovery', () => {
         { waitReady: 1 },
       );
       try {
+        // (the connections of the agents before it may take the edge's QUIC idle timeout to go)
+        await waitUntil(
+          async () => (((await edge.tunnels())[0]?.connections ?? []).length === 1 ? true : undefined),
+          15_000,
+          'only this agent connected',
+        );
         const conns = (await edge.tunnels())[0]?.connections ?? [];
         expect(
           conns.map((c) => (c as unknown as { remoteAddress: string }).remoteAddress.replace(/:\d+$/, '')),

@@ -111,13 +111,16 @@ describe('edge-sim as visitors meet it', () => {
           { length: 5000 },
           (_, i) =>
             new Promise<void>((resolve) => {
+              let connectedAt = Date.now();
               const s = net.connect(publicPort(), '127.0.0.1', () => {
+                connectedAt = Date.now();
                 // Half of them send part of a head; the rest a few bytes that are not even a method yet.
                 s.write(i % 2 === 0 ? 'GET / HTTP/1.1\r\nHost: v.test\r\nX-Slow: ' : 'PR');
                 resolve();
               });
               s.on('error', () => resolve());
-              s.on('close', () => closedAt.push(Date.now() - t0));
+              // how long each one lived, from its own connect (5,000 connects take a while under load)
+              s.on('close', () => closedAt.push(Date.now() - connectedAt));
               sockets.push(s);
             }),
         ),
@@ -125,7 +128,7 @@ describe('edge-sim as visitors meet it', () => {
       const res = await request(`${edge.publicUrl}/`, { headers: { host: 'v.test' } });
       expect(res.statusCode).toBe(200);
       await res.body.text();
-      const deadline = HEADERS_TIMEOUT_MS + 5000;
+      const deadline = HEADERS_TIMEOUT_MS + 15_000;
       while (closedAt.length < sockets.length && Date.now() - t0 < deadline)
         await new Promise((r) => setTimeout(r, 250));
       for (const s of sockets) s.destroy();
@@ -133,6 +136,6 @@ describe('edge-sim as visitors meet it', () => {
       expect(Math.max(...closedAt)).toBeLessThan(HEADERS_TIMEOUT_MS + 3000);
       expect(Math.min(...closedAt)).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 1000);
     },
-    HEADERS_TIMEOUT_MS + 30_000,
+    HEADERS_TIMEOUT_MS + 40_000,
   );
 });
