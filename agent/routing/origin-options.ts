@@ -27,6 +27,11 @@ export interface OriginOptions {
   websocketIdleMs: number | null;
   /** identical settings, identical key (and connection pool) */
   key: string;
+  /**
+   * `namespace/name` of the origin CA Secret while the agent has not read it yet: the route answers
+   * 503 until it has (never the system roots instead of the Secret's CA); null otherwise.
+   */
+  pendingSecret?: string | null;
 }
 
 export const PLAIN: OriginOptions = Object.freeze({
@@ -107,12 +112,14 @@ export function originOptions(ing: Ingress, secret: SecretLookup, problems: Orig
     return Object.freeze({ ...PLAIN, ...timeouts, protocol: proto, h2, key: `${proto}|${timeoutKey}` });
   }
   let caPem: string | null = null;
+  let pendingSecret: string | null = null;
   const caName = a[ORIGIN_CA_SECRET];
   if (caName !== undefined) {
     const data = secret(ns, caName);
     const ca = data === SECRET_PENDING ? undefined : data?.['ca.crt'];
     if (data === SECRET_PENDING) {
-      // The routes are compiled again as soon as the Secret is known.
+      // The routes are compiled again as soon as the Secret is known; until then they wait.
+      pendingSecret = `${ns}/${caName}`;
     } else if (ca === undefined || !ca.includes('-----BEGIN CERTIFICATE-----')) {
       bad(
         `${ORIGIN_CA_SECRET}: Secret ${ns}/${caName} has no PEM certificate under ca.crt; using the system roots only`,
@@ -144,6 +151,7 @@ export function originOptions(ing: Ingress, secret: SecretLookup, problems: Orig
     insecure,
     ...timeouts,
     key: `${proto}|${caHash}|${sni ?? ''}|${insecure}|${timeoutKey}`,
+    pendingSecret,
   });
 }
 

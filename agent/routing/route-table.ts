@@ -5,6 +5,7 @@ import {
   type OriginOptions,
   type OriginProblem,
   type SecretLookup,
+  ORIGIN_CA_SECRET,
 } from './origin-options.js';
 import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from '../load-balancer.js';
 import type { Upstream, UpstreamRegistry } from '../upstreams.js';
@@ -178,6 +179,15 @@ export function compileRoutes(input: CompileInput): {
     origin: OriginOptions = PLAIN,
   ): Backend | null => {
     const ns = ing.metadata?.namespace ?? 'default';
+    if (origin.pendingSecret != null) {
+      return {
+        kind: 'unavailable',
+        reason: `waiting for Secret ${origin.pendingSecret} (${ORIGIN_CA_SECRET})`,
+        ingress: ingKey,
+        description: `${ns}/${backend?.service?.name ?? '?'}`,
+        host,
+      };
+    }
     if (backend?.resource !== undefined) {
       warn(
         ingKey,

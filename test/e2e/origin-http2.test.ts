@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
 import { POD_IP, INGRESS_CLASS, caSecret, ingress, service, slice } from '../helpers/origins.js';
-import { run } from '../helpers/processes.js';
+import { run, waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
   startAgent,
@@ -76,6 +76,20 @@ describe.each(['http2', 'quic'])('HTTP/2 origins over %s', (protocol) => {
     agent = await startAgent(kubeAgentArgs(edge, 'h', k, ['--protocol', protocol, '--ha-connections', '1']), {
       waitReady: 1,
     });
+    // The origin CA Secret is read after the caches sync (one watch per Secret a route names); until
+    // then that route answers 503, never a verification against the wrong roots.
+    const seen: number[] = [];
+    await waitUntil(
+      async () => {
+        const res = await request(`${edge.publicUrl}/alpn`, { headers: { host: 'alpn.test' } });
+        await res.body.text();
+        seen.push(res.statusCode);
+        return res.statusCode === 200 ? true : undefined;
+      },
+      10_000,
+      'the route with the origin CA Secret',
+    );
+    expect(seen.filter((s) => s !== 200 && s !== 503)).toEqual([]);
   }, 60_000);
   afterAll(async () => {
     await agent?.stop();
