@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCredentialsFile, uuidToBytes } from '../../tunnel/credentials.js';
 import { AgentHttp2Connection } from '../../tunnel/http2/agent-connection.js';
+import type { TunnelRequest } from '../../tunnel/responder.js';
 import { registerSecret } from '../helpers/secret-scan.js';
 import { startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
 
@@ -49,6 +50,17 @@ describe("edge-sim's API and tunnel listener, as cloudflared meets them", () => 
     origin?.close();
   });
 
+  /** One HTTP/2 connector of tunnel `name`, registered with edge-sim as the agent's connections are. */
+  const connector = async (name: string, onRequest: (req: TunnelRequest) => void) => {
+    const creds = parseCredentialsFile(await readFile(edge.credentialsFile(name), 'utf8'));
+    return AgentHttp2Connection.connect({
+      host: '127.0.0.1',
+      port: Number(edge.tunnelAddr.split(':')[1]),
+      ca: await readFile(edge.caFile),
+      registration: registrationFor(creds.accountTag, creds.tunnelSecret, creds.tunnelId),
+      onRequest,
+    });
+  };
   const tunnelId = async (name: string) =>
     (await api('GET', `/accounts/${edge.account}/cfd_tunnel?name=${name}`)).body.result[0].id as string;
 
@@ -105,18 +117,11 @@ describe("edge-sim's API and tunnel listener, as cloudflared meets them", () => 
   });
 
   it('routes a wildcard --route to its tunnel, at any depth below it', async () => {
-    const creds = parseCredentialsFile(await readFile(edge.credentialsFile('apps'), 'utf8'));
-    const conn = await AgentHttp2Connection.connect({
-      host: '127.0.0.1',
-      port: Number(edge.tunnelAddr.split(':')[1]),
-      ca: await readFile(edge.caFile),
-      registration: registrationFor(creds.accountTag, creds.tunnelSecret, creds.tunnelId),
-      onRequest: (req) => {
-        const body = Buffer.from('from apps\n');
-        req.responder.respond(req.stream, 200, [['x-tunnel', 'apps']], String(body.length));
-        req.responder.data(req.stream, body);
-        req.responder.end(req.stream, null);
-      },
+    const conn = await connector('apps', (req) => {
+      const body = Buffer.from('from apps\n');
+      req.responder.respond(req.stream, 200, [['x-tunnel', 'apps']], String(body.length));
+      req.responder.data(req.stream, body);
+      req.responder.end(req.stream, null);
     });
     try {
       for (const host of ['a.wild.test', 'b.c.wild.test']) {
@@ -134,14 +139,7 @@ describe("edge-sim's API and tunnel listener, as cloudflared meets them", () => 
   });
 
   it('closes an unregistered HTTP/2 connection as soon as nothing is in flight on it', async () => {
-    const creds = parseCredentialsFile(await readFile(edge.credentialsFile('batch'), 'utf8'));
-    const conn = await AgentHttp2Connection.connect({
-      host: '127.0.0.1',
-      port: Number(edge.tunnelAddr.split(':')[1]),
-      ca: await readFile(edge.caFile),
-      registration: registrationFor(creds.accountTag, creds.tunnelSecret, creds.tunnelId),
-      onRequest: () => {},
-    });
+    const conn = await connector('batch', () => {});
     const closed = new Promise<number>((r) => conn.once('close', () => r(Date.now())));
     const t0 = Date.now();
     await conn.unregister(5000);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import {
   type ControlPlane,
   compactEtcd,
@@ -12,7 +12,7 @@ import {
 } from '../kube/control-plane.js';
 import { AUDIT_DIR, chartRbacIn } from './chart-rbac.js';
 import type { KubeProc, KubeSimOptions } from './kube.js';
-import { kubectl, kubectlApply } from './kube.js';
+import { apiClient, kubectl, kubectlApply } from './kube.js';
 import { tempDir } from './processes.js';
 import { logFileFor, registerSecret } from './secret-scan.js';
 
@@ -26,26 +26,7 @@ import { logFileFor, registerSecret } from './secret-scan.js';
 export async function startNamespace(cp: ControlPlane, opts: KubeSimOptions): Promise<KubeProc> {
   const namespace = `t-${randomBytes(4).toString('hex')}`;
   const dispatcher = new Agent({ connect: { ca: cp.caPem } });
-  const api: KubeProc['api'] = async (method, p, body, contentType = 'application/json') => {
-    const res = await request(`${cp.url}${p}`, {
-      method,
-      dispatcher,
-      headers: {
-        authorization: `Bearer ${cp.adminToken}`,
-        'content-type': contentType,
-        accept: 'application/json',
-      },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.body.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // a non-JSON answer is returned as text
-    }
-    return { status: res.statusCode, body: parsed };
-  };
+  const api = apiClient(cp.url, cp.adminToken, dispatcher);
   const must = async (what: string, r: Promise<{ status: number; body: any }>) => {
     const res = await r;
     if (res.status >= 300) throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body)}`);

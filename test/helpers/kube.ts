@@ -116,22 +116,7 @@ export async function startKubeSim(
   for (let i = 0; i < extra.length - 1; i++)
     if (extra[i] === '--token') registerSecret(extra[i + 1] as string);
   const dispatcher = new Agent({ connect: { ca } });
-  const api: KubeSimProc['api'] = async (method, p, body, contentType = 'application/json') => {
-    const res = await request(`${url}${p}`, {
-      method,
-      dispatcher,
-      headers: { authorization: `Bearer ${token}`, 'content-type': contentType, accept: 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.body.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // a non-JSON answer is returned as text
-    }
-    return { status: res.statusCode, body: parsed };
-  };
+  const api = apiClient(url, token, dispatcher);
   for (const o of chartRbac(opts.rbac ?? 'base')) {
     const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
     const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
@@ -189,6 +174,26 @@ export async function startKubeSim(
     },
   };
   return k;
+}
+
+/** Raw API calls as one token's holder: JSON in, and JSON (or the text) and the status out. */
+export function apiClient(url: string, token: string, dispatcher: Agent): KubeProc['api'] {
+  return async (method, p, body, contentType = 'application/json') => {
+    const res = await request(`${url}${p}`, {
+      method,
+      dispatcher,
+      headers: { authorization: `Bearer ${token}`, 'content-type': contentType, accept: 'application/json' },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // a non-JSON answer is returned as text
+    }
+    return { status: res.statusCode, body: parsed };
+  };
 }
 
 /** kubectl with a kubeconfig; never throws (the exit code and both outputs are the answer). */
