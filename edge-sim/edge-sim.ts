@@ -7,7 +7,7 @@ import { PublicListener, type RouteResolver } from './public-listener.js';
 import { TunnelListener } from './tunnel-listener.js';
 import { TunnelStore } from './tunnel-store.js';
 import { CloudflareApi, parseApiToken } from './cloudflare-api/cloudflare-api.js';
-import { DnsStore } from './cloudflare-api/dns-store.js';
+import { DnsStore, closestName } from './cloudflare-api/dns-store.js';
 
 /** Starts every edge-sim listener; used by the CLI, the demo and the tests. */
 export interface EdgeSimOptions {
@@ -60,17 +60,6 @@ export function parseRoute(spec: string): { host: string; tunnel: string } {
   return { host, tunnel: spec.slice(eq + 1).trim() };
 }
 
-/** The tunnel for `host` among --route entries: the name itself, else the closest wildcard above it. */
-function routeFor(table: ReadonlyMap<string, string>, host: string): string | undefined {
-  const exact = table.get(host);
-  if (exact !== undefined) return exact;
-  for (let at = host.indexOf('.'); at > 0; at = host.indexOf('.', at + 1)) {
-    const wildcard = table.get('*' + host.slice(at));
-    if (wildcard !== undefined) return wildcard;
-  }
-  return undefined;
-}
-
 export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
   const location = opts.location ?? 'SIM';
   const pki = await loadOrCreatePki(opts.stateDir);
@@ -90,7 +79,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
   // --route first (quick tests), then DNS: a proxied CNAME to <tunnel-id>.cfargotunnel.com.
   const routes: RouteResolver = {
     tunnelFor: (host) => {
-      const id = routeFor(routeTable, host) ?? dns.tunnelFor(host);
+      const id = closestName(routeTable, host) ?? dns.tunnelFor(host);
       if (id === undefined) return undefined;
       const t = store.byId(id);
       return t === undefined || t.deletedAt !== null ? undefined : t.id;

@@ -251,17 +251,23 @@ export class DnsStore {
    * `<tunnel-id>.cfargotunnel.com` on the name itself or, failing that, on the closest wildcard.
    */
   tunnelFor(host: string): string | undefined {
-    const name = host.toLowerCase();
-    const exact = this.byName.get(name);
-    if (exact !== undefined) return tunnelTarget(exact);
-    let at = name.indexOf('.');
-    while (at > 0) {
-      const wildcard = this.byName.get('*' + name.slice(at));
-      if (wildcard !== undefined) return tunnelTarget(wildcard);
-      at = name.indexOf('.', at + 1);
-    }
-    return undefined;
+    const records = closestName(this.byName, host.toLowerCase());
+    return records === undefined ? undefined : tunnelTarget(records);
   }
+}
+
+/**
+ * The entry for `name` in a map keyed by host names: the name itself, else the closest wildcard
+ * above it (`*.b.example.com`, then `*.example.com`…), as a DNS wildcard record answers.
+ */
+export function closestName<T>(map: ReadonlyMap<string, T>, name: string): T | undefined {
+  const exact = map.get(name);
+  if (exact !== undefined) return exact;
+  for (let at = name.indexOf('.'); at > 0; at = name.indexOf('.', at + 1)) {
+    const wildcard = map.get('*' + name.slice(at));
+    if (wildcard !== undefined) return wildcard;
+  }
+  return undefined;
 }
 
 const TUNNEL_TARGET = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.cfargotunnel\.com$/;
