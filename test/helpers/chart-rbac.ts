@@ -86,6 +86,14 @@ export function chartRbacIn(values: RbacValues, namespace: string): RbacObject[]
   ]);
 }
 
+/** Where the chart's RBAC object is created: its collection, in `namespace` unless cluster-scoped. */
+export function collectionOf(o: RbacObject, namespace: string): string {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+  const plural = `${o.kind.toLowerCase()}s`;
+  return o.kind.startsWith('Cluster') ? `${base}/${plural}` : `${base}/namespaces/${namespace}/${plural}`;
+}
+
 /** group|resource[/subresource]|verb for every permission the chart grants with these values. */
 export function grantedPermissions(values: RbacValues): Set<string> {
   const granted = new Set<string>();

@@ -10,7 +10,7 @@ import {
   startControlPlane,
   stopControlPlane,
 } from '../kube/control-plane.js';
-import { AUDIT_DIR, chartRbacIn } from './chart-rbac.js';
+import { AUDIT_DIR, chartRbacIn, collectionOf } from './chart-rbac.js';
 import type { KubeProc, KubeSimOptions } from './kube.js';
 import { apiClient, kubectl, kubectlApply } from './kube.js';
 import { tempDir } from './processes.js';
@@ -34,15 +34,10 @@ export async function startNamespace(cp: ControlPlane, opts: KubeSimOptions): Pr
   };
   await must('namespace', api('POST', '/api/v1/namespaces', { metadata: { name: namespace } }));
   for (const o of chartRbacIn(opts.rbac ?? 'base', namespace)) {
-    const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-    const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
-    const plural = o.kind === 'ServiceAccount' ? 'serviceaccounts' : `${o.kind.toLowerCase()}s`;
     const obj = structuredClone(o) as any;
-    const cluster = o.kind.startsWith('Cluster');
-    if (cluster) obj.metadata.name = `${o.metadata.name}-${namespace}`;
+    if (o.kind.startsWith('Cluster')) obj.metadata.name = `${o.metadata.name}-${namespace}`;
     if (obj.roleRef?.kind === 'ClusterRole') obj.roleRef.name = `${obj.roleRef.name}-${namespace}`;
-    const where = cluster ? `${base}/${plural}` : `${base}/namespaces/${namespace}/${plural}`;
-    await must(`the chart's ${o.kind} ${o.metadata.name}`, api('POST', where, obj));
+    await must(`the chart's ${o.kind} ${o.metadata.name}`, api('POST', collectionOf(o, namespace), obj));
   }
   await must(
     'the unbound ServiceAccount',

@@ -6,7 +6,14 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { inject } from 'vitest';
 import { parse } from 'yaml';
 import { logFileFor, registerSecret } from './secret-scan.js';
-import { AGENT_USER, AUDIT_DIR, CHART_NAMESPACE, chartRbac, type RbacValues } from './chart-rbac.js';
+import {
+  AGENT_USER,
+  AUDIT_DIR,
+  CHART_NAMESPACE,
+  chartRbac,
+  collectionOf,
+  type RbacValues,
+} from './chart-rbac.js';
 import { startNamespace, startOwnControlPlane, type FaultableKube } from './kube-namespace.js';
 import { recordTarget } from './kube-targets.js';
 import { ROOT, spawnTs, tempDir, type Proc } from './processes.js';
@@ -118,15 +125,7 @@ export async function startKubeSim(
   const dispatcher = new Agent({ connect: { ca } });
   const api = apiClient(url, token, dispatcher);
   for (const o of chartRbac(opts.rbac ?? 'base')) {
-    const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-    const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
-    const plural = `${o.kind.toLowerCase()}s`;
-    const namespaced = !o.kind.startsWith('Cluster');
-    const res = await api(
-      'POST',
-      namespaced ? `${base}/namespaces/${CHART_NAMESPACE}/${plural}` : `${base}/${plural}`,
-      o,
-    );
+    const res = await api('POST', collectionOf(o, CHART_NAMESPACE), o);
     if (res.status !== 201)
       throw new Error(`the chart's ${o.kind} ${o.metadata.name}: ${JSON.stringify(res.body)}`);
   }
