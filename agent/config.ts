@@ -1,18 +1,18 @@
 import { isIP } from 'node:net';
-import type { DiscoveryOptions } from './edge-discovery.js';
+import type { DiscoveryOptions } from './connect/edge-discovery.js';
 import { readFileSync } from 'node:fs';
 import { parseCredentialsFile, parseToken, type TunnelCredentials } from '../tunnel/credentials.js';
 import { TunnelError } from '../tunnel/errors.js';
 import { durationMs } from '../common/duration.js';
 import { parseHostPort, type HostPort } from '../common/net.js';
+import type { RawFlags } from './flags.js';
 
 /**
  * Turns command-line flags and environment variables into a checked configuration, with one clear
  * error per problem. Flag names follow cloudflared's where the two overlap.
  */
 export interface AgentConfig {
-  /** undefined with --tunnel-name: found or created through the API at start */
-  credentials: TunnelCredentials | undefined;
+  tunnel: TunnelSource;
   cloudflare: CloudflareSettings;
   /** --edge addresses; empty: find the edge with DNS (edge-discovery.ts) */
   edges: HostPort[];
@@ -25,9 +25,9 @@ export interface AgentConfig {
   insecureSkipVerify: boolean;
   protocol: 'quic' | 'http2' | 'auto';
   haConnections: number;
-  /** static mode: every request goes here; absent: Kubernetes mode */
-  url: URL | undefined;
-  kube: KubeSettings;
+  origins: Origins;
+  /** the agent's own namespace (Secrets it reads, the Lease): POD_NAMESPACE or default */
+  ownNamespace: string;
   metrics: HostPort;
   gracePeriodMs: number;
   logLevel: string;
@@ -39,6 +39,13 @@ export interface AgentConfig {
   adminHosts: string[];
 }
 
+/** The tunnel: credentials given (a token or a credentials file), or a name to find or create. */
+export type TunnelSource =
+  { kind: 'credentials'; credentials: TunnelCredentials } | { kind: 'named'; name: string };
+
+/** Where requests go: one static origin (`--url`), or the Ingresses of a Kubernetes cluster. */
+export type Origins = { mode: 'static'; url: URL } | { mode: 'kubernetes'; kube: KubeSettings };
+
 export interface CloudflareSettings {
   /** from --cloudflare-api-token-file or CLOUDFLARE_API_TOKEN; never logged */
   apiToken: string | undefined;
@@ -46,7 +53,6 @@ export interface CloudflareSettings {
   apiTokenSecret: string | undefined;
   accountId: string | undefined;
   baseURL: string;
-  tunnelName: string | undefined;
   credentialsSecret: string;
   zones: string[];
   dns: boolean;
@@ -63,51 +69,7 @@ export interface KubeSettings {
   watchNamespace: string | undefined;
   ingressClass: string;
   watchIngressWithoutClass: boolean;
-  leaderElectionNamespace: string;
   leaderElectionId: string;
-}
-
-export interface RawFlags {
-  kubeconfig?: string;
-  'watch-namespace'?: string;
-  'ingress-class'?: string;
-  'watch-ingress-without-class'?: boolean;
-  'leader-election-namespace'?: string;
-  'leader-election-id'?: string;
-  'credentials-file'?: string;
-  token?: string;
-  edge?: string[];
-  region?: string;
-  'edge-ip-version'?: string;
-  'edge-bind-address'?: string;
-  'edge-discovery-resolver'?: string;
-  'edge-discovery-dot'?: string;
-  'quic-recovery-interval'?: string;
-  cacert?: string;
-  'no-tls-verify'?: boolean;
-  protocol?: string;
-  'ha-connections'?: string;
-  url?: string;
-  metrics?: string;
-  'grace-period'?: string;
-  'log-level'?: string;
-  'log-pretty'?: boolean;
-  'no-access-log'?: boolean;
-  'admin-token-file'?: string;
-  'admin-host'?: string[];
-  'tunnel-name'?: string;
-  'tunnel-credentials-secret'?: string;
-  'cloudflare-api-token-file'?: string;
-  'cloudflare-api-token-secret'?: string;
-  'cloudflare-api-base-url'?: string;
-  'account-id'?: string;
-  zone?: string[];
-  'no-dns'?: boolean;
-  'dns-owner-id'?: string;
-  'dns-policy'?: string;
-  'dry-run'?: boolean;
-  'dns-resync'?: string;
-  'cloudflare-api-limit'?: string;
 }
 
 function fail(message: string): never {
@@ -131,10 +93,13 @@ function readFileOrFail(path: string, what: string): string {
 
 export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfig {
   const token = flags.token ?? env.TUNNEL_TOKEN;
-  const credFile = flags['credentials-file'] ?? env.TUNNEL_CRED_FILE;
+  const credFile = flags['credentials-file'] ?? flags['cred-file'] ?? env.TUNNEL_CRED_FILE;
   const cloudflare = buildCloudflare(flags, env);
-  let credentials: TunnelCredentials | undefined;
-  if (cloudflare.tunnelName !== undefined) {
+  const tunnelName = flags['tunnel-name'] ?? env.TUNNEL_NAME;
+  if (tunnelName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(tunnelName))
+    fail(`--tunnel-name "${tunnelName}": 1 to 64 letters, digits, spaces, dots, dashes or underscores`);
+  let tunnel: TunnelSource;
+  if (tunnelName !== undefined) {
     if ((token !== undefined && token !== '') || credFile !== undefined)
       fail('--tunnel-name finds or creates the tunnel: drop --token and --credentials-file');
     if (cloudflare.apiToken === undefined && cloudflare.apiTokenSecret === undefined)
@@ -143,10 +108,14 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
       );
     if (cloudflare.accountId === undefined)
       fail('--tunnel-name needs --account-id (or CLOUDFLARE_ACCOUNT_ID)');
+    tunnel = { kind: 'named', name: tunnelName };
   } else if (token !== undefined && token !== '') {
-    credentials = parseToken(token);
+    tunnel = { kind: 'credentials', credentials: parseToken(token) };
   } else if (credFile !== undefined) {
-    credentials = parseCredentialsFile(readFileOrFail(credFile, 'credentials file'));
+    tunnel = {
+      kind: 'credentials',
+      credentials: parseCredentialsFile(readFileOrFail(credFile, 'credentials file')),
+    };
   } else {
     fail(
       'no tunnel credentials: pass --credentials-file FILE or --token TOKEN (or set TUNNEL_TOKEN), or --tunnel-name NAME with a Cloudflare API token',
@@ -204,8 +173,18 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     '--grace-period',
   );
   if (gracePeriodMs > 180_000) fail('--grace-period is at most 3m, as in cloudflared');
+  const kube: KubeSettings = {
+    kubeconfig: flags.kubeconfig ?? env.KUBECONFIG,
+    watchNamespace: flags['watch-namespace'],
+    ingressClass,
+    watchIngressWithoutClass: flags['watch-ingress-without-class'] === true,
+    leaderElectionId: flags['leader-election-id'] ?? 'tunnel-ingress-leader',
+  };
+  const ownNamespace = flags['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default';
+  if (url !== undefined && cloudflare.apiTokenSecret !== undefined)
+    fail('--cloudflare-api-token-secret needs Kubernetes mode (it is read from a Secret): drop --url');
   return {
-    credentials,
+    tunnel,
     cloudflare,
     edges,
     discovery,
@@ -215,15 +194,8 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     insecureSkipVerify: flags['no-tls-verify'] === true,
     protocol: protocol as AgentConfig['protocol'],
     haConnections: ha,
-    url,
-    kube: {
-      kubeconfig: flags.kubeconfig ?? env.KUBECONFIG,
-      watchNamespace: flags['watch-namespace'],
-      ingressClass,
-      watchIngressWithoutClass: flags['watch-ingress-without-class'] === true,
-      leaderElectionNamespace: flags['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
-      leaderElectionId: flags['leader-election-id'] ?? 'tunnel-ingress-leader',
-    },
+    origins: url === undefined ? { mode: 'kubernetes', kube } : { mode: 'static', url },
+    ownNamespace,
     metrics: parseHostPort(flags.metrics ?? env.TUNNEL_METRICS ?? '127.0.0.1:0', '--metrics', true),
     gracePeriodMs,
     logLevel: flags['log-level'] ?? env.LOG_LEVEL ?? 'info',
@@ -243,9 +215,6 @@ function buildCloudflare(flags: RawFlags, env: NodeJS.ProcessEnv): CloudflareSet
   } else if (env.CLOUDFLARE_API_TOKEN !== undefined && env.CLOUDFLARE_API_TOKEN !== '') {
     apiToken = env.CLOUDFLARE_API_TOKEN.trim();
   }
-  const tunnelName = flags['tunnel-name'] ?? env.TUNNEL_NAME;
-  if (tunnelName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(tunnelName))
-    fail(`--tunnel-name "${tunnelName}": 1 to 64 letters, digits, spaces, dots, dashes or underscores`);
   const policy = flags['dns-policy'] ?? 'sync';
   if (policy !== 'sync' && policy !== 'upsert-only')
     fail(`--dns-policy must be sync or upsert-only, got "${policy}"`);
@@ -271,7 +240,6 @@ function buildCloudflare(flags: RawFlags, env: NodeJS.ProcessEnv): CloudflareSet
     apiTokenSecret: flags['cloudflare-api-token-secret'],
     accountId: flags['account-id'] ?? env.CLOUDFLARE_ACCOUNT_ID,
     baseURL,
-    tunnelName,
     credentialsSecret: flags['tunnel-credentials-secret'] ?? 'tunnel-ingress-credentials',
     zones,
     dns: flags['no-dns'] !== true,

@@ -1,6 +1,6 @@
 import { compileRoutes } from '../agent/routing/route-table.js';
 import type { EndpointSlice, Ingress, Service } from '../agent/routing/types.js';
-import { UpstreamRegistry } from '../agent/upstreams.js';
+import { UpstreamRegistry } from '../agent/routing/upstreams.js';
 
 /**
  * Route table at scale, in process: 5,000 Ingresses × 4 paths, 5,000 Services and 50,000 endpoints

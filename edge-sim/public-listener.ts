@@ -498,7 +498,7 @@ class Relay {
    * frame to end it, and the status would be lost).
    */
   private trailersOnly(status: number, pairs: Array<[string, string]>): void {
-    const headers: OutgoingHttpHeaders = { ':status': status, ...trailerHeaders(pairs) };
+    const headers: OutgoingHttpHeaders = { ':status': status, ...trailerHeaders(pairs.flat()) };
     this.stream.resume();
     try {
       (this.res as Http2ServerResponse).stream.respond(headers, { endStream: true });

@@ -12,8 +12,38 @@ export const PROXY_SRC = 'cf-cloudflared-proxy-src';
 export const META_ORIGIN = '{"src":"origin"}';
 export const META_CLOUDFLARED = '{"src":"cloudflared"}';
 
+/**
+ * Header names and values as one flat list, name then value, one pair per value of a repeated
+ * header: the shape undici and node:http hand over (rawHeaders), kept from the origin to the tunnel
+ * so no step rebuilds it.
+ */
+export type HeaderList = readonly string[];
+
 function b64(s: string): string {
-  return Buffer.from(s, 'utf8').toString('base64').replace(/=+$/, '');
+  const e = Buffer.from(s, 'utf8').toString('base64');
+  // Unpadded: at most two '=' at the end.
+  const end =
+    e.charCodeAt(e.length - 1) !== 61
+      ? e.length
+      : e.charCodeAt(e.length - 2) !== 61
+        ? e.length - 1
+        : e.length - 2;
+  return end === e.length ? e : e.slice(0, end);
+}
+
+/** Names come from a small set (the origin's usual headers): each is encoded once. Bounded. */
+const MAX_CACHED_NAMES = 4096;
+const encodedNames = new Map<string, string | null>();
+
+/** b64 of a name, or null for a tunnel-internal name (never serialized). */
+function encodedName(name: string): string | null {
+  let e = encodedNames.get(name);
+  if (e === undefined) {
+    e = isTunnelInternalHeader(name.toLowerCase()) ? null : b64(name);
+    if (encodedNames.size >= MAX_CACHED_NAMES) encodedNames.clear();
+    encodedNames.set(name, e);
+  }
+  return e;
 }
 
 /** True for names cloudflared keeps out of the serialized header (':', 'cf-int-', 'cf-cloudflared-', 'cf-proxy-'). */
@@ -26,14 +56,14 @@ export function isTunnelInternalHeader(lowerName: string): boolean {
   );
 }
 
-/** Serializes [name, value] pairs; the caller passes one pair per value of a repeated header. */
-export function packHeaders(pairs: ReadonlyArray<readonly [string, string]>): string {
+/** Serializes a header list (one pair per value of a repeated header). */
+export function packHeaders(headers: HeaderList): string {
   let out = '';
-  for (let i = 0; i < pairs.length; i++) {
-    const [name, value] = pairs[i] as readonly [string, string];
-    if (isTunnelInternalHeader(name.toLowerCase())) continue;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = encodedName(headers[i] as string);
+    if (name === null) continue;
     if (out.length > 0) out += ';';
-    out += b64(name) + ':' + b64(value);
+    out += name + ':' + b64(headers[i + 1] as string);
   }
   return out;
 }
@@ -63,6 +93,19 @@ export function unpackHeaders(value: string): Array<[string, string]> {
     out.push([unb64(parts[0] as string), unb64(parts[1] as string)]);
   }
   return out;
+}
+
+const canonicalNames = new Map<string, string>();
+
+/** canonicalHeaderName, remembered: names come from a small set. Bounded. */
+export function canonicalName(name: string): string {
+  let c = canonicalNames.get(name);
+  if (c === undefined) {
+    c = canonicalHeaderName(name);
+    if (canonicalNames.size >= MAX_CACHED_NAMES) canonicalNames.clear();
+    canonicalNames.set(name, c);
+  }
+  return c;
 }
 
 /** Go's http.CanonicalHeaderKey: upper-case the first letter and every letter after '-'. */

@@ -6,6 +6,7 @@ import {
   RESPONSE_HEADERS,
   RESPONSE_META,
   packHeaders,
+  type HeaderList,
 } from './header-packing.js';
 
 /**
@@ -16,20 +17,21 @@ import {
  */
 export interface Responder {
   /**
-   * Starts the response: status and the origin's headers, one pair per value. `trailers`: the origin
-   * may send trailers, so keep the way open for them (only where the request's `trailers` allows).
+   * Starts the response: status and the origin's headers (Go-canonical names, one pair per value).
+   * `trailers`: the origin may send trailers, so keep the way open for them (only where the request's
+   * `trailers` allows).
    */
   respond(
     stream: Duplex,
     status: number,
-    pairs: ReadonlyArray<readonly [string, string]>,
+    headers: HeaderList,
     contentLength: string | undefined,
     trailers?: boolean,
   ): void;
   /** Writes body bytes; false when the stream wants the writer to wait for 'drain'. */
   data(stream: Duplex, chunk: Buffer): boolean;
   /** Ends the response, with the origin's trailers when it sent some (and respond() allowed them). */
-  end(stream: Duplex, trailers: ReadonlyArray<readonly [string, string]> | null): void;
+  end(stream: Duplex, trailers: HeaderList | null): void;
   /** Fails a request that has no response yet, as cloudflared does (502 / a ConnectResponse error). */
   fail(stream: Duplex, message: string): void;
   /** Breaks a response that already started: the visitor must see it cut off, never complete. */
@@ -62,11 +64,12 @@ function onWantTrailers(this: TrailerStream): void {
   if (!this.destroyed) this.sendTrailers(t ?? {});
 }
 
-/** Header pairs (trailers, or a trailers-only head) as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
-export function trailerHeaders(pairs: ReadonlyArray<readonly [string, string]>): http2.OutgoingHttpHeaders {
+/** A header list (trailers, or a trailers-only head) as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
+export function trailerHeaders(list: HeaderList): http2.OutgoingHttpHeaders {
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of pairs) {
-    const lower = name.toLowerCase();
+  for (let i = 0; i < list.length; i += 2) {
+    const lower = (list[i] as string).toLowerCase();
+    const value = list[i + 1] as string;
     if (lower.startsWith(':')) continue;
     const prev = out[lower];
     if (prev === undefined) out[lower] = value;
@@ -77,10 +80,10 @@ export function trailerHeaders(pairs: ReadonlyArray<readonly [string, string]>):
 }
 
 export const http2Responder: Responder = {
-  respond(stream, status, pairs, contentLength, trailers = false) {
+  respond(stream, status, headers, contentLength, trailers = false) {
     const h: http2.OutgoingHttpHeaders = {
       ':status': status === 101 ? 200 : status,
-      [RESPONSE_HEADERS]: packHeaders(pairs),
+      [RESPONSE_HEADERS]: packHeaders(headers),
       [RESPONSE_META]: META_ORIGIN,
     };
     if (contentLength !== undefined) h['content-length'] = contentLength;

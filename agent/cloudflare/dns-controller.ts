@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { Backoff } from '../backoff.js';
-import type { AgentMetrics } from '../metrics.js';
+import { Backoff } from '../connect/backoff.js';
+import type { AgentMetrics } from '../observability/metrics.js';
 import type { CloudflareClient, ZoneInfo } from './cloudflare-client.js';
 import { planZone, zoneFor, type Conflict, type DnsOp, type NamePlan } from './dns-plan.js';
 

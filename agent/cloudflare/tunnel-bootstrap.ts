@@ -6,7 +6,7 @@ import {
   parseToken,
   type TunnelCredentials,
 } from '../../tunnel/credentials.js';
-import { Backoff } from '../backoff.js';
+import { Backoff } from '../connect/backoff.js';
 import type { CloudflareClient } from './cloudflare-client.js';
 import { describe } from './dns-controller.js';
 

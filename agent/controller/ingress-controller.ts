@@ -9,7 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeApiError } from '../kube/errors.js';
-import type { AgentMetrics } from '../metrics.js';
+import type { AgentMetrics } from '../observability/metrics.js';
 import { ResourceWatch, type ChangeKind } from '../kube/resource-watch.js';
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
 import { RouteTable, compileRoutes, type Diagnostic } from '../routing/route-table.js';
@@ -20,7 +20,7 @@ import {
   type IngressClass,
   type Service,
 } from '../routing/types.js';
-import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../upstreams.js';
+import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../routing/upstreams.js';
 import type { EventRecorder } from './event-recorder.js';
 import type { LeaderElector } from './leader-election.js';
 import { WorkQueue } from './work-queue.js';

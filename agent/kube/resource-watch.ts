@@ -7,7 +7,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Backoff } from '../backoff.js';
+import { Backoff } from '../connect/backoff.js';
 import { describeApiError } from './errors.js';
 import { KubeWatch } from './kube-watch.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UpstreamRegistry } from '../upstreams.js';
+import { UpstreamRegistry } from './upstreams.js';
 import { compileRoutes, normalizeHost, type Backend } from './route-table.js';
 import type { EndpointSlice, Ingress, Service } from './types.js';
 

@@ -7,8 +7,8 @@ import {
   type SecretLookup,
   ORIGIN_CA_SECRET,
 } from './origin-options.js';
-import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from '../load-balancer.js';
-import type { Upstream, UpstreamRegistry } from '../upstreams.js';
+import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from './load-balancer.js';
+import type { Upstream, UpstreamRegistry } from './upstreams.js';
 import {
   keyOf,
   timeOf,

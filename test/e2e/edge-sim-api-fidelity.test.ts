@@ -119,7 +119,7 @@ describe("edge-sim's API and tunnel listener, as cloudflared meets them", () => 
   it('routes a wildcard --route to its tunnel, at any depth below it', async () => {
     const conn = await connector('apps', (req) => {
       const body = Buffer.from('from apps\n');
-      req.responder.respond(req.stream, 200, [['x-tunnel', 'apps']], String(body.length));
+      req.responder.respond(req.stream, 200, ['x-tunnel', 'apps'], String(body.length));
       req.responder.data(req.stream, body);
       req.responder.end(req.stream, null);
     });

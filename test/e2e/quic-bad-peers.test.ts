@@ -38,7 +38,7 @@ describe('QUIC bad peers', () => {
       registration,
       onRequest: (req) => {
         served.push(String(req.headers[':path']));
-        req.responder.respond(req.stream, 200, [['Content-Type', 'text/plain']], '2');
+        req.responder.respond(req.stream, 200, ['Content-Type', 'text/plain'], '2');
         req.stream.end('ok');
       },
       onStreamError: (e) => errors.push(e),

@@ -19,7 +19,7 @@ import { acceptingEdge, registration } from '../helpers/tunnel-fixtures.js';
  * opener the tunnel's credentials (and a visitor could open one through edge-sim).
  */
 const serve = (req: TunnelRequest): void => {
-  req.responder.respond(req.stream, 200, [['Content-Type', 'text/plain']], '2');
+  req.responder.respond(req.stream, 200, ['Content-Type', 'text/plain'], '2');
   req.stream.end('ok');
 };
 

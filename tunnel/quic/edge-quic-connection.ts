@@ -170,7 +170,7 @@ export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> 
         }
         stream.emit('response', {
           ':status': status,
-          [RESPONSE_HEADERS]: packHeaders(pairs),
+          [RESPONSE_HEADERS]: packHeaders(pairs.flat()),
           [RESPONSE_META]: META_ORIGIN,
         });
         stream.resume();

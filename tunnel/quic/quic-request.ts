@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { canonicalHeaderName } from '../header-packing.js';
+import { canonicalName } from '../header-packing.js';
 import type { Responder, TunnelRequest } from '../responder.js';
 import { ConnectionType, type ConnectRequest, type Metadata } from '../schema/quic-metadata.js';
 import { connectResponsePreamble } from './preamble.js';
@@ -66,11 +66,13 @@ export function requestFromConnect(stream: QuicStream, req: ConnectRequest): Tun
 }
 
 export const quicResponder: Responder = {
-  respond(stream, status, pairs, _contentLength, trailers = false) {
+  respond(stream, status, headers, _contentLength, trailers = false) {
     const metadata: Metadata[] = [{ key: 'HttpStatus', val: String(status) }];
     let streaming = status === 101 || trailers;
-    for (const [name, value] of pairs) {
-      metadata.push({ key: HEADER_PREFIX + canonicalHeaderName(name), val: value });
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      metadata.push({ key: HEADER_PREFIX + canonicalName(name), val: value });
       if (!streaming && name.length === 12 && name.toLowerCase() === 'content-type')
         streaming = isStreamingType(value);
     }

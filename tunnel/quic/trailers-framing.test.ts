@@ -53,7 +53,7 @@ function split(bytes: Buffer, cuts: number[]): Buffer[] {
 const encode = (bodies: Buffer[], trailers: Array<[string, string]> | null) =>
   Buffer.concat([
     ...bodies.flatMap((b) => [dataFrameHeader(b.length), b]),
-    ...(trailers === null ? [] : [trailersFrame(trailers)]),
+    ...(trailers === null ? [] : [trailersFrame(trailers.flat())]),
   ]);
 
 describe('QUIC trailers framing', () => {

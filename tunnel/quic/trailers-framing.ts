@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { decodeFrame } from '../capnp/framing.js';
 import { TunnelError } from '../errors.js';
-import { canonicalHeaderName } from '../header-packing.js';
+import { canonicalName, type HeaderList } from '../header-packing.js';
 import { trailerHeaders } from '../responder.js';
 import { decodeConnectResponse, encodeConnectResponse, type Metadata } from '../schema/quic-metadata.js';
 
@@ -46,11 +46,13 @@ export function dataFrameHeader(length: number): Buffer {
 }
 
 /** The TRAILERS frame, whole: one pair per value, names sent Go-canonical as on the response. */
-export function trailersFrame(pairs: ReadonlyArray<readonly [string, string]>): Buffer {
-  const metadata: Metadata[] = pairs.map(([name, val]) => ({
-    key: HEADER_PREFIX + canonicalHeaderName(name),
-    val,
-  }));
+export function trailersFrame(trailers: HeaderList): Buffer {
+  const metadata: Metadata[] = [];
+  for (let i = 0; i < trailers.length; i += 2)
+    metadata.push({
+      key: HEADER_PREFIX + canonicalName(trailers[i] as string),
+      val: trailers[i + 1] as string,
+    });
   const payload = encodeConnectResponse({ error: '', metadata });
   const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   h[0] = FRAME_TRAILERS;
@@ -130,10 +132,10 @@ export class TrailersDeframer extends Transform {
       const res = decodeConnectResponse(
         decodeFrame(payload, { source: 'origin', maxBytes: MAX_TRAILERS_BYTES }),
       );
-      const pairs: Array<[string, string]> = [];
+      const list: string[] = [];
       for (const m of res.metadata)
-        if (m.key.startsWith(HEADER_PREFIX)) pairs.push([m.key.slice(HEADER_PREFIX.length), m.val]);
-      this.emit('trailers', trailerHeaders(pairs));
+        if (m.key.startsWith(HEADER_PREFIX)) list.push(m.key.slice(HEADER_PREFIX.length), m.val);
+      this.emit('trailers', trailerHeaders(list));
     }
     this.type = -1;
   }

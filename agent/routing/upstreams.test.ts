@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Upstream, UpstreamRegistry, readyEndpoints } from './upstreams.js';
-import type { EndpointSlice } from './routing/types.js';
+import type { EndpointSlice } from './types.js';
 
 const slice = (
   endpoints: EndpointSlice['endpoints'],

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { Responder } from '../tunnel/responder.js';
+import type { Responder } from '../../tunnel/responder.js';
 
 /**
  * gRPC as the agent sees it: a request is gRPC by its content type (gRPC-Web carries its status in the
@@ -34,9 +34,12 @@ export function answerGrpc(stream: Duplex, responder: Responder, code: number, m
     stream,
     200,
     [
-      ['Content-Type', 'application/grpc'],
-      ['Grpc-Status', String(code)],
-      ['Grpc-Message', encodeGrpcMessage(message)],
+      'Content-Type',
+      'application/grpc',
+      'Grpc-Status',
+      String(code),
+      'Grpc-Message',
+      encodeGrpcMessage(message),
     ],
     undefined,
   );

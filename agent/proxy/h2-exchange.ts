@@ -1,8 +1,8 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Transform } from 'node:stream';
-import { Exchange } from './origin-exchange.js';
+import { Exchange } from './exchange.js';
 import { H2Sessions } from './h2-sessions.js';
-import type { OriginOptions } from './routing/origin-options.js';
+import type { OriginOptions } from '../routing/origin-options.js';
 
 /**
  * A request to an HTTP/2 origin (h2c or TLS) over node:http2, for gRPC and backend-protocol H2C:
@@ -101,7 +101,7 @@ export class H2Exchange extends Exchange {
   onClose(code: number): void {
     if (this.session !== null) H2Sessions.closed(this.session);
     if (this.finished || this.stream.destroyed) return;
-    if (this.status !== 0 && this.responder.headersSent(this.stream) && code === 0) return;
+    if (this.status !== 0 && this.ctx.responder.headersSent(this.stream) && code === 0) return;
     this.onError(
       Object.assign(new Error(`the origin closed the HTTP/2 stream (code ${code})`), {
         code: code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'ECONNRESET' : 'ERR_HTTP2_STREAM_ERROR',

@@ -1,6 +1,19 @@
-import type { Resolution, Resolver } from './origin-proxy.js';
-import { PLAIN } from './routing/origin-options.js';
-import type { RouteTable } from './routing/route-table.js';
+import type http2 from 'node:http2';
+import { PLAIN, type OriginOptions } from './origin-options.js';
+import type { RouteTable } from './route-table.js';
+import type { Upstream } from './upstreams.js';
+
+/**
+ * Where a request goes: an origin (with the endpoints it was picked from, for retries and passive
+ * health) or the agent's own answer. `route` is the matched rule's host (bounded, for metric labels),
+ * not the visitor's Host.
+ */
+export type Resolution =
+  | { origin: string; path: string; route: string; upstream?: Upstream; options?: OriginOptions }
+  | { status: number; message: string; route: string };
+
+/** host: lower case, no port; path: as requested, with its query; headers for hash load balancing. */
+export type Resolver = (host: string, path: string, headers?: http2.IncomingHttpHeaders) => Resolution;
 
 /**
  * The two ways the agent picks an origin: one static URL for every request (`--url`, as

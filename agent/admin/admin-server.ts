@@ -1,10 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen, type HostPort } from '../common/net.js';
-import { DASHBOARD_HTML } from './dashboard/dashboard-page.js';
-import type { AgentMetrics } from './metrics.js';
-import { normalizeHost } from './routing/route-table.js';
-import type { RequestLog } from './request-log.js';
+import { listen, type HostPort } from '../../common/net.js';
+import { DASHBOARD_HTML } from './dashboard-page.js';
+import type { AgentMetrics } from '../observability/metrics.js';
+import { normalizeHost } from '../routing/route-table.js';
+import type { RequestLog } from '../observability/request-log.js';
 
 /**
  * The agent's admin endpoints on --metrics: /ready in cloudflared's JSON shape (200 only with a live

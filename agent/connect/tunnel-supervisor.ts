@@ -1,15 +1,15 @@
-import { TRAILERS_FEATURE } from '../tunnel/quic/trailers-framing.js';
+import { TRAILERS_FEATURE } from '../../tunnel/quic/trailers-framing.js';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { uuidToBytes, type TunnelCredentials } from '../tunnel/credentials.js';
-import { defaultEdgeTrust } from '../tunnel/edge-roots.js';
-import { isTunnelError } from '../tunnel/errors.js';
-import { AgentHttp2Connection, RegistrationError } from '../tunnel/http2/agent-connection.js';
-import { AgentQuicConnection } from '../tunnel/quic/agent-quic-connection.js';
-import type { TunnelRequest } from '../tunnel/responder.js';
-import { bytesToUuid } from '../tunnel/credentials.js';
-import type { HostPort } from '../common/net.js';
+import { uuidToBytes, type TunnelCredentials } from '../../tunnel/credentials.js';
+import { defaultEdgeTrust } from '../../tunnel/edge-roots.js';
+import { isTunnelError } from '../../tunnel/errors.js';
+import { AgentHttp2Connection, RegistrationError } from '../../tunnel/http2/agent-connection.js';
+import { AgentQuicConnection } from '../../tunnel/quic/agent-quic-connection.js';
+import type { TunnelRequest } from '../../tunnel/responder.js';
+import { bytesToUuid } from '../../tunnel/credentials.js';
+import type { HostPort } from '../../common/net.js';
 import { Backoff } from './backoff.js';
 
 /**
@@ -417,7 +417,7 @@ export class TunnelSupervisor extends EventEmitter<{
       if (this.stopping || this.protocol === 'quic') return;
       const edge = this.addressFor(0, 0);
       try {
-        const { dialQuic } = await import('../tunnel/quic/quic-endpoint.js');
+        const { dialQuic } = await import('../../tunnel/quic/quic-endpoint.js');
         const conn = await dialQuic({
           host: edge.host,
           port: edge.port,

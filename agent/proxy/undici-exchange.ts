@@ -1,8 +1,8 @@
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { TunnelError } from '../tunnel/errors.js';
-import { Exchange } from './origin-exchange.js';
+import { TunnelError } from '../../tunnel/errors.js';
+import { Exchange } from './exchange.js';
 
 /**
  * A request to an origin through undici's keep-alive pools: HTTP/1.1, or HTTP/2 where TLS's ALPN
@@ -22,7 +22,10 @@ export class UndiciExchange extends Exchange implements Dispatcher.DispatchHandl
     this.tls = tls;
     this.headers = headers;
     this.body = body;
-    dispatcher.dispatch({ origin: this.origin, path: this.path, method: this.method, headers, body }, this);
+    dispatcher.dispatch(
+      { origin: this.origin, path: this.ctx.path, method: this.ctx.method, headers, body },
+      this,
+    );
   }
 
   abort(): void {
@@ -71,7 +74,13 @@ export class UndiciExchange extends Exchange implements Dispatcher.DispatchHandl
     this.controller = null;
     // The body, if any, is still whole: undici reads it only once connected.
     (this.dispatcher as Dispatcher).dispatch(
-      { origin: this.origin, path: this.path, method: this.method, headers: this.headers, body: this.body },
+      {
+        origin: this.origin,
+        path: this.ctx.path,
+        method: this.ctx.method,
+        headers: this.headers,
+        body: this.body,
+      },
       this,
     );
   }

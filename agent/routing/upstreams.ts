@@ -8,7 +8,7 @@ import {
   maglevTable,
   type Policy,
 } from './load-balancer.js';
-import type { EndpointSlice } from './routing/types.js';
+import type { EndpointSlice } from './types.js';
 
 /**
  * Upstreams are a Service port's ready endpoints. They outlive route tables: a table refers to an

@@ -1,6 +1,6 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import type { Logger } from 'pino';
-import { originCas, type OriginOptions } from './routing/origin-options.js';
+import { originCas, type OriginOptions } from '../routing/origin-options.js';
 
 /**
  * HTTP/2 connections to origins (backend-protocol H2C, GRPC: prior knowledge; GRPCS: TLS with ALPN

@@ -1,7 +1,7 @@
 import { promises as dns } from 'node:dns';
 import tls from 'node:tls';
 import dnsPacket from 'dns-packet';
-import type { HostPort } from '../common/net.js';
+import type { HostPort } from '../../common/net.js';
 
 /**
  * Finding Cloudflare's edge the way cloudflared does (its edgediscovery/allregions): the SRV record

@@ -1,0 +1,77 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/** The agent's two loggers, writing to one destination so their lines never interleave. */
+export interface Loggers {
+  /** everything but the access log; anything that could carry a credential is redacted */
+  log: Logger;
+  /** one line per request, null when off or filtered out by the level (so the hot path skips it) */
+  access: Logger | null;
+  /** writes what is buffered; call before exiting */
+  flush(): Promise<void>;
+  /** called for each line dropped because stdout is blocked and the buffer is full */
+  onDrop(listener: () => void): void;
+}
+
+/** Where lines wait while stdout is blocked; past this they are dropped (and counted), never held. */
+const MAX_BUFFERED = 16 * 1024 * 1024;
+
+/**
+ * Logs are JSON lines on stdout, written asynchronously: a line joins a buffer and the buffer goes out
+ * in one write once the previous write is done. At rest that is a write per line, as before; under
+ * load many lines share one write instead of costing a thread-pool round trip each (the access log's
+ * cost was mostly that). Redaction by path is a second line of defence for the general log (the first
+ * is never passing tokens or secrets to a log call at all); the access log's fields are the agent's
+ * own and hold none of those keys, so it does without the redaction pass.
+ */
+export function createLoggers(level: string, opts: { pretty?: boolean; accessLog?: boolean } = {}): Loggers {
+  const redact = {
+    paths: [
+      'token',
+      'secret',
+      'tunnelSecret',
+      'credentials',
+      '*.token',
+      '*.secret',
+      '*.tunnelSecret',
+      'headers.authorization',
+    ],
+    censor: '[redacted]',
+  };
+  if (opts.pretty === true) {
+    // pino-pretty runs in a worker thread; the access log shares it.
+    const log = pino({
+      name: 'tunnel-ingress',
+      level,
+      redact,
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l' },
+      },
+    });
+    const access = opts.accessLog === false || !log.isLevelEnabled('info') ? null : log;
+    return { log, access, flush: () => new Promise((r) => log.flush(() => r())), onDrop() {} };
+  }
+  const dest = pino.destination({ dest: 1, sync: false, maxLength: MAX_BUFFERED });
+  // A closed stdout (a log reader gone) must not take the agent down with an unhandled 'error'.
+  dest.on('error', () => {});
+  const log = pino({ name: 'tunnel-ingress', level, redact }, dest);
+  const access =
+    opts.accessLog === false || !log.isLevelEnabled('info')
+      ? null
+      : pino({ name: 'tunnel-ingress', level }, dest as DestinationStream);
+  return {
+    log,
+    access,
+    flush: () =>
+      new Promise((resolve) => {
+        try {
+          dest.flush(() => resolve());
+        } catch {
+          resolve();
+        }
+      }),
+    onDrop(listener) {
+      dest.on('drop', listener);
+    },
+  };
+}
