@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { benchApplyToLive } from './apply-to-live.js';
+import { benchConnectors } from './connectors.js';
 import { benchDns } from './dns.js';
 import { benchFaults } from './faults.js';
 import { fmt } from './format.js';
@@ -9,11 +10,12 @@ import { benchRouting } from './routing.js';
 import { benchRollout, benchStreams } from './streams.js';
 
 /**
- * `npm run bench [-- SECTION…]`: sections http, streams, rollout, quic, routing, apply, dns, faults. Nothing here asserts a number; the
+ * `npm run bench [-- SECTION…]`: sections http, connectors, streams, rollout, quic, routing, apply, dns, faults (connectors compares real cloudflared too where CLOUDFLARED_BIN names it). Nothing here asserts a number; the
  * figures go into docs/performance.md with the machine they were taken on.
  */
 const SECTIONS: Record<string, () => Promise<string[]>> = {
   http: benchHttp,
+  connectors: benchConnectors,
   streams: benchStreams,
   rollout: benchRollout,
   faults: benchFaults,

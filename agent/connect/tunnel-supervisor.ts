@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   /** Delay between starting connections after index 0 registered (cloudflared: 1 s). */
   staggerMs?: number;
   backoffBaseMs?: number;
+  /** how a connection is made (default: the QUIC or HTTP/2 transport) */
+  dial?: Dialer;
 }
 
 export interface ConnectionStatus {
@@ -104,7 +106,24 @@ function goArch(): string {
   return `${os.platform()}_${arch}`;
 }
 
-type TunnelConnection = AgentHttp2Connection | AgentQuicConnection;
+/** What the supervisor uses of a registered tunnel connection, whichever transport. */
+export interface TunnelConnection {
+  readonly protocol: string;
+  readonly details: { uuid: Uint8Array; locationName: string } | null;
+  once(event: 'close', listener: (err: Error | null) => void): unknown;
+  unregister(timeoutMs: number): Promise<void>;
+  drained(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+/** The dial options both transports take. */
+export type DialOptions = Parameters<typeof AgentHttp2Connection.connect>[0];
+
+/** Dials and registers one connection; tests give fakes, the agent the two transports. */
+export type Dialer = (protocol: 'quic' | 'http2', opts: DialOptions) => Promise<TunnelConnection>;
+
+const dialTransport: Dialer = (protocol, opts) =>
+  protocol === 'quic' ? AgentQuicConnection.connect(opts) : AgentHttp2Connection.connect(opts);
 
 export class TunnelSupervisor extends EventEmitter<{
   change: [ConnectionStatus];
@@ -279,10 +298,7 @@ export class TunnelSupervisor extends EventEmitter<{
           onStreamError: this.onStreamError,
           onConfiguration: this.onConfiguration,
         };
-        conn =
-          protocol === 'quic'
-            ? await AgentQuicConnection.connect(dialOpts)
-            : await AgentHttp2Connection.connect(dialOpts);
+        conn = await (this.opts.dial ?? dialTransport)(protocol, dialOpts);
       } catch (err) {
         this.maybeFallBack(protocol, err);
         this.emit('failure', isTunnelError(err) ? err.code : 'UNKNOWN');

@@ -31,6 +31,7 @@ export interface EdgeConnectionView {
   draining: boolean;
   inflight: number;
   location: string;
+  protocol: 'http2' | 'quic';
 }
 
 export interface EdgeTunnelView {
