@@ -17,14 +17,17 @@ export default tseslint.config(
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
-  {
-    files: ['tunnel/**/*.ts'],
-    rules: {
-      // tunnel/ is the shared wire protocol: it must not reach into the programs that use it.
-      'no-restricted-imports': [
-        'error',
-        { patterns: ['**/agent/**', '**/edge-sim/**', '**/kube-sim/**', '@kubernetes/*'] },
-      ],
-    },
-  },
+  // One-way dependencies (docs/architecture.md): common/ and tunnel/ import nothing above them, and
+  // the three programs never import each other; only tests, benchmarks and the demo wire them together.
+  ...[
+    ['tunnel/**/*.ts', ['**/agent/**', '**/edge-sim/**', '**/kube-sim/**', '@kubernetes/*']],
+    ['common/**/*.ts', ['**/tunnel/**', '**/agent/**', '**/edge-sim/**', '**/kube-sim/**', '@kubernetes/*']],
+    ['agent/**/*.ts', ['**/edge-sim/**', '**/kube-sim/**', '**/test/**', '**/bench/**']],
+    ['edge-sim/**/*.ts', ['**/agent/**', '**/kube-sim/**', '**/test/**', '**/bench/**']],
+    ['kube-sim/**/*.ts', ['**/agent/**', '**/edge-sim/**', '**/tunnel/**', '**/test/**', '**/bench/**']],
+  ].map(([glob, patterns]) => ({
+    files: [glob],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns }] },
+  })),
 );

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { DiscoveryOptions } from './connect/edge-discovery.js';
 import { readFileSync } from 'node:fs';
 import { parseCredentialsFile, parseToken, type TunnelCredentials } from '../tunnel/credentials.js';
-import { TunnelError } from '../tunnel/errors.js';
+import { ConfigError } from '../common/errors.js';
 import { durationMs } from '../common/duration.js';
 import { parseHostPort, type HostPort } from '../common/net.js';
 import type { RawFlags } from './flags.js';
@@ -73,7 +73,7 @@ export interface KubeSettings {
 }
 
 function fail(message: string): never {
-  throw new TunnelError('CONFIG_INVALID', message, { source: 'internal' });
+  throw new ConfigError('CONFIG_INVALID', message);
 }
 
 /** Go-style durations ("30s", "1m30s", "500ms") or plain seconds. */

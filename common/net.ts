@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { TunnelError } from '../tunnel/errors.js';
+import { ConfigError } from './errors.js';
 
 /** Addresses as both programs take them on the command line, and the one way they start listening. */
 export interface HostPort {
@@ -11,13 +11,11 @@ export interface HostPort {
 export function parseHostPort(value: string, flag: string, allowAnyPort = false): HostPort {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
   if (m === null) {
-    throw new TunnelError('CONFIG_INVALID', `${flag} wants HOST:PORT, got "${value}"`, {
-      source: 'internal',
-    });
+    throw new ConfigError('CONFIG_INVALID', `${flag} wants HOST:PORT, got "${value}"`);
   }
   const port = Number(m[2]);
   if ((port < 1 && !allowAnyPort) || port > 65535) {
-    throw new TunnelError('CONFIG_INVALID', `${flag}: port ${port} is out of range`, { source: 'internal' });
+    throw new ConfigError('CONFIG_INVALID', `${flag}: port ${port} is out of range`);
   }
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }

@@ -1,4 +1,4 @@
-import { TunnelError } from './errors.js';
+import { TunnelError, type TunnelErrorCode } from './errors.js';
 import {
   callRegisterConnection,
   callUnregisterConnection,
@@ -30,7 +30,12 @@ export class RegistrationError extends TunnelError {
   }
 }
 
-function deadline<T>(p: Promise<T>, ms: number | undefined, code: string, message: string): Promise<T> {
+function deadline<T>(
+  p: Promise<T>,
+  ms: number | undefined,
+  code: TunnelErrorCode,
+  message: string,
+): Promise<T> {
   if (ms === undefined) return p;
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([

@@ -4,7 +4,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { uuidToBytes, type TunnelCredentials } from '../../tunnel/credentials.js';
 import { defaultEdgeTrust } from '../../tunnel/edge-roots.js';
-import { isTunnelError } from '../../tunnel/errors.js';
+import { isTunnelError, meaningOf } from '../../tunnel/errors.js';
 import { AgentHttp2Connection, RegistrationError } from '../../tunnel/http2/agent-connection.js';
 import { AgentQuicConnection } from '../../tunnel/quic/agent-quic-connection.js';
 import type { TunnelRequest } from '../../tunnel/responder.js';
@@ -70,35 +70,23 @@ const FEATURES = ['serialized_headers', TRAILERS_FEATURE];
  */
 export const AUTO_ORDER = ['http2', 'quic'] as const;
 
-/** A failure that says this transport cannot reach the edge here, as opposed to a refusal by it. */
 /**
- * The transport itself cannot get through (UDP or TCP blocked, no handshake, no registration in
- * time). A certificate that does not verify (EDGE_CERTIFICATE) is not one of these: the edge was
- * reached, the other transport would meet the same certificate, and falling back would hide it.
+ * The transport itself cannot get through (TUNNEL_ERRORS' `unusable`: UDP or TCP blocked, no
+ * handshake, no registration in time). A certificate that does not verify (EDGE_CERTIFICATE) is not
+ * one of these: the edge was reached, the other transport would meet the same certificate, and
+ * falling back would hide it.
  */
 function transportUnusable(err: unknown): boolean {
-  const code = isTunnelError(err) ? err.code : '';
-  return (
-    /^QUIC_/.test(code) ||
-    code === 'EDGE_DIAL_FAILED' ||
-    code === 'EDGE_DIAL_TIMEOUT' ||
-    code === 'REGISTRATION_TIMEOUT'
-  );
+  return meaningOf(err)?.unusable === true;
 }
 
 /** Dial failures in a row on one connection before the edge is looked up again. */
 const REDISCOVER_AFTER_FAILURES = 3;
 const REDISCOVERY_INTERVAL_MS = 10_000;
 
+/** The next dial goes to the next address (TUNNEL_ERRORS' `moveAddress`: unreachable, a duplicate, silence). */
 function movesAddress(err: unknown): boolean {
-  if (err instanceof RegistrationError && err.duplicate) return true;
-  const code = isTunnelError(err) ? err.code : '';
-  return (
-    code === 'EDGE_DIAL_FAILED' ||
-    code === 'EDGE_DIAL_TIMEOUT' ||
-    code.startsWith('QUIC_HANDSHAKE') ||
-    code === 'QUIC_IDLE_TIMEOUT'
-  );
+  return meaningOf(err)?.moveAddress === true;
 }
 
 function goArch(): string {

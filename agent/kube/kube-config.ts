@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { TunnelError } from '../../tunnel/errors.js';
+import { ConfigError } from '../../common/errors.js';
 import { statusOf } from './errors.js';
 
 /**
@@ -11,7 +11,7 @@ import { statusOf } from './errors.js';
  * instead of the client library's message (or a stack trace) later.
  */
 function fail(message: string): never {
-  throw new TunnelError('KUBECONFIG_INVALID', message, { source: 'internal' });
+  throw new ConfigError('KUBECONFIG_INVALID', message);
 }
 
 function loadFile(kc: KubeConfig, file: string): void {
@@ -31,7 +31,7 @@ function loadFile(kc: KubeConfig, file: string): void {
     if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
       fail(`the kubeconfig ${file} is not a YAML mapping`);
   } catch (err) {
-    if (err instanceof TunnelError) throw err;
+    if (err instanceof ConfigError) throw err;
     fail(`the kubeconfig ${file} is not valid YAML: ${(err as Error).message.split('\n')[0] ?? ''}`);
   }
   try {

@@ -3,6 +3,7 @@ import { Transform, type Duplex, type Readable, type TransformCallback } from 'n
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../observability/metrics.js';
 import type { Upstream } from '../routing/upstreams.js';
+import { NOTHING_SENT, originError } from './origin-error.js';
 import { responseHeaders } from './origin-headers.js';
 import type { RequestContext } from './request-context.js';
 import type { RequestRecorder } from './request-recorder.js';
@@ -20,13 +21,6 @@ export type TunnelStream = Duplex & { [EXCHANGE]?: Exchange };
 
 /** Retries: at most 2, to other endpoints (cloudflared's default is no retry; an ingress does). */
 const MAX_RETRIES = 2;
-export const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-const CLOSED_BEFORE_ANSWER = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'ERR_HTTP2_GOAWAY_SESSION']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export const UNREACHABLE =
@@ -99,15 +93,20 @@ export abstract class Exchange {
    */
   protected moveToNextEndpoint(err: Error, tls: boolean, body: Readable | null = null): boolean {
     const up = this.upstream;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const connectFailure = CONNECT_FAILURES.has(code);
+    const oe = originError(err, this.status !== 0);
+    const code = oe.code;
+    const connectFailure = NOTHING_SENT.has(code);
     if (connectFailure) up?.connectFailed(this.endpointKey);
     if (up === undefined || this.retries >= MAX_RETRIES || this.status !== 0) return false;
     // A body can go again only when not a byte of it was read: a connect that failed sent nothing.
     const bodyIntact = connectFailure && body !== null && !body.readableDidRead && !body.destroyed;
     if (!this.retryable && !bodyIntact) return false;
     const method = this.ctx.method;
-    if (!connectFailure && !(CLOSED_BEFORE_ANSWER.has(code) && IDEMPOTENT.has(method))) return false;
+    if (
+      !connectFailure &&
+      !(code === 'ORIGIN_CLOSED' && oe.phase === 'before-response' && IDEMPOTENT.has(method))
+    )
+      return false;
     this.tried ??= new Set();
     this.tried.add(this.endpointKey);
     const ep = up.next(this.tried);
@@ -174,18 +173,20 @@ export abstract class Exchange {
     const stream = this.stream;
     if (this.finished || stream.destroyed) return;
     const { log, metrics } = this.deps;
-    const code = (err as NodeJS.ErrnoException).code;
-    metrics?.originErrors.inc({ reason: code ?? err.name });
+    const oe = originError(err, this.status !== 0);
+    metrics?.originErrors.inc({ reason: oe.code });
     this.finish(err.message);
     const { responder, method, path } = this.ctx;
+    const code = oe.code;
+    const cause = (err as NodeJS.ErrnoException).code;
     if (this.status === 0 && !responder.headersSent(stream)) {
-      log.warn({ origin: this.origin, method, path, err: err.message, code }, 'origin request failed');
+      log.warn({ origin: this.origin, method, path, err: err.message, code, cause }, 'origin request failed');
       responder.fail(stream, UNREACHABLE);
       return;
     }
     // The response already started: break the stream so the visitor sees a broken response, never a
     // complete-looking short one.
-    log.warn({ origin: this.origin, path, err: err.message }, 'origin response failed mid-body');
+    log.warn({ origin: this.origin, path, err: err.message, code, cause }, 'origin response failed mid-body');
     responder.abort(stream);
   }
 

@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Transform } from 'node:stream';
 import { Exchange } from './exchange.js';
+import { OriginError } from './origin-error.js';
 import { H2Sessions } from './h2-sessions.js';
 import type { OriginOptions } from '../routing/origin-options.js';
 
@@ -102,10 +103,13 @@ export class H2Exchange extends Exchange {
     if (this.session !== null) H2Sessions.closed(this.session);
     if (this.finished || this.stream.destroyed) return;
     if (this.status !== 0 && this.ctx.responder.headersSent(this.stream) && code === 0) return;
+    // REFUSED_STREAM: the origin says it did not process the request, so it may go elsewhere.
     this.onError(
-      Object.assign(new Error(`the origin closed the HTTP/2 stream (code ${code})`), {
-        code: code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'ECONNRESET' : 'ERR_HTTP2_STREAM_ERROR',
-      }),
+      new OriginError(
+        code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'ORIGIN_CLOSED' : 'ORIGIN_STREAM_RESET',
+        this.status === 0 ? 'before-response' : 'mid-body',
+        `the origin closed the HTTP/2 stream (code ${code})`,
+      ),
     );
   }
 }

@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import type { Logger } from 'pino';
 import { originCas, type OriginOptions } from '../routing/origin-options.js';
+import { OriginError } from './origin-error.js';
 
 /**
  * HTTP/2 connections to origins (backend-protocol H2C, GRPC: prior knowledge; GRPCS: TLS with ALPN
@@ -46,10 +47,13 @@ export class H2Sessions {
     };
     const connectTimeout = o.connectTimeoutMs ?? this.opts.connectTimeoutMs;
     const timer = setTimeout(() => {
-      const err = Object.assign(new Error(`connect to ${origin} timed out after ${connectTimeout} ms`), {
-        code: 'UND_ERR_CONNECT_TIMEOUT',
-      });
-      s.destroy(err);
+      s.destroy(
+        new OriginError(
+          'ORIGIN_CONNECT_TIMEOUT',
+          'connect',
+          `connect to ${origin} timed out after ${connectTimeout} ms`,
+        ),
+      );
     }, connectTimeout);
     s.once('connect', () => clearTimeout(timer));
     s.on('error', (err) => {

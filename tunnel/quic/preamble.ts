@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { FrameDecoder } from '../capnp/framing.js';
 import { MessageReader } from '../capnp/reader.js';
-import { TunnelError, type ErrorSource } from '../errors.js';
+import { TunnelError, type ErrorSource, type TunnelErrorCode } from '../errors.js';
 import {
   decodeConnectRequest,
   decodeConnectResponse,
@@ -50,7 +50,7 @@ export function readPreamble(stream: Duplex, source: ErrorSource, timeoutMs = 10
       if (err !== null) reject(err);
       else resolve(value as Preamble);
     };
-    const fail = (code: string, message: string) => done(new TunnelError(code, message, { source }));
+    const fail = (code: TunnelErrorCode, message: string) => done(new TunnelError(code, message, { source }));
     const onData = (data: Buffer) => {
       let chunk: Buffer = data;
       try {
