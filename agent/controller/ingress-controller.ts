@@ -24,6 +24,7 @@ import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../routing/upstreams.js';
 import type { EventRecorder } from './event-recorder.js';
 import type { LeaderElector } from './leader-election.js';
 import { WorkQueue } from './work-queue.js';
+import { ROUTES, endpointsKey, keyId, statusKey, type ControllerKey } from './controller-keys.js';
 import { ReferencedSecrets } from './referenced-secrets.js';
 
 /**
@@ -49,20 +50,22 @@ export interface IngressControllerOptions {
   onRoutes?(): void;
 }
 
-const ROUTES = 'routes';
 /** Request options that send a patch as application/merge-patch+json. */
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-/** routes, endpoints or status: a bounded label for a key. */
-function keyKind(key: string): string {
-  const slash = key.indexOf('/');
-  return slash < 0 ? key : key.slice(0, slash);
+/** Keys handled at once: status writes wait on the API server; endpoint updates must not wait on them. */
+const WORKERS = 4;
+
+/** An EndpointSlice's Service, `namespace/name`: the slices index's key. */
+function sliceService(s: EndpointSlice): string | undefined {
+  const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return svc === undefined ? undefined : `${s.metadata?.namespace ?? ''}/${svc}`;
 }
 
 export class IngressController {
   table: RouteTable = RouteTable.empty();
   readonly upstreams = new UpstreamRegistry();
-  readonly queue: WorkQueue;
+  readonly queue: WorkQueue<ControllerKey>;
   private generation = 0;
   private readonly ingresses: ResourceWatch<Ingress & KubernetesObject>;
   private readonly classes: ResourceWatch<IngressClass & KubernetesObject>;
@@ -85,10 +88,12 @@ export class IngressController {
     const ns = namespace;
     const scoped = (group: string, plural: string) =>
       ns === undefined ? `${group}/${plural}` : `${group}/namespaces/${encodeURIComponent(ns)}/${plural}`;
-    this.queue = new WorkQueue((key) => this.timedReconcile(key), {
+    this.queue = new WorkQueue<ControllerKey>((key) => this.timedReconcile(key), {
+      id: keyId,
+      workers: WORKERS,
       onError: (key, err, retryInMs) => {
-        opts.metrics?.reconcileErrors.inc({ kind: keyKind(key) });
-        log.warn({ key, err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
+        opts.metrics?.reconcileErrors.inc({ kind: key.kind });
+        log.warn({ key: keyId(key), err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
       },
     });
     const net = this.networking;
@@ -128,6 +133,9 @@ export class IngressController {
           : discovery.listNamespacedEndpointSlice({ namespace: ns }),
       (kind: ChangeKind, o) => this.onSlice(kind, o),
       log,
+      undefined,
+      undefined,
+      sliceService,
     );
     // Origin CA bundles come from Secrets: only those the routes name are watched, and a change to
     // one of them may change how an Ingress reaches its pods.
@@ -184,39 +192,43 @@ export class IngressController {
     if (kind === 'delete') this.ingressByKey.delete(keyOf(o.metadata));
     else this.ingressByKey.set(keyOf(o.metadata), o);
     this.queue.add(ROUTES);
-    this.queue.add(`status/${keyOf(o.metadata)}`);
+    this.queue.add(statusKey(o.metadata?.namespace ?? '', o.metadata?.name ?? ''));
   }
 
   private onSlice(_kind: ChangeKind, o: EndpointSlice): void {
     const svc = o.metadata?.labels?.[SERVICE_NAME_LABEL];
-    if (svc !== undefined) this.queue.add(`endpoints/${o.metadata?.namespace ?? ''}/${svc}`);
+    if (svc !== undefined) this.queue.add(endpointsKey(o.metadata?.namespace ?? '', svc));
   }
 
   private queueAllStatus(): void {
-    for (const i of this.ingresses.list()) this.queue.add(`status/${keyOf(i.metadata)}`);
+    for (const i of this.ingresses.list())
+      this.queue.add(statusKey(i.metadata?.namespace ?? '', i.metadata?.name ?? ''));
   }
 
-  private async timedReconcile(key: string): Promise<void> {
+  private async timedReconcile(key: ControllerKey): Promise<void> {
     const t0 = performance.now();
     try {
       await this.reconcile(key);
     } finally {
-      this.opts.metrics?.reconcileDuration.observe({ kind: keyKind(key) }, (performance.now() - t0) / 1000);
+      this.opts.metrics?.reconcileDuration.observe({ kind: key.kind }, (performance.now() - t0) / 1000);
     }
   }
 
-  private async reconcile(key: string): Promise<void> {
+  private async reconcile(key: ControllerKey): Promise<void> {
     if (!this.synced) return;
-    if (key === ROUTES) return this.rebuildRoutes();
-    if (key.startsWith('endpoints/')) {
-      const [, ns, svc] = key.split('/') as [string, string, string];
-      const slices = this.slices
-        .list()
-        .filter((s) => s.metadata?.namespace === ns && s.metadata?.labels?.[SERVICE_NAME_LABEL] === svc);
-      this.upstreams.refresh(ns, svc, slices);
-      return;
+    switch (key.kind) {
+      case 'routes':
+        return this.rebuildRoutes();
+      case 'endpoints':
+        this.upstreams.refresh(
+          key.namespace,
+          key.service,
+          this.slices.indexed(`${key.namespace}/${key.service}`),
+        );
+        return;
+      case 'status':
+        return this.reconcileStatus(`${key.namespace}/${key.name}`);
     }
-    if (key.startsWith('status/')) return this.reconcileStatus(key.slice('status/'.length));
   }
 
   private rebuildRoutes(): void {
@@ -234,19 +246,10 @@ export class IngressController {
     const ours = this.ingresses.list().filter((i) => isOurs(i, state, policy));
     const services = new Map<string, Service>();
     for (const s of this.services.list()) services.set(keyOf(s.metadata), s);
-    const slicesBySvc = new Map<string, EndpointSlice[]>();
-    for (const s of this.slices.list()) {
-      const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-      if (svc === undefined) continue;
-      const k = `${s.metadata?.namespace ?? ''}/${svc}`;
-      const list = slicesBySvc.get(k);
-      if (list === undefined) slicesBySvc.set(k, [s]);
-      else list.push(s);
-    }
     const { table, diagnostics, used } = compileRoutes({
       ingresses: ours,
       services,
-      slicesFor: (ns, svc) => slicesBySvc.get(`${ns}/${svc}`) ?? [],
+      slicesFor: (ns, svc) => this.slices.indexed(`${ns}/${svc}`),
       upstreams: this.upstreams,
       generation: ++this.generation,
       secret: this.secrets.lookup,

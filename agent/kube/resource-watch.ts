@@ -26,6 +26,49 @@ import { KubeWatch } from './kube-watch.js';
  */
 export type ChangeKind = 'add' | 'update' | 'delete';
 
+/**
+ * An index of the cache by a derived key (an EndpointSlice by its Service, say), kept from the
+ * informer's events so that a lookup reads one bucket instead of scanning the cluster. A bucket's
+ * members are checked against the cache when read, so an object the informer dropped without an
+ * event is never returned.
+ */
+export class CacheIndex<T extends KubernetesObject> {
+  private readonly buckets = new Map<string, Map<string, T>>();
+  /** object (namespace/name) → its bucket, to move it when its key changes */
+  private readonly placed = new Map<string, string>();
+
+  constructor(
+    private readonly keyOf: (o: T) => string | undefined,
+    private readonly cache: ObjectCache<T>,
+  ) {}
+
+  update(kind: ChangeKind, o: T): void {
+    const id = `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+    const was = this.placed.get(id);
+    const now = kind === 'delete' ? undefined : this.keyOf(o);
+    if (was !== undefined && was !== now) {
+      const b = this.buckets.get(was);
+      b?.delete(id);
+      if (b?.size === 0) this.buckets.delete(was);
+      this.placed.delete(id);
+    }
+    if (now === undefined) return;
+    let b = this.buckets.get(now);
+    if (b === undefined) this.buckets.set(now, (b = new Map()));
+    b.set(id, o);
+    this.placed.set(id, now);
+  }
+
+  get(key: string): T[] {
+    const out: T[] = [];
+    for (const o of this.buckets.get(key)?.values() ?? []) {
+      const cached = this.cache.get(o.metadata?.name ?? '', o.metadata?.namespace);
+      if (cached !== undefined && this.keyOf(cached) === key) out.push(cached);
+    }
+    return out;
+  }
+}
+
 export class ResourceWatch<T extends KubernetesObject> {
   private readonly informer: Informer<T> & ObjectCache<T>;
   private everListed = false;
@@ -36,6 +79,8 @@ export class ResourceWatch<T extends KubernetesObject> {
   quietReconnects = 0;
   private lastActivity = Date.now();
   private readonly quietTimer: NodeJS.Timeout;
+  /** typed loosely: ResourceWatch<T> stays assignable where T is widened */
+  private readonly index: { get(key: string): KubernetesObject[] } | null;
 
   constructor(
     readonly name: string,
@@ -47,6 +92,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     private readonly quietMs = 30_000,
     /** e.g. `metadata.name=NAME`, to watch one object */
     fieldSelector?: string,
+    /** keeps an index of the cache by this key (`indexed()`) */
+    indexBy?: (o: T) => string | undefined,
   ) {
     const listed: ListPromise<T> = async () => {
       const list = await listFn();
@@ -55,9 +102,20 @@ export class ResourceWatch<T extends KubernetesObject> {
       return list;
     };
     this.informer = new ListWatch(path, new KubeWatch(kc), listed, false, undefined, fieldSelector);
-    this.informer.on('add', (o) => onChange('add', o));
-    this.informer.on('update', (o) => onChange('update', o));
-    this.informer.on('delete', (o) => onChange('delete', o));
+    const index = indexBy === undefined ? null : new CacheIndex<T>(indexBy, this.informer);
+    this.index = index;
+    this.informer.on('add', (o) => {
+      index?.update('add', o);
+      onChange('add', o);
+    });
+    this.informer.on('update', (o) => {
+      index?.update('update', o);
+      onChange('update', o);
+    });
+    this.informer.on('delete', (o) => {
+      index?.update('delete', o);
+      onChange('delete', o);
+    });
     this.informer.on('error', (err) => this.restart(err));
     const touch = () => (this.lastActivity = Date.now());
     this.informer.on('add', touch);
@@ -74,6 +132,12 @@ export class ResourceWatch<T extends KubernetesObject> {
 
   list(): readonly T[] {
     return this.informer.list();
+  }
+
+  /** The cached objects whose index key is `key` (needs `indexBy`). */
+  indexed(key: string): T[] {
+    if (this.index === null) throw new Error(`internal: the ${this.name} watch keeps no index`);
+    return this.index.get(key) as T[];
   }
 
   start(): void {
