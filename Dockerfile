@@ -2,7 +2,12 @@
 # there); kept deliberately plain so that it is easy to check by reading.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+# A compiler for the optional UDP batching addon (sendmmsg for QUIC; without it QUIC uses node:dgram).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
+COPY scripts/build-native.mjs ./scripts/
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
@@ -12,7 +17,7 @@ COPY agent ./agent
 COPY edge-sim ./edge-sim
 COPY kube-sim ./kube-sim
 COPY examples ./examples
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev && mkdir -p build/Release
 
 FROM node:20-bookworm-slim
 WORKDIR /app
@@ -21,6 +26,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+COPY --from=build /app/build/Release ./build/Release
 # Runs as the image's unprivileged user and writes nothing to disk (logs go to stdout), so the root
 # filesystem can be mounted read-only.
 USER node

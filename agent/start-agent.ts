@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TunnelCredentials } from '../tunnel/credentials.js';
+import { udpSendMode } from '../tunnel/quic/udp-batch.js';
 import type { HostPort } from '../common/net.js';
 import { AdminServer, isLoopback } from './admin/admin-server.js';
 import { ApiPacer } from './cloudflare/api-pacer.js';
@@ -150,6 +151,8 @@ export async function startAgent(config: AgentConfig, given?: { loggers?: Logger
     adminHosts: config.adminHosts,
   });
   const adminAddress = await admin.listen();
+  const quicUdpSend = udpSendMode();
+  metrics.quicUdpSend.set({ mode: quicUdpSend }, 1);
   log.info(
     {
       connectorId,
@@ -157,6 +160,7 @@ export async function startAgent(config: AgentConfig, given?: { loggers?: Logger
       metrics: `${adminAddress.host}:${adminAddress.port}`,
       dashboard: dashboardUrl(adminAddress, config.adminToken !== undefined),
       mode: config.origins.mode,
+      quicUdpSend,
       ...(staticUrl === null ? {} : { origin: staticUrl.origin }),
     },
     'tunnel-ingress starting',

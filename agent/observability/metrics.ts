@@ -113,6 +113,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly quicUdpSend = new client.Gauge({
+    name: 'tunnel_ingress_quic_udp_send',
+    help: 'How QUIC packets reach the kernel, 1 for the way in use: sendmmsg (one system call per flush, the optional addon) or dgram (one per packet)',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+  });
   readonly logLinesDropped = new client.Counter({
     name: 'tunnel_ingress_log_lines_dropped_total',
     help: 'Log lines dropped because stdout was blocked and 16 MiB of lines were waiting',

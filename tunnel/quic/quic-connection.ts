@@ -3,13 +3,13 @@ import { TunnelError, type ErrorSource } from '../errors.js';
 import { markDirty, type Flushable } from './flush-scheduler.js';
 import type { HostPort, QuicheConnection } from './native.js';
 import { QuicStream } from './quic-stream.js';
+import type { PacketSender } from './udp-batch.js';
 
 /**
  * One QUIC connection over quiche: feeds it datagrams, drains its packets once per event-loop turn,
  * keeps one timer re-armed from quiche's own timeout, and maps its streams to QuicStream duplexes.
  * The same class serves the agent (client) and the edge (server).
  */
-export type SendPacket = (packet: Buffer) => void;
 
 export interface QuicCloseInfo {
   /** our side closed it (close() or a local error) rather than the peer or an idle timeout */
@@ -18,8 +18,6 @@ export interface QuicCloseInfo {
   code: number | null;
   reason: string;
 }
-
-const SEND_BUFFER = 1500;
 
 export class QuicConnection
   extends EventEmitter<{ established: []; stream: [QuicStream]; close: [QuicCloseInfo] }>
@@ -40,7 +38,8 @@ export class QuicConnection
   constructor(
     readonly native: QuicheConnection,
     readonly isClient: boolean,
-    private readonly transmit: SendPacket,
+    /** where packets go: one sendmmsg per flush where the addon loaded, else node:dgram (udp-batch.ts) */
+    private readonly sender: PacketSender,
     readonly local: HostPort,
     readonly remote: HostPort,
     /** who is on the other side, for error attribution */
@@ -147,19 +146,18 @@ export class QuicConnection
     }
     this.flushedAt = performance.now();
     const q = this.native;
+    const out = this.sender;
     for (;;) {
-      // quiche writes each packet straight into a buffer of its own (from Node's pool): the send is
-      // asynchronous, so a reused buffer could be overwritten before it leaves.
-      const packet = Buffer.allocUnsafe(SEND_BUFFER);
       let r: [number, unknown] | null;
       try {
-        r = q.send(packet);
+        r = q.send(out.next());
       } catch {
         break;
       }
       if (r === null) break;
-      this.transmit(packet.subarray(0, r[0]));
+      out.push(r[0]);
     }
+    out.send();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     if (q.isClosed()) {

@@ -5,6 +5,7 @@ import { TunnelError } from '../errors.js';
 import { QUIC_ALPN, QUIC_SERVER_NAME, quicConfig, type QuicTlsOptions } from './quic-config.js';
 import { quiche } from './native.js';
 import { QuicConnection } from './quic-connection.js';
+import { packetSender } from './udp-batch.js';
 
 /**
  * UDP sockets for QUIC. The client side uses a connect()ed socket (no per-packet address lookup); the
@@ -58,7 +59,7 @@ export async function dialQuic(opts: DialOptions): Promise<QuicConnection> {
     remote,
     quicConfig(false, opts, opts.alpn),
   );
-  const conn = new QuicConnection(native, true, (p) => socket.send(p), local, remote, 'edge');
+  const conn = new QuicConnection(native, true, packetSender(socket, null), local, remote, 'edge');
   socket.on('message', (msg) => conn.receive(msg));
   // A refused or unreachable port comes back as an ICMP error on the connected socket.
   let socketError: Error | null = null;
@@ -234,11 +235,10 @@ export class QuicListener extends EventEmitter<{ connection: [QuicConnection] }>
     } catch {
       return;
     }
-    const socket = this.socket;
     const created = new QuicConnection(
       native,
       false,
-      (p) => socket.send(p, rinfo.port, rinfo.address),
+      packetSender(this.socket, remote),
       local,
       remote,
       'origin',
