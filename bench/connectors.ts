@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { spawnBinary, spawnTs, waitUntil, type Proc } from '../test/helpers/processes.js';
 import { cpuSeconds, rssBytes } from '../test/helpers/proc-stats.js';
-import { agentArgs, startAgent, startEdgeSim, type EdgeSimProc } from '../test/helpers/stack.js';
+import { startAgent, startEdgeSim, type EdgeSimProc } from '../test/helpers/stack.js';
 import { fmt } from './format.js';
 import { download, runLoad } from './load.js';
 
@@ -43,6 +43,15 @@ interface Running {
   stop(): Promise<void>;
 }
 
+/**
+ * cloudflared keeps at most one connection per edge address, so both connectors get four loopback
+ * addresses of the one edge-sim (listening on 0.0.0.0 for this), connection i on address i.
+ */
+function edgeFlags(edge: EdgeSimProc): string[] {
+  const port = edge.tunnelAddr.slice(edge.tunnelAddr.lastIndexOf(':') + 1);
+  return [1, 2, 3, 4].flatMap((i) => ['--edge', `127.0.0.${i}:${port}`]);
+}
+
 async function startConnector(
   who: Connector,
   protocol: string,
@@ -50,15 +59,24 @@ async function startConnector(
   originUrl: string,
 ): Promise<Running> {
   if (who === 'agent') {
-    const a = await startAgent(agentArgs(edge, 'bench', originUrl, ['--protocol', protocol]));
+    const a = await startAgent([
+      '--credentials-file',
+      edge.credentialsFile('bench'),
+      '--cacert',
+      edge.caFile,
+      ...edgeFlags(edge),
+      '--url',
+      originUrl,
+      '--protocol',
+      protocol,
+    ]);
     return { pid: a.proc.child.pid as number, stop: () => a.stop() };
   }
   const creds = JSON.parse(await readFile(edge.credentialsFile('bench'), 'utf8')) as { TunnelID: string };
   const p: Proc = spawnBinary('cloudflared', process.env.CLOUDFLARED_BIN as string, [
     'tunnel',
     '--no-autoupdate',
-    '--edge',
-    edge.tunnelAddr,
+    ...edgeFlags(edge),
     '--cacert',
     edge.caFile,
     '--protocol',
@@ -153,7 +171,7 @@ export async function benchConnectors(): Promise<string[]> {
     process.env.CLOUDFLARED_BIN === undefined ? ['agent'] : ['agent', 'cloudflared'];
   const origin = spawnTs('origin', 'examples/origin/echo-origin.ts', ['bench-origin', '0']);
   const originUrl = `http://127.0.0.1:${(await origin.waitForMsg('origin listening')).port as number}`;
-  const edge = await startEdgeSim({ tunnels: ['bench'], routes: [`${HOST}=bench`] });
+  const edge = await startEdgeSim({ tunnels: ['bench'], routes: [`${HOST}=bench`], tunnelHost: '0.0.0.0' });
   const results = new Map<string, Run[]>();
   try {
     for (let round = 0; round < ROUNDS; round++) {

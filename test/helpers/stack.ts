@@ -45,6 +45,8 @@ export async function startEdgeSim(opts: {
   routes: string[];
   stateDir?: string;
   tunnelPort?: number;
+  /** where connectors dial in (default 127.0.0.1); 0.0.0.0 lets a connector reach it on several loopback addresses */
+  tunnelHost?: string;
   /** fixed ports, so that an edge-sim started again on the same state dir is where visitors expect it */
   publicPort?: number;
   apiPort?: number;
@@ -56,7 +58,7 @@ export async function startEdgeSim(opts: {
     '--state-dir',
     stateDir,
     '--tunnel-listen',
-    `127.0.0.1:${opts.tunnelPort ?? 0}`,
+    `${opts.tunnelHost ?? '127.0.0.1'}:${opts.tunnelPort ?? 0}`,
     '--public-listen',
     `127.0.0.1:${opts.publicPort ?? 0}`,
     '--api-listen',
