@@ -112,6 +112,12 @@ export class Proc {
 
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // A CPU profile is written only on a clean exit: while profiling, SIGTERM first (5 s at most).
+    if (PROFILING) {
+      this.child.kill('SIGTERM');
+      const done = await Promise.race([this.exited.then(() => true), sleep(5000).then(() => false)]);
+      if (done) return;
+    }
     this.child.kill('SIGKILL');
     await this.exited;
   }
@@ -122,6 +128,9 @@ export class Proc {
  * TI_USE_DIST=1 the compiled file under dist/ (what a deployment runs; the benchmarks use it). TI_NODE_ARGS
  * adds Node flags (for example `--cpu-prof --cpu-prof-dir=prof`, which NODE_OPTIONS does not allow).
  */
+const PROFILING = (process.env.TI_NODE_ARGS ?? '').includes('--cpu-prof');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export function spawnTs(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const nodeArgs = (process.env.TI_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const compiled = path.join(ROOT, 'dist', entry.replace(/\.ts$/, '.js'));
