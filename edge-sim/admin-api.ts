@@ -4,10 +4,6 @@ import type { TunnelStore } from './tunnel-store.js';
 import { API_PREFIX, type CloudflareApi } from './cloudflare-api/cloudflare-api.js';
 import { listen, type HostPort } from '../common/net.js';
 
-/**
- * edge-sim's own endpoints under /_edge, for tests and operators: what is connected, and a way to drop
- * a connection on purpose. The Cloudflare API joins this listener under /client/v4.
- */
 export interface AdminApiOptions {
   host: string;
   port: number;
@@ -23,6 +19,10 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/**
+ * edge-sim's own endpoints under /_edge, for tests and operators: what is connected, and a way to drop
+ * a connection on purpose. The Cloudflare API joins this listener under /client/v4.
+ */
 export class AdminApi {
   readonly server: http.Server;
 

@@ -1,10 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
-/**
- * Registered connector connections, per tunnel. New visitor streams go to the registered, non-draining
- * connection with the fewest streams in flight.
- */
 /** A request stream on either transport: HTTP/2 client streams and QUIC streams both fit. */
 export type EdgeStream = Duplex & { close(code?: number): void; readonly rstCode?: number | undefined };
 
@@ -47,6 +43,10 @@ function closeDrained(conn: EdgeConnection): void {
   }, DRAINED_CLOSE_DELAY_MS).unref();
 }
 
+/**
+ * Registered connector connections, per tunnel. New visitor streams go to the registered, non-draining
+ * connection with the fewest streams in flight.
+ */
 export class ConnectionRegistry {
   private readonly byTunnel = new Map<string, EdgeConnection[]>();
   private readonly byId = new Map<string, EdgeConnection>();

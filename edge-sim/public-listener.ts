@@ -18,12 +18,6 @@ import { ERRORS, reasonPhrase, renderErrorPage, type EdgeErrorPage } from './err
 import { listen, type HostPort } from '../common/net.js';
 import { WebsocketRelay, websocketHeaders, writeErrorPage } from './websocket-relay.js';
 
-/**
- * The visitors' side of the edge: HTTP/1.1 and HTTP/2 with prior knowledge (h2c, as gRPC clients
- * speak it) on one public port, told apart by the connection's first bytes; routed by hostname to a
- * tunnel, relayed over one stream of one registered connection, with the headers Cloudflare's edge
- * adds, and the origin's trailers passed on.
- */
 export interface RouteResolver {
   /** The tunnel id serving `host` (lower-case, no port), or undefined. */
   tunnelFor(host: string): string | undefined;
@@ -158,6 +152,12 @@ class HeaderTimers {
 /** The HTTP/2 connection preface: a connection that starts with it speaks h2c. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
+/**
+ * The visitors' side of the edge: HTTP/1.1 and HTTP/2 with prior knowledge (h2c, as gRPC clients
+ * speak it) on one public port, told apart by the connection's first bytes; routed by hostname to a
+ * tunnel, relayed over one stream of one registered connection, with the headers Cloudflare's edge
+ * adds, and the origin's trailers passed on.
+ */
 export class PublicListener {
   readonly server: net.Server;
   private readonly http1: http.Server;

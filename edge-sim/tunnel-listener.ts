@@ -15,10 +15,6 @@ import type { EdgePki } from '../common/pki.js';
 import type { Tunnel, TunnelStore } from './tunnel-store.js';
 import { listen, type HostPort } from '../common/net.js';
 
-/**
- * Accepts connector connections over TCP+TLS (the HTTP/2 transport), checks each registration against
- * the tunnel store, and keeps the registry current. A bad peer costs only its own connection.
- */
 export interface TunnelListenerOptions {
   host: string;
   port: number;
@@ -42,6 +38,10 @@ function refuse(cause: string, shouldRetry = false): ConnectionResponse {
   return { kind: 'error', error: { cause, retryAfter: shouldRetry ? 1_000_000_000n : 0n, shouldRetry } };
 }
 
+/**
+ * Accepts connector connections over TCP+TLS (the HTTP/2 transport), checks each registration against
+ * the tunnel store, and keeps the registry current. A bad peer costs only its own connection.
+ */
 export class TunnelListener {
   readonly server: tls.Server;
   /** QUIC on the same port number over UDP, as Cloudflare's edge does; null when turned off */

@@ -13,11 +13,6 @@ import type { Store } from './store.js';
 import { unknownFields, validateName } from './validation.js';
 import { validateEndpointAddresses, type EndpointPolicy } from './endpoint-addresses.js';
 
-/**
- * The verbs on stored objects, with the API server's semantics: resourceVersion preconditions,
- * generation on spec changes only, the status subresource split, finalizers, field managers and
- * field validation. Handlers return plain objects; the HTTP layer serializes them.
- */
 export interface WriteOptions {
   fieldManager: string;
   fieldValidation: 'Strict' | 'Warn' | 'Ignore';
@@ -53,6 +48,11 @@ function withoutVolatile(o: KubeObject): string {
   return JSON.stringify(c);
 }
 
+/**
+ * The verbs on stored objects, with the API server's semantics: resourceVersion preconditions,
+ * generation on spec changes only, the status subresource split, finalizers, field managers and
+ * field validation. Handlers return plain objects; the HTTP layer serializes them.
+ */
 export class Handlers {
   constructor(
     readonly store: Store,

@@ -17,11 +17,6 @@ import type { Store } from './store.js';
 import { tableOf, wantsTable } from './table.js';
 import { WatchHub } from './watch.js';
 
-/**
- * kube-sim's HTTP front: discovery, OpenAPI, the resource verbs, bearer-token authentication, and the
- * /_sim endpoints tests use to inject faults and read what was asked. Every failure is a Status object;
- * nothing a client sends can make it answer 500.
- */
 export interface KubeSimOptions {
   listen: HostPort;
   /** kubectl sends bearer tokens only over TLS, so kube-sim always serves HTTPS */
@@ -78,6 +73,11 @@ function fieldManagerFrom(req: IncomingMessage, q: URLSearchParams): string {
   return ua.split('/')[0] ?? 'unknown';
 }
 
+/**
+ * kube-sim's HTTP front: discovery, OpenAPI, the resource verbs, bearer-token authentication, and the
+ * /_sim endpoints tests use to inject faults and read what was asked. Every failure is a Status object;
+ * nothing a client sends can make it answer 500.
+ */
 export class KubeSimServer {
   readonly server: https.Server;
   readonly handlers: Handlers;

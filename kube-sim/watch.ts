@@ -5,12 +5,6 @@ import { ApiError } from './status.js';
 import { TooOldError, type Store, type StoredEvent } from './store.js';
 import { rowOf, tableOf } from './table.js';
 
-/**
- * One watch: a chunked stream of JSON events, one per line. It starts from a resourceVersion (replaying
- * the bounded history, or ERROR 410 when that is gone) or from now (ADDED for every current object),
- * turns selector transitions into ADDED/DELETED as the API server does, sends BOOKMARKs when asked and
- * ends after timeoutSeconds.
- */
 export interface WatchOptions {
   store: Store;
   r: ResourceKind;
@@ -24,6 +18,12 @@ export interface WatchOptions {
   includeObject: string | null;
 }
 
+/**
+ * One watch: a chunked stream of JSON events, one per line. It starts from a resourceVersion (replaying
+ * the bounded history, or ERROR 410 when that is gone) or from now (ADDED for every current object),
+ * turns selector transitions into ADDED/DELETED as the API server does, sends BOOKMARKs when asked and
+ * ends after timeoutSeconds.
+ */
 export class WatchHub {
   private readonly active = new Set<ServerResponse>();
 

@@ -1,8 +1,3 @@
-/**
- * Keeps the agent under Cloudflare's API limit (1,200 requests per five minutes per user): at most
- * `limit` calls start in any sliding window, and a 429 pauses every call until its Retry-After has
- * passed, then the same call is tried again. Other failures are the caller's to handle.
- */
 export interface PacerOptions {
   /** calls per window (default 1,000: room under 1,200 for people using the same token) */
   limit?: number;
@@ -14,6 +9,11 @@ export interface PacerOptions {
   on429?: (waitMs: number) => void;
 }
 
+/**
+ * Keeps the agent under Cloudflare's API limit (1,200 requests per five minutes per user): at most
+ * `limit` calls start in any sliding window, and a 429 pauses every call until its Retry-After has
+ * passed, then the same call is tried again. Other failures are the caller's to handle.
+ */
 export class ApiPacer {
   private readonly starts: number[] = [];
   private pausedUntil = 0;

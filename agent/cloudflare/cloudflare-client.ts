@@ -2,11 +2,6 @@ import Cloudflare from 'cloudflare';
 import { ApiPacer } from './api-pacer.js';
 import type { ZoneRecord } from './dns-plan.js';
 
-/**
- * The Cloudflare calls the agent makes, through the official SDK, each paced under the account's
- * limit. The SDK's own retries are off: the pacer handles 429, and the DNS controller retries a
- * failed name with backoff, so one slow name never holds up the rest.
- */
 export interface CloudflareClientOptions {
   apiToken: string;
   accountId: string;
@@ -27,6 +22,11 @@ export interface TunnelInfo {
 
 const PER_PAGE = 5000;
 
+/**
+ * The Cloudflare calls the agent makes, through the official SDK, each paced under the account's
+ * limit. The SDK's own retries are off: the pacer handles 429, and the DNS controller retries a
+ * failed name with backoff, so one slow name never holds up the rest.
+ */
 export class CloudflareClient {
   readonly sdk: Cloudflare;
   readonly pacer: ApiPacer;

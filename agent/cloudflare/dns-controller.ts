@@ -4,12 +4,6 @@ import type { AgentMetrics } from '../observability/metrics.js';
 import type { CloudflareClient, ZoneInfo } from './cloudflare-client.js';
 import { planZone, zoneFor, type Conflict, type DnsOp, type NamePlan } from './dns-plan.js';
 
-/**
- * DNS automation, leader only and level-triggered: each run lists the zones and their records, plans
- * from scratch what our Ingresses need (dns-plan.ts) and applies it name by name. A name whose change
- * fails waits out its own backoff while the others go on; a run that cannot even list is retried with
- * backoff; nothing here throws out of the controller. A run costs only list calls when nothing changed.
- */
 export interface DnsControllerOptions {
   client: CloudflareClient;
   /** `<tunnel-id>.cfargotunnel.com` */
@@ -37,6 +31,12 @@ interface NameBackoff {
   notBefore: number;
 }
 
+/**
+ * DNS automation, leader only and level-triggered: each run lists the zones and their records, plans
+ * from scratch what our Ingresses need (dns-plan.ts) and applies it name by name. A name whose change
+ * fails waits out its own backoff while the others go on; a run that cannot even list is retried with
+ * backoff; nothing here throws out of the controller. A run costs only list calls when nothing changed.
+ */
 export class DnsController {
   private running = false;
   private again = false;

@@ -12,11 +12,6 @@ import { bytesToUuid } from '../../tunnel/credentials.js';
 import type { HostPort } from '../../common/net.js';
 import { Backoff } from './backoff.js';
 
-/**
- * Keeps `haConnections` tunnel connections registered, as cloudflared's supervisor does: index 0
- * first, the others once it has registered, one a second; each reconnects on its own with full-jitter
- * backoff that resets after a successful registration.
- */
 export interface SupervisorOptions {
   credentials: TunnelCredentials;
   /**
@@ -113,6 +108,11 @@ export type Dialer = (protocol: 'quic' | 'http2', opts: DialOptions) => Promise<
 const dialTransport: Dialer = (protocol, opts) =>
   protocol === 'quic' ? AgentQuicConnection.connect(opts) : AgentHttp2Connection.connect(opts);
 
+/**
+ * Keeps `haConnections` tunnel connections registered, as cloudflared's supervisor does: index 0
+ * first, the others once it has registered, one a second; each reconnects on its own with full-jitter
+ * backoff that resets after a successful registration.
+ */
 export class TunnelSupervisor extends EventEmitter<{
   change: [ConnectionStatus];
   failure: [string];

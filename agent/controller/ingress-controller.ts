@@ -27,14 +27,6 @@ import { WorkQueue } from './work-queue.js';
 import { ROUTES, endpointsKey, keyId, statusKey, type ControllerKey } from './controller-keys.js';
 import { ReferencedSecrets } from './referenced-secrets.js';
 
-/**
- * The ingress controller: watches Ingress, IngressClass, Service, EndpointSlice and Secret, and keeps
- * three things true, each from the current cache through a de-duplicating key queue:
- *  - `routes`: the route table, compiled from scratch and swapped in with one assignment;
- *  - `endpoints/NS/SVC`: that Service's upstreams hold its ready endpoints;
- *  - `status/NS/NAME` (leader only): the Ingress's status names the tunnel when its routes are live.
- * Compile problems become Events on the Ingress (leader only); every other route keeps working.
- */
 export interface IngressControllerOptions {
   kc: KubeConfig;
   namespace?: string;
@@ -62,6 +54,14 @@ function sliceService(s: EndpointSlice): string | undefined {
   return svc === undefined ? undefined : `${s.metadata?.namespace ?? ''}/${svc}`;
 }
 
+/**
+ * The ingress controller: watches Ingress, IngressClass, Service, EndpointSlice and Secret, and keeps
+ * three things true, each from the current cache through a de-duplicating key queue:
+ *  - `routes`: the route table, compiled from scratch and swapped in with one assignment;
+ *  - `endpoints/NS/SVC`: that Service's upstreams hold its ready endpoints;
+ *  - `status/NS/NAME` (leader only): the Ingress's status names the tunnel when its routes are live.
+ * Compile problems become Events on the Ingress (leader only); every other route keeps working.
+ */
 export class IngressController {
   table: RouteTable = RouteTable.empty();
   readonly upstreams = new UpstreamRegistry();

@@ -3,13 +3,6 @@ import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/c
 import type { Logger } from 'pino';
 import { describeApiError, statusOf } from '../kube/errors.js';
 
-/**
- * Leader election on a coordination.k8s.io/v1 Lease with client-go's semantics: a candidate takes
- * the lease when its holder has not renewed it for leaseDuration *as observed locally* (no trust in
- * other clocks), the leader renews every retryPeriod and steps down if it cannot renew within
- * renewDeadline, every write is conditional on the resourceVersion read, and a graceful stop releases
- * the lease so the next leader need not wait.
- */
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
   namespace: string;
@@ -21,6 +14,13 @@ export interface LeaderElectionOptions {
   log: Logger;
 }
 
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease with client-go's semantics: a candidate takes
+ * the lease when its holder has not renewed it for leaseDuration *as observed locally* (no trust in
+ * other clocks), the leader renews every retryPeriod and steps down if it cannot renew within
+ * renewDeadline, every write is conditional on the resourceVersion read, and a graceful stop releases
+ * the lease so the next leader need not wait.
+ */
 export class LeaderElector extends EventEmitter<{ change: [boolean] }> {
   private leader = false;
   private observed: { holder: string; renewTime: string; at: number } | null = null;

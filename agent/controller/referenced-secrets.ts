@@ -4,6 +4,8 @@ import { ResourceWatch } from '../kube/resource-watch.js';
 import { decodeSecretData } from '../kube/secret-data.js';
 import { SECRET_PENDING, type SecretLookup } from '../routing/origin-options.js';
 
+export const MAX_WATCHED_SECRETS = 1024;
+
 /**
  * The Secrets the routes use (origin CA bundles), and only those: one watch per referenced Secret,
  * in its own namespace, narrowed by `fieldSelector=metadata.name=NAME`, as the kubelet watches the
@@ -16,8 +18,6 @@ import { SECRET_PENDING, type SecretLookup } from '../routing/origin-options.js'
  * list (found or not) compiles the routes again. The number watched is bounded; past it, a name is
  * reported as missing (and its Ingress gets the usual Event) rather than watched.
  */
-export const MAX_WATCHED_SECRETS = 1024;
-
 export class ReferencedSecrets {
   private readonly watches = new Map<string, ResourceWatch<KubernetesObject>>();
   private readonly wanted = new Set<string>();

@@ -5,15 +5,15 @@ import { OriginError } from './origin-error.js';
 import { H2Sessions } from './h2-sessions.js';
 import type { OriginOptions } from '../routing/origin-options.js';
 
+const OWNER = Symbol('h2Exchange');
+type OriginStream = ClientHttp2Stream & { [OWNER]?: H2Exchange };
+
 /**
  * A request to an HTTP/2 origin (h2c or TLS) over node:http2, for gRPC and backend-protocol H2C:
  * request and response stream at once (gRPC's bidirectional calls), with backpressure both ways, and
  * the origin's trailers go back through the tunnel. Listeners are module-level functions that find the
  * exchange through the origin stream.
  */
-const OWNER = Symbol('h2Exchange');
-type OriginStream = ClientHttp2Stream & { [OWNER]?: H2Exchange };
-
 export class H2Exchange extends Exchange {
   private req: OriginStream | null = null;
   private session: ClientHttp2Session | null = null;

@@ -3,12 +3,6 @@ import type { Logger } from 'pino';
 import { originCas, type OriginOptions } from '../routing/origin-options.js';
 import { OriginError } from './origin-error.js';
 
-/**
- * HTTP/2 connections to origins (backend-protocol H2C, GRPC: prior knowledge; GRPCS: TLS with ALPN
- * h2), one multiplexed session per endpoint and setting, made on first use with node:http2 (undici's
- * HTTP/2 client drops response trailers, which gRPC cannot do without). A session that fails, gets
- * GOAWAY or idles out is forgotten; the next request dials again.
- */
 export interface H2SessionOptions {
   connectTimeoutMs: number;
   /** a session with no stream open for this long is closed (cloudflared's 90 s keep-alive) */
@@ -18,6 +12,12 @@ export interface H2SessionOptions {
 
 type Session = ClientHttp2Session & { active?: number };
 
+/**
+ * HTTP/2 connections to origins (backend-protocol H2C, GRPC: prior knowledge; GRPCS: TLS with ALPN
+ * h2), one multiplexed session per endpoint and setting, made on first use with node:http2 (undici's
+ * HTTP/2 client drops response trailers, which gRPC cannot do without). A session that fails, gets
+ * GOAWAY or idles out is forgotten; the next request dials again.
+ */
 export class H2Sessions {
   private readonly sessions = new Map<string, Session>();
 

@@ -28,6 +28,7 @@ export const ORIGIN_ERRORS = {
 
 export type OriginErrorCode = keyof typeof ORIGIN_ERRORS;
 
+/** An origin failure: what it was (a code of ORIGIN_ERRORS), when it happened, and the library's own error as `cause`. */
 export class OriginError extends CodedError<OriginErrorCode> {
   constructor(
     code: OriginErrorCode,

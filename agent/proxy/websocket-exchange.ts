@@ -5,6 +5,9 @@ import { EXCHANGE, Exchange } from './exchange.js';
 import { answerLocally } from './local-answer.js';
 import { handshakeHeaders } from './origin-headers.js';
 
+const OWNER = Symbol('websocketExchange');
+type Owned<T> = T & { [OWNER]?: WebsocketExchange };
+
 /**
  * Websocket streams (spec: "Websocket on QUIC" and the HTTP/2 upgrade header): the edge forwards the
  * visitor's handshake headers without performing the upgrade; the agent dials the origin with
@@ -18,9 +21,6 @@ import { handshakeHeaders } from './origin-headers.js';
  * node:http reports both the upgrade and a refusal with its body. Listeners are module-level
  * functions that find the exchange through the origin request or socket.
  */
-const OWNER = Symbol('websocketExchange');
-type Owned<T> = T & { [OWNER]?: WebsocketExchange };
-
 export class WebsocketExchange extends Exchange {
   private out: Owned<http.ClientRequest> | null = null;
   private socket: Owned<Socket> | null = null;

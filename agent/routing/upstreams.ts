@@ -10,11 +10,6 @@ import {
 } from './load-balancer.js';
 import type { EndpointSlice } from './types.js';
 
-/**
- * Upstreams are a Service port's ready endpoints. They outlive route tables: a table refers to an
- * upstream by identity, and an EndpointSlice change swaps that upstream's endpoint list in one
- * assignment without rebuilding any table.
- */
 export interface Endpoint {
   /** http://ip:port, the undici origin */
   origin: string;
@@ -36,6 +31,11 @@ interface Health {
   ejectedUntil: number;
 }
 
+/**
+ * Upstreams are a Service port's ready endpoints. They outlive route tables: a table refers to an
+ * upstream by identity, and an EndpointSlice change swaps that upstream's endpoint list in one
+ * assignment without rebuilding any table.
+ */
 export class Upstream {
   endpoints: readonly Endpoint[] = [];
   private rr = 0;

@@ -10,11 +10,6 @@ import type { DnsStore } from './dns-store.js';
 import { ApiError, sendError, sendResult } from './envelope.js';
 import { TunnelsApi, type Reply } from './tunnels-api.js';
 
-/**
- * The subset of Cloudflare's v4 API that tunnel-ingress uses (../shared/cloudflare-api), under
- * /client/v4 on edge-sim's API listener: bearer tokens bound to accounts, the envelope and error codes,
- * Cloudflare's rate limit, and fault modes for tests.
- */
 export const API_PREFIX = '/client/v4';
 const MAX_BODY = 1024 * 1024;
 
@@ -49,6 +44,11 @@ export interface ApiCall {
   status: number;
 }
 
+/**
+ * The subset of Cloudflare's v4 API that tunnel-ingress uses (../shared/cloudflare-api), under
+ * /client/v4 on edge-sim's API listener: bearer tokens bound to accounts, the envelope and error codes,
+ * Cloudflare's rate limit, and fault modes for tests.
+ */
 export class CloudflareApi {
   readonly faults = new ApiFaults();
   /** every call, for tests and the benchmark to count (capped) */

@@ -4,11 +4,6 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
-/**
- * Validates Cloudflare API responses against ../shared/cloudflare-api/openapi-subset.json: the response
- * schema of the operation a request matched, for its status (2xx, else 4XX/4xx). Tests wrap the fetch
- * the SDK uses with `validatingFetch` so every response edge-sim sends is checked.
- */
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const OPENAPI_FILE = path.resolve(here, '../../../shared/cloudflare-api/openapi-subset.json');
 
@@ -21,6 +16,11 @@ interface Operation {
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => void;
 
+/**
+ * Validates Cloudflare API responses against ../shared/cloudflare-api/openapi-subset.json: the response
+ * schema of the operation a request matched, for its status (2xx, else 4XX/4xx). Tests wrap the fetch
+ * the SDK uses with `validatingFetch` so every response edge-sim sends is checked.
+ */
 export class CloudflareSchema {
   private readonly ajv: Ajv;
   private readonly ops: Operation[] = [];

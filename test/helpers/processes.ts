@@ -6,10 +6,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-/**
- * Real processes for end-to-end tests: each program runs as its own Node process (through tsx), its
- * JSON log lines are collected, and a test waits for a line rather than sleeping.
- */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Runs a program to its end: stdout and stderr, or a rejection with them on a non-zero exit. */
@@ -21,6 +17,10 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
+/**
+ * Real processes for end-to-end tests: each program runs as its own Node process (through tsx), its
+ * JSON log lines are collected, and a test waits for a line rather than sleeping.
+ */
 export class Proc {
   readonly lines: LogLine[] = [];
   readonly raw: string[] = [];

@@ -1,11 +1,11 @@
 import { ElementSize, type StructReader } from './reader.js';
 
+const textEncoder = new TextEncoder();
+
 /**
  * Builds a single-segment Cap'n Proto message, which is what cloudflared itself writes. Builders hold
  * offsets, never the buffer, because the buffer is reallocated as the message grows.
  */
-const textEncoder = new TextEncoder();
-
 export class MessageBuilder {
   buf: Buffer;
   /** bytes in use, always a multiple of 8 */

@@ -1,10 +1,5 @@
 import { TunnelError, type ErrorSource } from '../errors.js';
 
-/**
- * A bounds-checked reader for the Cap'n Proto wire format (unpacked, any number of segments, far
- * pointers). Every read is checked against its segment and counted against a traversal limit, so a
- * hostile message can neither read out of bounds nor make us walk the same words forever.
- */
 export interface ReaderOptions {
   /** Words that may be visited in all; Go's capnp uses 8 Mi words (64 MiB). */
   traversalLimitWords?: number;
@@ -35,6 +30,11 @@ interface Resolved {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * A bounds-checked reader for the Cap'n Proto wire format (unpacked, any number of segments, far
+ * pointers). Every read is checked against its segment and counted against a traversal limit, so a
+ * hostile message can neither read out of bounds nor make us walk the same words forever.
+ */
 export class MessageReader {
   readonly segments: readonly Buffer[];
   private traversalLeft: number;

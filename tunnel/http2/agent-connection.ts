@@ -25,10 +25,6 @@ import {
   type KeepaliveOptions,
 } from './settings.js';
 
-/**
- * The agent's end of one HTTP/2 tunnel connection (spec §7): it dials TCP+TLS to the edge and then acts
- * as the HTTP/2 *server* on that socket, because the edge opens every stream.
- */
 export const H2_SERVER_NAME = 'h2.cftunnel.com';
 
 const ignore = (): void => {};
@@ -70,6 +66,10 @@ export interface AgentHttp2Options {
 
 export { RegistrationError } from '../connector-session.js';
 
+/**
+ * The agent's end of one HTTP/2 tunnel connection (spec §7): it dials TCP+TLS to the edge and then acts
+ * as the HTTP/2 *server* on that socket, because the edge opens every stream.
+ */
 export class AgentHttp2Connection extends EventEmitter<{ close: [Error | null] }> {
   readonly protocol = 'http2';
   details: ConnectionDetails | null = null;

@@ -15,15 +15,15 @@ import {
   type KeepaliveOptions,
 } from './settings.js';
 
-/**
- * The edge's end of one HTTP/2 tunnel connection: it accepted the TLS socket but is the HTTP/2 client,
- * opening the control stream first and then one stream per visitor request.
- */
 export interface EdgeHttp2Options {
   registration: RegistrationHandler;
   keepalive?: KeepaliveOptions;
 }
 
+/**
+ * The edge's end of one HTTP/2 tunnel connection: it accepted the TLS socket but is the HTTP/2 client,
+ * opening the control stream first and then one stream per visitor request.
+ */
 export class EdgeHttp2Connection extends EventEmitter<{ close: [Error | null] }> {
   readonly protocol = 'http2';
   readonly session: http2.ClientHttp2Session;

@@ -21,12 +21,6 @@ import { dialQuic } from './quic-endpoint.js';
 import { requestFromConnect } from './quic-request.js';
 import type { QuicStream } from './quic-stream.js';
 
-/**
- * The agent's end of one QUIC tunnel connection (spec §4–6): the first client stream is the control
- * stream (no preamble) carrying registration; the edge opens a stream per request (DATA signature,
- * version, ConnectRequest) and RPC streams for configuration pushes (RPC signature). A malformed
- * stream is reset alone; the connection goes on.
- */
 export interface AgentQuicOptions {
   host: string;
   port: number;
@@ -42,6 +36,12 @@ export interface AgentQuicOptions {
   onStreamError?(err: Error): void;
 }
 
+/**
+ * The agent's end of one QUIC tunnel connection (spec §4–6): the first client stream is the control
+ * stream (no preamble) carrying registration; the edge opens a stream per request (DATA signature,
+ * version, ConnectRequest) and RPC streams for configuration pushes (RPC signature). A malformed
+ * stream is reset alone; the connection goes on.
+ */
 export class AgentQuicConnection extends EventEmitter<{ close: [Error | null] }> {
   readonly protocol = 'quic';
   details: ConnectionDetails | null = null;

@@ -20,6 +20,8 @@ import { isStreamingType } from './quic-request.js';
 import type { QuicStream } from './quic-stream.js';
 import { RESPONSE_BODY, TRAILERS_KEY, TRAILERS_V1, TrailersDeframer } from './trailers-framing.js';
 
+const SILENT_MS = 2000;
+
 /**
  * The edge's end of one QUIC tunnel connection: it serves registration on the connector's first stream
  * and opens one stream per visitor request, sending a ConnectRequest (an absolute URL, HttpMethod,
@@ -27,8 +29,6 @@ import { RESPONSE_BODY, TRAILERS_KEY, TRAILERS_V1, TrailersDeframer } from './tr
  * relay the stream then looks like an HTTP/2 client stream: a 'response' event with ':status' and the
  * headers packed as on HTTP/2, then the body.
  */
-const SILENT_MS = 2000;
-
 export class EdgeQuicConnection extends EventEmitter<{ close: [Error | null] }> {
   readonly protocol = 'quic';
   private rpc: RpcConnection | null = null;
