@@ -10,7 +10,12 @@ import {
 import type { Logger } from 'pino';
 import { describeApiError } from '../kube/errors.js';
 import type { AgentMetrics } from '../observability/metrics.js';
-import { ResourceWatch, type ChangeKind } from '../kube/resource-watch.js';
+import {
+  resourceWatches,
+  type ChangeKind,
+  type WatchFactory,
+  type WatchedCache,
+} from '../kube/resource-watch.js';
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
 import { RouteTable, compileRoutes, type Diagnostic } from '../routing/route-table.js';
 import {
@@ -40,6 +45,10 @@ export interface IngressControllerOptions {
   metrics?: AgentMetrics;
   /** a new route table is in use (DNS follows it) */
   onRoutes?(): void;
+  /** how the resources are watched (default: informers against the API server; tests: a fake cache) */
+  watch?: WatchFactory;
+  /** where Ingress status is written (default: the API server) */
+  statusApi?: Pick<NetworkingV1Api, 'patchNamespacedIngressStatus'>;
 }
 
 /** Request options that send a patch as application/merge-patch+json. */
@@ -67,12 +76,12 @@ export class IngressController {
   readonly upstreams = new UpstreamRegistry();
   readonly queue: WorkQueue<ControllerKey>;
   private generation = 0;
-  private readonly ingresses: ResourceWatch<Ingress & KubernetesObject>;
-  private readonly classes: ResourceWatch<IngressClass & KubernetesObject>;
-  private readonly services: ResourceWatch<Service & KubernetesObject>;
-  private readonly slices: ResourceWatch<EndpointSlice & KubernetesObject>;
+  private readonly ingresses: WatchedCache<Ingress & KubernetesObject>;
+  private readonly classes: WatchedCache<IngressClass & KubernetesObject>;
+  private readonly services: WatchedCache<Service & KubernetesObject>;
+  private readonly slices: WatchedCache<EndpointSlice & KubernetesObject>;
   private readonly secrets: ReferencedSecrets;
-  private readonly networking: NetworkingV1Api;
+  private readonly statusApi: Pick<NetworkingV1Api, 'patchNamespacedIngressStatus'>;
   private lastDiagnostics: Diagnostic[] = [];
   /** the Ingress cache by namespace/name, kept from watch events so status checks need no scan */
   private readonly ingressByKey = new Map<string, Ingress>();
@@ -82,7 +91,9 @@ export class IngressController {
 
   constructor(private readonly opts: IngressControllerOptions) {
     const { kc, namespace, log } = opts;
-    this.networking = kc.makeApiClient(NetworkingV1Api);
+    const net = kc.makeApiClient(NetworkingV1Api);
+    this.statusApi = opts.statusApi ?? net;
+    const watch = opts.watch ?? resourceWatches(kc, log);
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const ns = namespace;
@@ -96,47 +107,40 @@ export class IngressController {
         log.warn({ key: keyId(key), err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
       },
     });
-    const net = this.networking;
-    this.ingresses = new ResourceWatch(
-      'ingresses',
-      kc,
-      scoped('/apis/networking.k8s.io/v1', 'ingresses'),
-      () =>
-        ns === undefined ? net.listIngressForAllNamespaces() : net.listNamespacedIngress({ namespace: ns }),
-      (kind, o) => this.onIngress(kind, o),
-      log,
-    );
-    this.classes = new ResourceWatch(
-      'ingressclasses',
-      kc,
-      '/apis/networking.k8s.io/v1/ingressclasses',
-      () => net.listIngressClass(),
-      () => this.queue.add(ROUTES),
-      log,
-    );
-    this.services = new ResourceWatch(
-      'services',
-      kc,
-      scoped('/api/v1', 'services'),
-      () =>
-        ns === undefined ? core.listServiceForAllNamespaces() : core.listNamespacedService({ namespace: ns }),
-      () => this.queue.add(ROUTES),
-      log,
-    );
-    this.slices = new ResourceWatch(
-      'endpointslices',
-      kc,
-      scoped('/apis/discovery.k8s.io/v1', 'endpointslices'),
-      () =>
-        ns === undefined
+    this.ingresses = watch<Ingress & KubernetesObject>({
+      name: 'ingresses',
+      path: scoped('/apis/networking.k8s.io/v1', 'ingresses'),
+      list: () =>
+        (ns === undefined
+          ? net.listIngressForAllNamespaces()
+          : net.listNamespacedIngress({ namespace: ns })) as never,
+      onChange: (kind, o) => this.onIngress(kind, o),
+    });
+    this.classes = watch<IngressClass & KubernetesObject>({
+      name: 'ingressclasses',
+      path: '/apis/networking.k8s.io/v1/ingressclasses',
+      list: () => net.listIngressClass() as never,
+      onChange: () => this.queue.add(ROUTES),
+    });
+    this.services = watch<Service & KubernetesObject>({
+      name: 'services',
+      path: scoped('/api/v1', 'services'),
+      list: () =>
+        (ns === undefined
+          ? core.listServiceForAllNamespaces()
+          : core.listNamespacedService({ namespace: ns })) as never,
+      onChange: () => this.queue.add(ROUTES),
+    });
+    this.slices = watch<EndpointSlice & KubernetesObject>({
+      name: 'endpointslices',
+      path: scoped('/apis/discovery.k8s.io/v1', 'endpointslices'),
+      list: () =>
+        (ns === undefined
           ? discovery.listEndpointSliceForAllNamespaces()
-          : discovery.listNamespacedEndpointSlice({ namespace: ns }),
-      (kind: ChangeKind, o) => this.onSlice(kind, o),
-      log,
-      undefined,
-      undefined,
-      sliceService,
-    );
+          : discovery.listNamespacedEndpointSlice({ namespace: ns })) as never,
+      onChange: (kind: ChangeKind, o) => this.onSlice(kind, o),
+      indexBy: sliceService,
+    });
     // Origin CA bundles come from Secrets: only those the routes name are watched, and a change to
     // one of them may change how an Ingress reaches its pods.
     this.secrets = new ReferencedSecrets(kc, core, () => this.queue.add(ROUTES), log);
@@ -246,19 +250,19 @@ export class IngressController {
     const ours = this.ingresses.list().filter((i) => isOurs(i, state, policy));
     const services = new Map<string, Service>();
     for (const s of this.services.list()) services.set(keyOf(s.metadata), s);
-    const { table, diagnostics, used } = compileRoutes({
+    const { table, diagnostics, upstreams } = compileRoutes({
       ingresses: ours,
       services,
-      slicesFor: (ns, svc) => this.slices.indexed(`${ns}/${svc}`),
-      upstreams: this.upstreams,
+      existing: this.upstreams.existing,
       generation: ++this.generation,
       secret: this.secrets.lookup,
     });
     this.secrets.retain();
+    // The compile changed nothing in use; its upstreams become the ones in use, then the table.
+    this.upstreams.apply(upstreams, (ns, svc) => this.slices.indexed(`${ns}/${svc}`));
     this.table = table;
     this.opts.onRoutes?.();
     this.opts.metrics?.routeGeneration.set(table.generation);
-    this.upstreams.retain(used);
     this.lastDiagnostics = diagnostics;
     const ms = performance.now() - t0;
     this.lastCompile = { at: Date.now(), ms, ingresses: ours.length, routes: table.entries.length };
@@ -302,7 +306,7 @@ export class IngressController {
     // gets 409 and this key is computed again). A PUT of /status would also write the metadata it
     // carries: the real API server takes labels and annotations from it, so anything short of the
     // whole object erases the user's (kubectl's last-applied-configuration among them).
-    await this.networking.patchNamespacedIngressStatus(
+    await this.statusApi.patchNamespacedIngressStatus(
       {
         name: ing.metadata?.name as string,
         namespace: ing.metadata?.namespace as string,

@@ -26,6 +26,45 @@ import { KubeWatch } from './kube-watch.js';
  */
 export type ChangeKind = 'add' | 'update' | 'delete';
 
+/** What a controller reads of a watched resource: its cache, kept current by a watch. */
+export interface WatchedCache<T> {
+  readonly synced: boolean;
+  readonly restarts: number;
+  list(): readonly T[];
+  /** the cached objects whose index key is `key` (needs `indexBy`) */
+  indexed(key: string): T[];
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** One resource to watch: where, how to list it, what to call on each change, and an optional index. */
+export interface WatchSpec<T extends KubernetesObject> {
+  name: string;
+  path: string;
+  list: ListPromise<T>;
+  onChange(kind: ChangeKind, obj: T): void;
+  indexBy?(o: T): string | undefined;
+}
+
+/** Makes the watches: ResourceWatch against an API server, or an in-memory cache in tests. */
+export type WatchFactory = <T extends KubernetesObject>(spec: WatchSpec<T>) => WatchedCache<T>;
+
+/** The real thing: a ResourceWatch per spec. */
+export function resourceWatches(kc: KubeConfig, log: Logger): WatchFactory {
+  return (spec) =>
+    new ResourceWatch(
+      spec.name,
+      kc,
+      spec.path,
+      spec.list,
+      spec.onChange,
+      log,
+      undefined,
+      undefined,
+      spec.indexBy,
+    );
+}
+
 /**
  * An index of the cache by a derived key (an EndpointSlice by its Service, say), kept from the
  * informer's events so that a lookup reads one bucket instead of scanning the cluster. A bucket's
@@ -69,7 +108,7 @@ export class CacheIndex<T extends KubernetesObject> {
   }
 }
 
-export class ResourceWatch<T extends KubernetesObject> {
+export class ResourceWatch<T extends KubernetesObject> implements WatchedCache<T> {
   private readonly informer: Informer<T> & ObjectCache<T>;
   private everListed = false;
   private readonly backoff = new Backoff(500, 5);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { UpstreamRegistry } from './upstreams.js';
+import { LOAD_BALANCE_ANNOTATION } from './load-balancer.js';
 import { compileRoutes, normalizeHost, type Backend } from './route-table.js';
-import type { EndpointSlice, Ingress, Service } from './types.js';
+import { UpstreamRegistry, upstreamKey, type UpstreamSpec } from './upstreams.js';
+import type { Ingress, Service } from './types.js';
 
 let clock = 0;
 function ingress(name: string, spec: Ingress['spec'], opts: { ns?: string; created?: string } = {}): Ingress {
@@ -34,12 +35,9 @@ const rule = (host: string | undefined, ...paths: Array<[string, string, string,
 });
 
 function build(ingresses: Ingress[], services: Service[] = ['a', 'b', 'c', 'd', 'e'].map((n) => svc(n))) {
-  const upstreams = new UpstreamRegistry();
   return compileRoutes({
     ingresses,
     services: new Map(services.map((s) => [`${s.metadata?.namespace}/${s.metadata?.name}`, s])),
-    slicesFor: (): EndpointSlice[] => [],
-    upstreams,
     generation: 1,
   });
 }
@@ -270,5 +268,48 @@ describe('backends', () => {
     );
     expect(target(table.lookup('h.test', '/port'))).toMatch(/no port 81/);
     expect(target(table.lookup('h.test', '/res'))).toBeNull();
+  });
+});
+
+describe('compile and apply', () => {
+  it('changes nothing in use until the upstreams are applied, and keeps an upstream across compiles', () => {
+    const reg = new UpstreamRegistry();
+    const services = (lb?: string) =>
+      new Map([
+        [
+          'default/a',
+          {
+            metadata: {
+              name: 'a',
+              namespace: 'default',
+              ...(lb === undefined ? {} : { annotations: { [LOAD_BALANCE_ANNOTATION]: lb } }),
+            },
+            spec: { ports: [{ port: 80 }] },
+          } as Service,
+        ],
+      ]);
+    const ings = [ingress('one', { rules: [rule('h.test', ['/', 'Prefix', 'a'])] })];
+    const first = compileRoutes({
+      ingresses: ings,
+      services: services(),
+      existing: reg.existing,
+      generation: 1,
+    });
+    const u = (first.upstreams.values().next().value as UpstreamSpec).upstream;
+    expect(reg.existing(upstreamKey('default', 'a', ''))).toBeUndefined();
+    reg.apply(first.upstreams, () => []);
+    expect(reg.existing(upstreamKey('default', 'a', ''))).toBe(u);
+
+    const second = compileRoutes({
+      ingresses: ings,
+      services: services('least-request'),
+      existing: reg.existing,
+      generation: 2,
+    });
+    expect((second.upstreams.values().next().value as UpstreamSpec).upstream).toBe(u);
+    // The table in use still balances as before: the compile only said what it wants.
+    expect(u.tracksLoad).toBe(false);
+    reg.apply(second.upstreams, () => []);
+    expect(u.tracksLoad).toBe(true);
   });
 });

@@ -8,7 +8,7 @@ import {
   ORIGIN_CA_SECRET,
 } from './origin-options.js';
 import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from './load-balancer.js';
-import type { Upstream, UpstreamRegistry } from './upstreams.js';
+import { Upstream, upstreamKey, type UpstreamSpec } from './upstreams.js';
 import {
   keyOf,
   timeOf,
@@ -136,8 +136,8 @@ export function normalizeHost(authority: string): string {
 export interface CompileInput {
   ingresses: readonly Ingress[];
   services: ReadonlyMap<string, Service>;
-  slicesFor(namespace: string, service: string): readonly EndpointSlice[];
-  upstreams: UpstreamRegistry;
+  /** the upstreams in use now, read only: a route to the same Service port keeps its upstream */
+  existing?(key: string): Upstream | undefined;
   generation: number;
   /** a Secret's decoded data, for origin CA bundles */
   secret?: SecretLookup;
@@ -153,13 +153,20 @@ function oldestFirst(a: Ingress, b: Ingress): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/**
+ * Compiles Ingresses into a table, and changes nothing else: upstreams the table needs are taken from
+ * `existing` or made new (unregistered, without endpoints), and each comes back as a spec (its Service
+ * port and its load-balancing policy). UpstreamRegistry.apply() then registers the new ones, fills
+ * their endpoints and sets the policies, just before the table is swapped in; until then the table in
+ * use sees nothing of the compile.
+ */
 export function compileRoutes(input: CompileInput): {
   table: RouteTable;
   diagnostics: Diagnostic[];
-  used: Set<Upstream>;
+  upstreams: Map<string, UpstreamSpec>;
 } {
   const diagnostics: Diagnostic[] = [];
-  const used = new Set<Upstream>();
+  const upstreams = new Map<string, UpstreamSpec>();
   const exactHosts = new Map<string, HostRoutes>();
   const wildcardHosts = new Map<string, HostRoutes>();
   let anyHost: HostRoutes | null = null;
@@ -231,10 +238,15 @@ export function compileRoutes(input: CompileInput): {
         host,
       };
     }
-    const upstream = input.upstreams.get(ns, svcName, sp.name ?? '', sp.port, () =>
-      input.slicesFor(ns, svcName),
-    );
-    used.add(upstream);
+    const portName = sp.name ?? '';
+    const key = upstreamKey(ns, svcName, portName);
+    let spec = upstreams.get(key);
+    if (spec === undefined) {
+      const upstream = input.existing?.(key) ?? new Upstream(ns, svcName, portName, sp.port);
+      spec = { key, upstream, policy: ROUND_ROBIN };
+      upstreams.set(key, spec);
+    }
+    const upstream = spec.upstream;
     const lb = svc.metadata?.annotations?.[LOAD_BALANCE_ANNOTATION];
     let policy = ROUND_ROBIN;
     if (lb !== undefined) {
@@ -247,7 +259,7 @@ export function compileRoutes(input: CompileInput): {
         );
       else policy = parsed;
     }
-    upstream.setPolicy(policy);
+    spec.policy = policy;
     return { kind: 'service', upstream, ingress: ingKey, description, host, origin };
   };
 
@@ -339,5 +351,5 @@ export function compileRoutes(input: CompileInput): {
     entries,
     sorted.map((i) => keyOf(i.metadata)),
   );
-  return { table, diagnostics, used };
+  return { table, diagnostics, upstreams };
 }

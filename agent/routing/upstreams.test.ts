@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Upstream, UpstreamRegistry, readyEndpoints } from './upstreams.js';
+import { ROUND_ROBIN } from './load-balancer.js';
+import { Upstream, UpstreamRegistry, readyEndpoints, upstreamKey } from './upstreams.js';
 import type { EndpointSlice } from './types.js';
 
 const slice = (
@@ -41,7 +42,9 @@ describe('endpoints from EndpointSlices', () => {
 
   it("swaps an upstream's endpoints in place and round-robins over them", () => {
     const reg = new UpstreamRegistry();
-    const u = reg.get('ns', 'svc', 'http', 80, () => [
+    const key = upstreamKey('ns', 'svc', 'http');
+    const u = new Upstream('ns', 'svc', 'http', 80);
+    reg.apply(new Map([[key, { key, upstream: u, policy: ROUND_ROBIN }]]), () => [
       slice([{ addresses: ['127.0.0.1'] }, { addresses: ['127.0.0.2'] }]),
     ]);
     expect([u.next()?.address, u.next()?.address, u.next()?.address]).toEqual([
@@ -51,7 +54,9 @@ describe('endpoints from EndpointSlices', () => {
     ]);
     reg.refresh('ns', 'svc', []);
     expect(u.next()).toBeNull();
-    expect(reg.get('ns', 'svc', 'http', 80, () => [])).toBe(u);
+    expect(reg.existing(key)).toBe(u);
+    reg.apply(new Map(), () => []);
+    expect(reg.existing(key)).toBeUndefined();
   });
 });
 

@@ -201,45 +201,60 @@ export function readyEndpoints(slices: readonly EndpointSlice[], portName: strin
   return out;
 }
 
+/** A Service port's upstream as a route table wants it: which one, and with which policy. */
+export interface UpstreamSpec {
+  key: string;
+  upstream: Upstream;
+  policy: Policy;
+}
+
+/** `namespace/service:portName`: an upstream's identity. */
+export function upstreamKey(namespace: string, service: string, portName: string): string {
+  return `${namespace}/${service}:${portName}`;
+}
+
+/**
+ * The upstreams the route table in use refers to, by Service port and by Service (an EndpointSlice
+ * change refreshes every port of its Service).
+ */
 export class UpstreamRegistry {
   private readonly byKey = new Map<string, Upstream>();
   private readonly byService = new Map<string, Set<Upstream>>();
 
-  /** The upstream for a Service port, created on first use with the endpoints known now. */
-  get(
-    namespace: string,
-    service: string,
-    portName: string,
-    servicePort: number,
-    slices: () => readonly EndpointSlice[],
-  ): Upstream {
-    const key = `${namespace}/${service}:${portName}`;
-    let u = this.byKey.get(key);
-    if (u === undefined) {
-      u = new Upstream(namespace, service, portName, servicePort);
-      u.setEndpoints(readyEndpoints(slices(), portName));
-      this.byKey.set(key, u);
-      const svcKey = `${namespace}/${service}`;
-      let set = this.byService.get(svcKey);
-      if (set === undefined) this.byService.set(svcKey, (set = new Set()));
-      set.add(u);
+  /** The upstream in use for `upstreamKey(…)`, if any. */
+  readonly existing = (key: string): Upstream | undefined => this.byKey.get(key);
+
+  /**
+   * Makes a compiled table's upstreams the ones in use: new ones registered with the endpoints
+   * known now, every policy set, and the upstreams no route uses any more forgotten. Called just
+   * before the table is swapped in.
+   */
+  apply(
+    specs: ReadonlyMap<string, UpstreamSpec>,
+    slices: (namespace: string, service: string) => readonly EndpointSlice[],
+  ): void {
+    for (const { key, upstream: u, policy } of specs.values()) {
+      if (this.byKey.get(key) !== u) {
+        u.setEndpoints(readyEndpoints(slices(u.namespace, u.service), u.portName));
+        this.byKey.set(key, u);
+        const svcKey = `${u.namespace}/${u.service}`;
+        let set = this.byService.get(svcKey);
+        if (set === undefined) this.byService.set(svcKey, (set = new Set()));
+        set.add(u);
+      }
+      u.setPolicy(policy);
     }
-    return u;
+    for (const [key, u] of this.byKey) {
+      if (specs.get(key)?.upstream === u) continue;
+      this.byKey.delete(key);
+      this.byService.get(`${u.namespace}/${u.service}`)?.delete(u);
+    }
   }
 
   /** Recomputes the endpoints of every upstream of one Service from its current slices. */
   refresh(namespace: string, service: string, slices: readonly EndpointSlice[]): void {
     for (const u of this.byService.get(`${namespace}/${service}`) ?? [])
       u.setEndpoints(readyEndpoints(slices, u.portName));
-  }
-
-  /** Forgets upstreams no route uses any more. */
-  retain(used: ReadonlySet<Upstream>): void {
-    for (const [key, u] of this.byKey) {
-      if (used.has(u)) continue;
-      this.byKey.delete(key);
-      this.byService.get(`${u.namespace}/${u.service}`)?.delete(u);
-    }
   }
 
   all(): Upstream[] {
