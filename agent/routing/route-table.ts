@@ -9,14 +9,7 @@ import {
 } from './origin-options.js';
 import { LOAD_BALANCE_ANNOTATION, ROUND_ROBIN, parsePolicy } from './load-balancer.js';
 import { Upstream, upstreamKey, type UpstreamSpec } from './upstreams.js';
-import {
-  keyOf,
-  timeOf,
-  type EndpointSlice,
-  type Ingress,
-  type IngressBackend,
-  type Service,
-} from './types.js';
+import { keyOf, timeOf, type Ingress, type IngressBackend, type Service } from './types.js';
 
 /**
  * Ingress routing as the Ingress API defines it, compiled once into an immutable table:
