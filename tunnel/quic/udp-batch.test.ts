@@ -19,7 +19,12 @@ async function socket(): Promise<dgram.Socket> {
   return s;
 }
 
-async function roundTrip(mode: 'sendmmsg' | 'dgram', connected: boolean, count: number): Promise<Buffer[]> {
+async function roundTrip(
+  mode: 'sendmmsg' | 'dgram',
+  connected: boolean,
+  count: number,
+  size: (i: number) => number = (i) => 100 + (i % 7) * 150,
+): Promise<Buffer[]> {
   const rx = await socket();
   // Nothing is read until the sends are done: the receive buffer holds them all (as QUIC's sockets ask).
   rx.setRecvBufferSize(4 * 1024 * 1024);
@@ -36,7 +41,7 @@ async function roundTrip(mode: 'sendmmsg' | 'dgram', connected: boolean, count: 
   const out = packetSender(tx, connected ? null : { host: '127.0.0.1', port }, mode);
   for (let i = 0; i < count; i++) {
     const b = out.next();
-    const len = 100 + (i % 7) * 150;
+    const len = size(i);
     b.fill(i % 256, 0, len);
     b.writeUInt32BE(i, 0);
     out.push(len);
@@ -63,4 +68,14 @@ describe('QUIC packet senders', () => {
           expect(m[m.length - 1]).toBe(i % 256);
         }
       });
+
+  it('sendmmsg: runs of equal packets (GSO where the kernel has it) still arrive as separate datagrams', async () => {
+    // 130 full packets and a short one: runs of 64 segments at most, the last run closed by the short one
+    const size = (i: number) => (i === 130 ? 400 : 1350);
+    const got = await roundTrip('sendmmsg', true, 131, size);
+    expect(got.map((m) => m.readUInt32BE(0)).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 131 }, (_, i) => i),
+    );
+    for (const m of got) expect(m.length).toBe(size(m.readUInt32BE(0)));
+  });
 });

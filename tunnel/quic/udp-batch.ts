@@ -9,7 +9,7 @@ import type { HostPort } from './native.js';
  * How a QUIC connection hands its packets to the kernel. quiche builds a flush's packets one by one;
  * through node:dgram each is one send request and one system call. Where the optional addon
  * (native/udp_batch.c, built at install) loads, the packets of one flush go out in one sendmmsg(2)
- * call instead. What the kernel cannot take at once (a full socket buffer) goes through node:dgram,
+ * call instead, each run of equal-sized packets as one UDP GSO message where the kernel has GSO. What the kernel cannot take at once (a full socket buffer) goes through node:dgram,
  * which queues it; QUIC does not mind the order.
  */
 export interface PacketSender {
