@@ -9,7 +9,7 @@ import http2, {
 import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { RESPONSE_BODY } from '../tunnel/quic/trailers-framing.js';
-import { trailerHeaders } from '../tunnel/responder.js';
+import { trailerHeaders } from '../tunnel/header-packing.js';
 import type { Logger } from 'pino';
 import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';

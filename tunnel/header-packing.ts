@@ -1,3 +1,4 @@
+import type http2 from 'node:http2';
 import { TunnelError } from './errors.js';
 
 /**
@@ -116,6 +117,21 @@ export function canonicalHeaderName(name: string): string {
     const c = name[i] as string;
     out += upper ? c.toUpperCase() : c.toLowerCase();
     upper = c === '-';
+  }
+  return out;
+}
+
+/** A header list (trailers, or a trailers-only head) as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
+export function trailerHeaders(list: HeaderList): http2.OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const lower = (list[i] as string).toLowerCase();
+    const value = list[i + 1] as string;
+    if (lower.startsWith(':')) continue;
+    const prev = out[lower];
+    if (prev === undefined) out[lower] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[lower] = [prev, value];
   }
   return out;
 }

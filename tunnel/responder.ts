@@ -1,13 +1,6 @@
-import http2, { type ServerHttp2Stream } from 'node:http2';
+import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import {
-  META_CLOUDFLARED,
-  META_ORIGIN,
-  RESPONSE_HEADERS,
-  RESPONSE_META,
-  packHeaders,
-  type HeaderList,
-} from './header-packing.js';
+import type { HeaderList } from './header-packing.js';
 
 /**
  * How a proxied response goes back into the tunnel, the one thing that differs between transports:
@@ -53,63 +46,3 @@ export interface TunnelRequest {
   trailers: boolean;
   responder: Responder;
 }
-
-const TRAILERS = Symbol('trailers');
-type TrailerStream = ServerHttp2Stream & { [TRAILERS]?: http2.OutgoingHttpHeaders };
-
-function onWantTrailers(this: TrailerStream): void {
-  const t = this[TRAILERS];
-  this[TRAILERS] = undefined;
-  // Empty trailers end the stream with an empty DATA frame (END_STREAM), which every client takes.
-  if (!this.destroyed) this.sendTrailers(t ?? {});
-}
-
-/** A header list (trailers, or a trailers-only head) as native HTTP/2 headers: lower-case names, repeated ones as arrays. */
-export function trailerHeaders(list: HeaderList): http2.OutgoingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) {
-    const lower = (list[i] as string).toLowerCase();
-    const value = list[i + 1] as string;
-    if (lower.startsWith(':')) continue;
-    const prev = out[lower];
-    if (prev === undefined) out[lower] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[lower] = [prev, value];
-  }
-  return out;
-}
-
-export const http2Responder: Responder = {
-  respond(stream, status, headers, contentLength, trailers = false) {
-    const h: http2.OutgoingHttpHeaders = {
-      ':status': status === 101 ? 200 : status,
-      [RESPONSE_HEADERS]: packHeaders(headers),
-      [RESPONSE_META]: META_ORIGIN,
-    };
-    if (contentLength !== undefined) h['content-length'] = contentLength;
-    if (trailers) {
-      (stream as TrailerStream).respond(h, { waitForTrailers: true });
-      stream.once('wantTrailers', onWantTrailers);
-    } else {
-      (stream as ServerHttp2Stream).respond(h);
-    }
-  },
-  data(stream, chunk) {
-    return stream.write(chunk);
-  },
-  end(stream, trailers) {
-    if (trailers !== null) (stream as TrailerStream)[TRAILERS] = trailerHeaders(trailers);
-    stream.end();
-  },
-  fail(stream) {
-    const s = stream as ServerHttp2Stream;
-    if (!s.destroyed && !s.headersSent)
-      s.respond({ ':status': 502, [RESPONSE_META]: META_CLOUDFLARED }, { endStream: true });
-  },
-  abort(stream) {
-    (stream as ServerHttp2Stream).close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-  },
-  headersSent(stream) {
-    return (stream as ServerHttp2Stream).headersSent;
-  },
-};

@@ -3,7 +3,8 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import tls from 'node:tls';
 import { TunnelError } from '../errors.js';
 import { PROXY_CONNECTION_UPGRADE, PROXY_SRC, META_CLOUDFLARED, RESPONSE_META } from '../header-packing.js';
-import { http2Responder, type TunnelRequest } from '../responder.js';
+import type { TunnelRequest } from '../responder.js';
+import { http2Responder } from './responder.js';
 import {
   MAX_CONFIGURATION_BYTES,
   drained,

@@ -1,8 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { decodeFrame } from '../capnp/framing.js';
 import { TunnelError } from '../errors.js';
-import { canonicalName, type HeaderList } from '../header-packing.js';
-import { trailerHeaders } from '../responder.js';
+import { canonicalName, trailerHeaders, type HeaderList } from '../header-packing.js';
 import { decodeConnectResponse, encodeConnectResponse, type Metadata } from '../schema/quic-metadata.js';
 
 /**
