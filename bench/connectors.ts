@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { spawnBinary, spawnTs, waitUntil, type Proc } from '../test/helpers/processes.js';
 import { cpuSeconds, rssBytes } from '../test/helpers/proc-stats.js';
@@ -34,6 +35,22 @@ interface Run {
   cpuMsPerMiB: number;
   idleRssMiB: number;
   loadedRssMiB: number;
+  /** UDP datagrams the kernel dropped for a full receive buffer while this connector was measured (the machine's count) */
+  udpDrops: number;
+}
+
+/** The kernel's count of UDP datagrams dropped for a full receive (or send) buffer, machine-wide. */
+function udpBufferErrors(): number {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('Udp:'));
+    const names = (lines[0] ?? '').split(/\s+/);
+    const values = (lines[1] ?? '').split(/\s+/).map(Number);
+    return (values[names.indexOf('RcvbufErrors')] ?? 0) + (values[names.indexOf('SndbufErrors')] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 type Connector = 'agent' | 'cloudflared';
@@ -104,6 +121,7 @@ async function measure(who: Connector, protocol: string, edge: EdgeSimProc, orig
     );
     await new Promise((r) => setTimeout(r, 1000));
     const idleRss = rssBytes(c.pid);
+    const udp0 = udpBufferErrors();
     const load = (concurrency: number, durationMs: number) =>
       runLoad({ url: edge.publicUrl, path: '/bytes/1024', host: HOST, concurrency, durationMs });
     await load(64, WARMUP_MS);
@@ -128,6 +146,7 @@ async function measure(who: Connector, protocol: string, edge: EdgeSimProc, orig
       cpuMsPerMiB,
       idleRssMiB: idleRss / 2 ** 20,
       loadedRssMiB: loadedRss / 2 ** 20,
+      udpDrops: udpBufferErrors() - udp0,
     };
   } finally {
     await c.stop();
@@ -164,6 +183,7 @@ const FIGURES: Array<[string, keyof Run]> = [
   ['cpu_ms_per_mib', 'cpuMsPerMiB'],
   ['idle_rss_mib', 'idleRssMiB'],
   ['loaded_rss_mib', 'loadedRssMiB'],
+  ['udp_buffer_drops', 'udpDrops'],
 ];
 
 export async function benchConnectors(): Promise<string[]> {
@@ -203,13 +223,13 @@ export async function benchConnectors(): Promise<string[]> {
   }
   const row = (label: string, r: Run | undefined) =>
     r === undefined
-      ? `| ${label} | not run |||||||||`
-      : `| ${label} | ${fmt(r.cpuUsPerRequest)} | ${fmt(r.rps64)} | ${fmt(r.p50ms64, 2)} / ${fmt(r.p99ms64, 2)} | ${fmt(r.rps1)} | ${fmt(r.p50ms1, 2)} / ${fmt(r.p99ms1, 2)} | ${fmt(r.bulkMiBs)} | ${fmt(r.cpuMsPerMiB, 2)} | ${fmt(r.idleRssMiB, 1)} | ${fmt(r.loadedRssMiB, 1)} |`;
+      ? `| ${label} | not run ||||||||||`
+      : `| ${label} | ${fmt(r.cpuUsPerRequest)} | ${fmt(r.rps64)} | ${fmt(r.p50ms64, 2)} / ${fmt(r.p99ms64, 2)} | ${fmt(r.rps1)} | ${fmt(r.p50ms1, 2)} / ${fmt(r.p99ms1, 2)} | ${fmt(r.bulkMiBs)} | ${fmt(r.cpuMsPerMiB, 2)} | ${fmt(r.idleRssMiB, 1)} | ${fmt(r.loadedRssMiB, 1)} | ${fmt(r.udpDrops)} |`;
   return [
     `### Connectors side by side (medians of ${ROUNDS} interleaved rounds; ${DURATION_MS / 1000} s at 64 connections, ${DURATION_MS / 2000} s at 1)`,
     '',
-    '| connector, transport | CPU µs / 1 KiB request | req/s (64) | p50 / p99 ms (64) | req/s (1) | p50 / p99 ms (1) | bulk MiB/s | CPU ms / MiB | idle RSS MiB | RSS after load MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| connector, transport | CPU µs / 1 KiB request | req/s (64) | p50 / p99 ms (64) | req/s (1) | p50 / p99 ms (1) | bulk MiB/s | CPU ms / MiB | idle RSS MiB | RSS after load MiB | UDP drops |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...PROTOCOLS.flatMap((p) => connectors.map((who) => row(`${who}, ${p}`, med.get(`${who}/${p}`)))),
     '',
     ...PROTOCOLS.filter(() => connectors.length === 2).map((p) => {
