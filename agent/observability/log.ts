@@ -14,16 +14,13 @@ export interface Loggers {
 
 /** Where lines wait while stdout is blocked; past this they are dropped (and counted), never held. */
 const MAX_BUFFERED = 16 * 1024 * 1024;
-/** Lines are written once this much is waiting (about 20 access lines)… */
-const WRITE_AT = 4096;
-/** …or this long after the first of them, so a quiet agent's lines still go out at once for a reader. */
-const FLUSH_EVERY_MS = 100;
 
 /**
- * Logs are JSON lines on stdout, written asynchronously: lines join a buffer that goes out in one
- * write once 4 KiB are waiting, or every 100 ms. Under load about twenty access lines share one write
- * instead of costing a thread-pool round trip each (the access log's cost was mostly that); at rest a
- * line waits at most 100 ms. Redaction by path is a second line of defence for the general log (the first
+ * Logs are JSON lines on stdout, written asynchronously: the lines of one event-loop turn are joined
+ * and handed over together at its end, and while a write is in flight what comes meanwhile waits and
+ * goes out in the next one. Under load many access lines share one write instead of costing a
+ * thread-pool round trip each (the access log's cost was mostly that); at rest a line goes out in
+ * the turn it was logged. Redaction by path is a second line of defence for the general log (the first
  * is never passing tokens or secrets to a log call at all); the access log's fields are the agent's
  * own and hold none of those keys, so it does without the redaction pass.
  */
@@ -55,26 +52,25 @@ export function createLoggers(level: string, opts: { pretty?: boolean; accessLog
     const access = opts.accessLog === false || !log.isLevelEnabled('info') ? null : log;
     return { log, access, flush: () => new Promise((r) => log.flush(() => r())), onDrop() {} };
   }
-  const dest = pino.destination({ dest: 1, sync: false, minLength: WRITE_AT, maxLength: MAX_BUFFERED });
+  const dest = pino.destination({ dest: 1, sync: false, maxLength: MAX_BUFFERED });
   // A closed stdout (a log reader gone) must not take the agent down with an unhandled 'error'.
   dest.on('error', () => {});
-  // The 100 ms timer runs only while lines wait: an idle agent has no timer of its own here.
-  let timer: NodeJS.Timeout | null = null;
-  const flushNow = () => {
-    timer = null;
+  // The turn's lines, handed over once at its end: nothing runs while the agent is idle.
+  let pending = '';
+  const handOver = () => {
+    const lines = pending;
+    pending = '';
+    if (lines === '') return;
     try {
-      dest.flush();
+      dest.write(lines);
     } catch {
       // destroyed: nothing to write to any more
     }
   };
   const out: DestinationStream = {
     write(line: string) {
-      dest.write(line);
-      if (timer === null) {
-        timer = setTimeout(flushNow, FLUSH_EVERY_MS);
-        timer.unref();
-      }
+      if (pending === '') setImmediate(handOver);
+      pending += line;
     },
   };
   const log = pino({ name: 'tunnel-ingress', level, redact }, out);
@@ -87,13 +83,14 @@ export function createLoggers(level: string, opts: { pretty?: boolean; accessLog
     access,
     flush: () =>
       new Promise((resolve) => {
-        if (timer !== null) clearTimeout(timer);
-        timer = null;
+        handOver();
         try {
-          dest.flush(() => resolve());
+          // What is still buffered goes out now, synchronously (shutdown: the process exits next).
+          dest.flushSync();
         } catch {
-          resolve();
+          // not open yet, or destroyed
         }
+        resolve();
       }),
     onDrop(listener) {
       dest.on('drop', listener);

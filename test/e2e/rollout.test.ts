@@ -121,12 +121,17 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
     dead.proc.signal('SIGKILL');
     await dead.proc.exited;
     let failed = 0;
+    let lastRay = '';
     for (let i = 0; i < 40; i++) {
       const res = await request(`${edge.publicUrl}/echo`, { headers: { host: 'roll.test' } });
       await res.body.text();
       if (res.statusCode !== 200) failed++;
+      lastRay = String(res.headers['cf-ray']);
     }
     expect(failed).toBe(0);
+    // The agent writes its log asynchronously (within 100 ms): the last request's line comes after
+    // every retry line before it.
+    await agent.proc.waitFor((l) => l.msg === 'request' && l.ray === lastRay, 5000);
     const retried = agent.proc.lines.filter(
       (l) =>
         l.msg === 'origin request retried on another endpoint' && l.from === `http://${POD_IP}:${dead.port}`,
@@ -149,7 +154,9 @@ describe.each(['http2', 'quic'])('rollout over %s', (protocol) => {
       });
       expect(res.statusCode).toBe(200);
       expect((JSON.parse(await res.body.text()) as { bodyLength: number }).bodyLength).toBe(body.length);
+      lastRay = String(res.headers['cf-ray']);
     }
+    await agent.proc.waitFor((l) => l.msg === 'request' && l.ray === lastRay, 5000);
     expect(
       agent.proc.lines.some(
         (l) =>
