@@ -107,6 +107,9 @@ export class IngressController {
         log.warn({ key: keyId(key), err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
       },
     });
+    // The caches hold what the API server returned; the routing code reads them through its own
+    // narrower types (routing/types.ts), which differ from client-node's V1 ones in detail (a
+    // timestamp read as a string, say), hence the casts of the list answers.
     this.ingresses = watch<Ingress & KubernetesObject>({
       name: 'ingresses',
       path: scoped('/apis/networking.k8s.io/v1', 'ingresses'),
