@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { spawnBinary, spawnTs, waitUntil, type Proc } from '../test/helpers/processes.js';
 import { cpuSeconds, rssBytes } from '../test/helpers/proc-stats.js';
-import { startAgent, startEdgeSim, type EdgeSimProc } from '../test/helpers/stack.js';
+import { cloudflaredArgs, startAgent, startEdgeSim, type EdgeSimProc } from '../test/helpers/stack.js';
 import { fmt } from './format.js';
 import { download, runLoad } from './load.js';
 
@@ -64,9 +63,9 @@ interface Running {
  * cloudflared keeps at most one connection per edge address, so both connectors get four loopback
  * addresses of the one edge-sim (listening on 0.0.0.0 for this), connection i on address i.
  */
-function edgeFlags(edge: EdgeSimProc): string[] {
+function edgeAddresses(edge: EdgeSimProc): string[] {
   const port = edge.tunnelAddr.slice(edge.tunnelAddr.lastIndexOf(':') + 1);
-  return [1, 2, 3, 4].flatMap((i) => ['--edge', `127.0.0.${i}:${port}`]);
+  return [1, 2, 3, 4].map((i) => `127.0.0.${i}:${port}`);
 }
 
 async function startConnector(
@@ -81,7 +80,7 @@ async function startConnector(
       edge.credentialsFile('bench'),
       '--cacert',
       edge.caFile,
-      ...edgeFlags(edge),
+      ...edgeAddresses(edge).flatMap((e) => ['--edge', e]),
       '--url',
       originUrl,
       '--protocol',
@@ -89,22 +88,11 @@ async function startConnector(
     ]);
     return { pid: a.proc.child.pid as number, stop: () => a.stop() };
   }
-  const creds = JSON.parse(await readFile(edge.credentialsFile('bench'), 'utf8')) as { TunnelID: string };
-  const p: Proc = spawnBinary('cloudflared', process.env.CLOUDFLARED_BIN as string, [
-    'tunnel',
-    '--no-autoupdate',
-    ...edgeFlags(edge),
-    '--cacert',
-    edge.caFile,
-    '--protocol',
-    protocol,
-    'run',
-    '--credentials-file',
-    edge.credentialsFile('bench'),
-    '--url',
-    originUrl,
-    creds.TunnelID,
-  ]);
+  const p: Proc = spawnBinary(
+    'cloudflared',
+    process.env.CLOUDFLARED_BIN as string,
+    await cloudflaredArgs(edge, 'bench', originUrl, protocol, edgeAddresses(edge)),
+  );
   return { pid: p.child.pid as number, stop: () => p.stop() };
 }
 

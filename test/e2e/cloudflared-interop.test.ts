@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patternBytes, patternSha256, startEchoOrigin } from '../../examples/origin/echo-origin.js';
 import { spawnBinary, type Proc } from '../helpers/processes.js';
-import { startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
+import { cloudflaredArgs, startEdgeSim, type EdgeSimProc } from '../helpers/stack.js';
 
 /**
  * Real cloudflared against edge-sim. No cloudflared binary can be installed from the registries these
@@ -22,23 +21,11 @@ describe.skipIf(BIN === undefined).each(['http2', 'quic'])(
     beforeAll(async () => {
       origin = await startEchoOrigin('behind-cloudflared');
       edge = await startEdgeSim({ tunnels: ['cfd'], routes: ['cfd.test=cfd'] });
-      const creds = JSON.parse(await readFile(edge.credentialsFile('cfd'), 'utf8')) as { TunnelID: string };
-      cfd = spawnBinary('cloudflared', BIN as string, [
-        'tunnel',
-        '--no-autoupdate',
-        '--edge',
-        edge.tunnelAddr,
-        '--cacert',
-        edge.caFile,
-        '--protocol',
-        protocol,
-        'run',
-        '--credentials-file',
-        edge.credentialsFile('cfd'),
-        '--url',
-        `http://127.0.0.1:${origin.port}`,
-        creds.TunnelID,
-      ]);
+      cfd = spawnBinary(
+        'cloudflared',
+        BIN as string,
+        await cloudflaredArgs(edge, 'cfd', `http://127.0.0.1:${origin.port}`, protocol),
+      );
       await cfd.waitFor((l) => /Registered tunnel connection/.test(String(l.msg)), 20_000);
     }, 60_000);
 

@@ -178,6 +178,36 @@ export function agentArgs(
   return [...tunnelArgs(edge, tunnel), '--url', originUrl, ...extra];
 }
 
+/**
+ * Real cloudflared's command line for a tunnel of edge-sim: `cloudflared tunnel … run` with the
+ * tunnel's credentials file, edge-sim's CA and one origin. `edges`: the edge addresses (default the
+ * one tunnel address; cloudflared keeps one connection per address).
+ */
+export async function cloudflaredArgs(
+  edge: EdgeSimProc,
+  tunnel: string,
+  originUrl: string,
+  protocol: string,
+  edges: string[] = [edge.tunnelAddr],
+): Promise<string[]> {
+  const creds = JSON.parse(await readFile(edge.credentialsFile(tunnel), 'utf8')) as { TunnelID: string };
+  return [
+    'tunnel',
+    '--no-autoupdate',
+    ...edges.flatMap((e) => ['--edge', e]),
+    '--cacert',
+    edge.caFile,
+    '--protocol',
+    protocol,
+    'run',
+    '--credentials-file',
+    edge.credentialsFile(tunnel),
+    '--url',
+    originUrl,
+    creds.TunnelID,
+  ];
+}
+
 /** The agent's Cloudflare API arguments against edge-sim's API; the token from a file unless left out. */
 export function cloudflareArgs(edge: EdgeSimProc, tokenFile?: string): string[] {
   return [
