@@ -45,7 +45,7 @@ export async function startAgent(config: AgentConfig, given?: { loggers?: Logger
   const loggers =
     given?.loggers ??
     createLoggers(config.logLevel, { pretty: config.logPretty, accessLog: config.accessLog });
-  loggers.onDrop(() => metrics.logLinesDropped.inc());
+  loggers.onDrop((lines) => metrics.logLinesDropped.inc(lines));
   const { log } = loggers;
   if (config.insecureSkipVerify)
     log.warn(

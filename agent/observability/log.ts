@@ -8,8 +8,8 @@ export interface Loggers {
   access: Logger | null;
   /** writes what is buffered; call before exiting */
   flush(): Promise<void>;
-  /** called for each line dropped because stdout is blocked and the buffer is full */
-  onDrop(listener: () => void): void;
+  /** called with how many lines were dropped because stdout is blocked and the buffer is full */
+  onDrop(listener: (lines: number) => void): void;
 }
 
 /** Where lines wait while stdout is blocked; past this they are dropped (and counted), never held. */
@@ -93,7 +93,8 @@ export function createLoggers(level: string, opts: { pretty?: boolean; accessLog
         resolve();
       }),
     onDrop(listener) {
-      dest.on('drop', listener);
+      // A write is a turn's lines joined: count them.
+      dest.on('drop', (data: unknown) => listener(Math.max(1, String(data).split('\n').length - 1)));
     },
   };
 }
