@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { spawnBinary, spawnTs, waitUntil, type Proc } from '../test/helpers/processes.js';
-import { cpuSeconds, rssBytes } from '../test/helpers/proc-stats.js';
+import { cpuSeconds, rssBytes, udpCounters } from '../test/helpers/proc-stats.js';
 import { cloudflaredArgs, startAgent, startEdgeSim, type EdgeSimProc } from '../test/helpers/stack.js';
 import { fmt } from './format.js';
 import { download, runLoad } from './load.js';
@@ -38,21 +37,10 @@ interface Run {
   udpDrops: number;
 }
 
-/** The kernel's count of UDP datagrams dropped for a full receive (or send) buffer, machine-wide. */
-function udpBufferErrors(): number {
-  try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('Udp:'));
-    const names = (lines[0] ?? '').split(/\s+/);
-    const values = (lines[1] ?? '').split(/\s+/).map(Number);
-    return (values[names.indexOf('RcvbufErrors')] ?? 0) + (values[names.indexOf('SndbufErrors')] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 type Connector = 'agent' | 'cloudflared';
+
+/** UDP datagrams the kernel dropped for a full receive or send buffer so far, machine-wide. */
+const udpBuffers = () => udpCounters('RcvbufErrors', 'SndbufErrors');
 
 interface Running {
   pid: number;
@@ -109,7 +97,7 @@ async function measure(who: Connector, protocol: string, edge: EdgeSimProc, orig
     );
     await new Promise((r) => setTimeout(r, 1000));
     const idleRss = rssBytes(c.pid);
-    const udp0 = udpBufferErrors();
+    const udp0 = udpBuffers();
     const load = (concurrency: number, durationMs: number) =>
       runLoad({ url: edge.publicUrl, path: '/bytes/1024', host: HOST, concurrency, durationMs });
     await load(64, WARMUP_MS);
@@ -134,7 +122,7 @@ async function measure(who: Connector, protocol: string, edge: EdgeSimProc, orig
       cpuMsPerMiB,
       idleRssMiB: idleRss / 2 ** 20,
       loadedRssMiB: loadedRss / 2 ** 20,
-      udpDrops: udpBufferErrors() - udp0,
+      udpDrops: udpBuffers() - udp0,
     };
   } finally {
     await c.stop();

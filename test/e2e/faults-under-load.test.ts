@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -10,7 +9,7 @@ import type { FaultableKube } from '../helpers/kube-namespace.js';
 import { startLoad, type FaultRow, type LoadReport } from '../helpers/load.js';
 import { POD_IP, INGRESS_CLASS, ingress, service, slice } from '../helpers/origins.js';
 import { ROOT, spawnTs, tempDir, waitUntil, type Proc } from '../helpers/processes.js';
-import { rssBytes } from '../helpers/proc-stats.js';
+import { rssBytes, udpCounters } from '../helpers/proc-stats.js';
 import { registerSecret } from '../helpers/secret-scan.js';
 import {
   cloudflareArgs,
@@ -40,20 +39,6 @@ interface Upload {
   received: number;
   complete: boolean;
   closed: boolean;
-}
-
-/** The kernel's count of UDP datagrams dropped for a full receive buffer (Linux), or 0 elsewhere. */
-function udpReceiveDrops(): number {
-  try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('Udp: '));
-    const names = (lines[0] ?? '').split(' ');
-    const values = (lines[1] ?? '').split(' ');
-    return Number(values[names.indexOf('RcvbufErrors')] ?? 0) || 0;
-  } catch {
-    return 0;
-  }
 }
 
 describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
@@ -120,7 +105,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
     const parts: string[] = [
       `first failures: ${JSON.stringify(r.failures.slice(0, 5))}`,
       // QUIC's packets lost to full socket buffers on this machine while the step ran
-      `UDP receive buffer drops during the step: ${udpReceiveDrops() - udpDropsBefore}`,
+      `UDP receive buffer drops during the step: ${udpCounters('RcvbufErrors') - udpDropsBefore}`,
       `edge: ${JSON.stringify((await edge.tunnels().catch(() => [])).map((t) => t.connections.map((c) => [c.connIndex, c.inflight, c.draining])))}`,
     ];
     for (const a of agents) {
@@ -283,7 +268,7 @@ describe.each(['http2', 'quic'])('faults under load over %s', (protocol) => {
   }, 60_000);
 
   it('5. the Cloudflare API down, then back: no request fails, DNS catches up', async () => {
-    const udpDropsBefore = udpReceiveDrops();
+    const udpDropsBefore = udpCounters('RcvbufErrors');
     const f = await request(`${edge.apiUrl}/_edge/api-faults`, {
       method: 'POST',
       body: JSON.stringify({ status: 503, forMs: API_DOWN_MS }),

@@ -15,3 +15,21 @@ export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m === null ? 0 : Number(m[1]) * 1024;
 }
+
+/**
+ * The sum of the kernel's machine-wide UDP counters named, from /proc/net/snmp (RcvbufErrors:
+ * datagrams dropped for a full receive buffer; SndbufErrors: for a full send buffer), or 0 where there
+ * are none.
+ */
+export function udpCounters(...wanted: Array<'RcvbufErrors' | 'SndbufErrors'>): number {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('Udp: '));
+    const names = (lines[0] ?? '').split(' ');
+    const values = (lines[1] ?? '').split(' ');
+    return wanted.reduce((sum, name) => sum + (Number(values[names.indexOf(name)] ?? 0) || 0), 0);
+  } catch {
+    return 0;
+  }
+}
