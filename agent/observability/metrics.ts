@@ -132,8 +132,9 @@ export class AgentMetrics {
   }
 }
 
-/** "2xx" for 204: the status class label. */
-const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
-export function statusClass(status: number): string {
-  return CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+/** The status_class label's values; `statusClassIndex(204)` is the index of "2xx". */
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
+export function statusClassIndex(status: number): number {
+  const i = Math.floor(status / 100) - 1;
+  return i >= 0 && i < 5 ? i : 5;
 }

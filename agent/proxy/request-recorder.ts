@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Counter, Histogram } from 'prom-client';
-import type { AgentMetrics } from '../observability/metrics.js';
+import { STATUS_CLASSES, statusClassIndex, type AgentMetrics } from '../observability/metrics.js';
 import type { RequestLog } from '../observability/request-log.js';
 import type { RequestContext } from './request-context.js';
 
@@ -12,7 +12,6 @@ interface RouteChildren {
 
 /** Routes whose metric children are kept; past this the cache starts again (the label set is bounded anyway). */
 const MAX_ROUTES = 10_000;
-const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
 
 /**
  * The pipeline's last phase: every request, whatever its kind and however it ended, is recorded here
@@ -41,10 +40,16 @@ export class RequestRecorder {
     const ms = ctx.elapsedMs();
     const metrics = this.metrics;
     if (metrics !== undefined) {
-      const c = classIndex(ctx.status);
+      const c = statusClassIndex(ctx.status);
       const route = this.childrenOf(ctx.route);
-      const requests = (route.requests[c] ??= metrics.requests.labels(ctx.route, CLASSES[c] as string));
-      const duration = (route.duration[c] ??= metrics.duration.labels(ctx.route, CLASSES[c] as string));
+      const requests = (route.requests[c] ??= metrics.requests.labels(
+        ctx.route,
+        STATUS_CLASSES[c] as string,
+      ));
+      const duration = (route.duration[c] ??= metrics.duration.labels(
+        ctx.route,
+        STATUS_CLASSES[c] as string,
+      ));
       requests.inc();
       duration.observe(ms / 1000);
       if (ctx.bytesIn > 0) this.bytesIn?.inc(ctx.bytesIn);
@@ -78,9 +83,4 @@ export class RequestRecorder {
     }
     return c;
   }
-}
-
-function classIndex(status: number): number {
-  const i = Math.floor(status / 100) - 1;
-  return i >= 0 && i < 5 ? i : 5;
 }

@@ -110,7 +110,8 @@ function sendOne(socket: dgram.Socket, remote: HostPort | null, packet: Buffer):
   else socket.send(packet, remote.port, remote.host);
 }
 
-const EAGAIN = 11;
+const EBADF = 9;
+const ENOTSOCK = 88;
 
 /** Packets written back to back into one buffer, handed over in one sendmmsg per flush (or per 64). */
 class BatchSender implements PacketSender {
@@ -158,7 +159,8 @@ class BatchSender implements PacketSender {
     if (r === n) return;
     // A socket buffer that is full takes the rest later through dgram's queue; any other refusal is
     // left to dgram to report (a refused port comes back as the socket's 'error', as without the addon).
-    if (r < 0 && r !== -EAGAIN && r !== -1) this.broken = r === -9 /* EBADF */ || r === -88; /* ENOTSOCK */
+    // A descriptor that is not (or no longer) a socket: every later batch goes through dgram.
+    if (r === -EBADF || r === -ENOTSOCK) this.broken = true;
     let off = 0;
     const sent = Math.max(0, r);
     for (let i = 0; i < n; i++) {
