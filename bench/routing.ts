@@ -1,4 +1,4 @@
-import { compileRoutes } from '../agent/routing/route-table.js';
+import { compileRoutes } from '../agent/routing/ingress-routes.js';
 import type { EndpointSlice, Ingress, Service } from '../agent/routing/types.js';
 import { UpstreamRegistry } from '../agent/routing/upstreams.js';
 

@@ -105,13 +105,13 @@ async function refresh() {
     const r = o.routes || {};
     $('generation').textContent = r.generation !== undefined ? '(generation ' + r.generation + ')' : '';
     const routes = (r.routes || []).map((e) => row([
-      e.host || '*', e.path + (e.pathType ? ' (' + e.pathType + ')' : ''), e.ingress, e.service,
+      e.host || '*', e.path + (e.pathType ? ' (' + e.pathType + ')' : ''), e.source, e.service || e.rule,
       e.unavailable ? [e.unavailable, 'bad'] : [(e.endpoints || []).join(', ') || 'no ready endpoint', (e.endpoints || []).length ? 'ok' : 'bad'],
     ]));
     if (r.mode === 'static') routes.push(row(['*', '/', '', '--url', [r.origin, 'ok']]));
     const d = r.defaultBackend;
     if (d) routes.push(row([
-      'default backend', '(anything no rule matches)', d.ingress, d.service,
+      'default backend', '(anything no rule matches)', d.source, d.service,
       d.unavailable ? [d.unavailable, 'bad'] : [(d.endpoints || []).join(', ') || 'no ready endpoint', (d.endpoints || []).length ? 'ok' : 'bad'],
     ]));
     fill('routes', routes);

@@ -3,14 +3,14 @@ import type { Conflict } from './dns-plan.js';
 
 /**
  * What DNS automation wants from the route table: host → the resource that asks for it
- * (`ingress/NS/NAME`). Two Ingresses naming one host: the first by name owns the record, so the
+ * (`ingress/NS/NAME`, `httproute/NS/NAME`). Two Ingresses naming one host: the first by name owns the record, so the
  * answer does not depend on the order the cache lists them in.
  */
 export function desiredHosts(table: RouteTable): Map<string, string> {
   const out = new Map<string, string>();
   for (const e of table.entries) {
     if (e.host === '') continue;
-    const resource = `ingress/${e.backend.ingress}`;
+    const resource = e.source;
     const prev = out.get(e.host);
     if (prev === undefined || resource < prev) out.set(e.host, resource);
   }

@@ -142,6 +142,10 @@ describe('ingress controller (fake cache)', () => {
     cache('endpointslices').put(slice('web', '10.0.0.1'));
     cache('ingresses').put(ingress('web', 'web.test', 'web'));
     await until(() => endpointOf(ctl, 'web.test') === '10.0.0.1', 'the route');
+    // The puts and the start's synced poll (every 20 ms) each queue a route compile: the generation
+    // to compare with is the one after them all. A 25 ms timer set now fires after that poll's first.
+    await new Promise((r) => setTimeout(r, 25));
+    await ctl.queue.idle();
     const generation = ctl.table.generation;
     cache('endpointslices').put(slice('web', '10.0.0.2'), 'update');
     await until(() => endpointOf(ctl, 'web.test') === '10.0.0.2', 'the new endpoint');

@@ -17,7 +17,8 @@ import {
   type WatchedCache,
 } from '../kube/resource-watch.js';
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
-import { RouteTable, compileRoutes, type Diagnostic } from '../routing/route-table.js';
+import { compileRoutes, type Diagnostic } from '../routing/ingress-routes.js';
+import { RouteTable } from '../routing/route-table.js';
 import {
   keyOf,
   type EndpointSlice,
@@ -296,7 +297,7 @@ export class IngressController {
     if (ing === undefined) return;
     const ourHost = this.opts.tunnelHostname;
     const current = ing.status?.loadBalancer?.ingress ?? [];
-    const served = this.table.serves(ingKey);
+    const served = this.table.serves(`ingress/${ingKey}`);
     const live = served && this.opts.tunnelLive();
     const mine = current.length === 1 && current[0]?.hostname === ourHost;
     let desired: Array<{ hostname: string }>;

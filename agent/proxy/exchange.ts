@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AgentMetrics } from '../observability/metrics.js';
 import type { Upstream } from '../routing/upstreams.js';
 import { NOTHING_SENT, originError } from './origin-error.js';
+import { editResponseHeaders } from './header-edits.js';
 import { responseHeaders } from './origin-headers.js';
 import type { RequestContext } from './request-context.js';
 import type { RequestRecorder } from './request-recorder.js';
@@ -126,7 +127,14 @@ export abstract class Exchange {
 
   /** The origin's response head, to the tunnel. `trailers`: the origin may follow up with trailers. */
   protected startResponse(statusCode: number, headers: http2.IncomingHttpHeaders, trailers: boolean): void {
-    this.startResponseWith(statusCode, responseHeaders(headers), headers['content-length'], trailers);
+    const list = responseHeaders(headers);
+    const edits = this.ctx.edits;
+    this.startResponseWith(
+      statusCode,
+      edits === undefined || edits.response.length === 0 ? list : editResponseHeaders(list, edits),
+      headers['content-length'],
+      trailers,
+    );
     const ct = headers['content-type'];
     if (this.long === null && typeof ct === 'string' && ct.startsWith('text/event-stream'))
       this.countLong('sse');

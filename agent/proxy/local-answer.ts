@@ -3,22 +3,27 @@ import type { RequestContext } from './request-context.js';
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
- * The agent's own answer (a refused request, no route, no ready endpoint), sent as an origin's would
- * be so that the visitor sees why; the edge shows it as it is. Sets the context's status.
+ * The agent's own answer (a refused request, no route, no ready endpoint, a route's redirect with its
+ * Location), sent as an origin's would be so that the visitor sees why; the edge shows it as it is.
+ * Sets the context's status.
  */
-export function answerLocally(ctx: RequestContext, status: number, message: string): void {
+export function answerLocally(ctx: RequestContext, status: number, message: string, location?: string): void {
   ctx.status = status;
   const stream = ctx.stream;
   stream.on('error', ignore);
   if (stream.destroyed) return;
   const body = `<!DOCTYPE html><title>${status}</title><h1>${status}</h1><p>${escapeHtml(message)}</p><p>tunnel-ingress</p>\n`;
   const length = String(Buffer.byteLength(body));
-  ctx.responder.respond(
-    stream,
-    status,
-    ['Content-Type', 'text/html; charset=utf-8', 'Content-Length', length, 'Cache-Control', 'no-store'],
+  const headers = [
+    'Content-Type',
+    'text/html; charset=utf-8',
+    'Content-Length',
     length,
-  );
+    'Cache-Control',
+    'no-store',
+  ];
+  if (location !== undefined) headers.push('Location', location);
+  ctx.responder.respond(stream, status, headers, length);
   stream.end(body);
 }
 

@@ -7,6 +7,7 @@ import { normalizeHost } from '../routing/route-table.js';
 import { CountedBody, type ExchangeDeps } from './exchange.js';
 import { GRPC_UNIMPLEMENTED, answerGrpc, isGrpc } from './grpc.js';
 import { H2Exchange } from './h2-exchange.js';
+import { editRequestHeaders } from './header-edits.js';
 import { answerLocally } from './local-answer.js';
 import { h2Headers, originHeaders } from './origin-headers.js';
 import type { OriginPools } from './origin-pools.js';
@@ -93,12 +94,12 @@ export class RequestPipeline {
 
   /** Phase 2. Null when the agent answered itself (and recorded it). */
   resolve(ctx: RequestContext): Routed | null {
-    const target = this.opts.resolve(normalizeHost(ctx.authority), ctx.path, ctx.headers);
+    const target = this.opts.resolve(normalizeHost(ctx.authority), ctx.path, ctx.method, ctx.headers);
     ctx.route = target.route;
     if ('status' in target) {
       // A visitor with no route gets the HTML page even for gRPC: its client maps 404 and 503 to
       // UNIMPLEMENTED and UNAVAILABLE.
-      answerLocally(ctx, target.status, target.message);
+      answerLocally(ctx, target.status, target.message, target.location);
       this.opts.recorder.record(ctx);
       return null;
     }
@@ -110,13 +111,15 @@ export class RequestPipeline {
       return null;
     }
     ctx.path = target.path;
+    ctx.edits = target.edits;
     return target;
   }
 
   /** Phase 3, by kind; the exchange then responds (phase 4) and records (phase 5) as the origin answers. */
   exchange(ctx: RequestContext, target: Routed): void {
     const { pools, connectorId } = this.opts;
-    const headers = originHeaders(ctx.headers, ctx.authority, connectorId);
+    let headers = originHeaders(ctx.headers, ctx.authority, connectorId);
+    if (ctx.edits !== undefined) headers = editRequestHeaders(headers, ctx.edits);
     const options = target.options ?? PLAIN;
     if (ctx.kind === 'websocket') {
       ctx.stream.on('error', ignore);

@@ -1,6 +1,7 @@
 import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Responder, TunnelRequest } from '../../tunnel/responder.js';
+import type { RouteEdits } from '../routing/rule-action.js';
 
 /** What the request kind decides: which exchange carries it once it is admitted and routed. */
 export type RequestKind = TunnelRequest['kind'];
@@ -35,6 +36,8 @@ export class RequestContext {
   route = 'refused';
   /** host:port of the endpoint that answered, or "agent" when the agent answered itself */
   endpoint = 'agent';
+  /** the Gateway API filters' header edits for this request and its response (resolve) */
+  edits: RouteEdits | undefined = undefined;
   /** the status the visitor got; 0 until known */
   status = 0;
   bytesIn = 0;

@@ -1,13 +1,23 @@
 import type { IngressController } from '../controller/ingress-controller.js';
-import type { Backend } from './route-table.js';
+import type { Backend, RouteAction } from './route-table.js';
 
 /** The compiled route table as /debug/routes shows it: what serves each host and path, and where. */
 function backendView(b: Backend): Record<string, unknown> {
-  if (b.kind === 'unavailable') return { ingress: b.ingress, service: b.description, unavailable: b.reason };
+  if (b.kind === 'unavailable') return { source: b.source, service: b.description, unavailable: b.reason };
   return {
-    ingress: b.ingress,
+    source: b.source,
     service: b.description,
     endpoints: b.upstream.endpoints.map((e) => `${e.address}:${e.port}`),
+  };
+}
+
+function actionView(a: RouteAction): Record<string, unknown> {
+  if (a.kind !== 'rule') return backendView(a);
+  return {
+    source: a.source,
+    rule: a.description,
+    ...(a.redirect === null ? {} : { redirect: a.redirect }),
+    backends: a.backends.map((b) => ({ weight: b.weight, ...backendView(b.backend) })),
   };
 }
 
@@ -21,7 +31,7 @@ export function describeRoutes(controller: IngressController): Record<string, un
       host: e.host,
       path: e.path,
       pathType: e.pathType,
-      ...backendView(e.backend),
+      ...actionView(e.action),
     })),
     defaultBackend: t.defaultBackend === null ? null : backendView(t.defaultBackend),
     problems: controller.diagnostics,

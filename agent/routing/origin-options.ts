@@ -47,6 +47,9 @@ export const PLAIN: OriginOptions = Object.freeze({
   key: 'http',
 });
 
+/** HTTP/2 with prior knowledge, the agent's default timeouts: a Service port's `kubernetes.io/h2c` appProtocol. */
+export const H2C: OriginOptions = Object.freeze({ ...PLAIN, protocol: 'H2C', h2: true, key: 'H2C|||' });
+
 export const CONNECT_TIMEOUT = 'tunnel-ingress.dev/connect-timeout';
 export const RESPONSE_HEADER_TIMEOUT = 'tunnel-ingress.dev/response-header-timeout';
 export const WEBSOCKET_IDLE_TIMEOUT = 'tunnel-ingress.dev/websocket-idle-timeout';

@@ -1,23 +1,40 @@
 import type http2 from 'node:http2';
 import { PLAIN, type OriginOptions } from './origin-options.js';
-import type { RouteTable } from './route-table.js';
+import { redirectLocation, rewritePath } from './path-modifiers.js';
+import type { Backend, RouteTable } from './route-table.js';
+import { pickWeighted, type RouteEdits } from './rule-action.js';
 import type { Upstream } from './upstreams.js';
 
 /**
  * Where a request goes: an origin (with the endpoints it was picked from, for retries and passive
- * health) or the agent's own answer. `route` is the matched rule's host (bounded, for metric labels),
- * not the visitor's Host.
+ * health, and the Gateway API filters' header edits) or the agent's own answer (with a Location for
+ * a redirect). `route` is the matched rule's host (bounded, for metric labels), not the visitor's Host.
  */
 export type Resolution =
-  | { origin: string; path: string; route: string; upstream?: Upstream; options?: OriginOptions }
-  | { status: number; message: string; route: string };
+  | {
+      origin: string;
+      path: string;
+      route: string;
+      upstream?: Upstream;
+      options?: OriginOptions;
+      edits?: RouteEdits;
+    }
+  | { status: number; message: string; route: string; location?: string };
 
-/** host: lower case, no port; path: as requested, with its query; headers for hash load balancing. */
-export type Resolver = (host: string, path: string, headers?: http2.IncomingHttpHeaders) => Resolution;
+/**
+ * host: lower case, no port; path: normalized, with its query; the method and headers for Gateway
+ * API matches and for hash load balancing.
+ */
+export type Resolver = (
+  host: string,
+  path: string,
+  method: string,
+  headers: http2.IncomingHttpHeaders,
+) => Resolution;
 
 /**
  * The two ways the agent picks an origin: one static URL for every request (`--url`, as
- * `cloudflared tunnel --url` does), or the Ingress route table of the moment.
+ * `cloudflared tunnel --url` does), or the route table of the moment.
  */
 export function staticResolver(url: URL): Resolver {
   const base = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
@@ -26,28 +43,54 @@ export function staticResolver(url: URL): Resolver {
 }
 
 export function routeResolver(table: () => RouteTable): Resolver {
-  return (host: string, path: string, headers): Resolution => {
+  return (host, path, method, headers): Resolution => {
     const q = path.indexOf('?');
-    const backend = table().lookup(host, q >= 0 ? path.slice(0, q) : path);
-    if (backend === null)
-      return { status: 404, message: `No Ingress rule matches ${host}${path}.`, route: 'unmatched' };
-    if (backend.kind === 'unavailable')
-      return { status: 503, message: `Service unavailable: ${backend.reason}.`, route: backend.host };
-    const ep = backend.upstream.pick(headers);
-    if (ep === null) {
+    const bare = q >= 0 ? path.slice(0, q) : path;
+    const c = table().route(host, bare, method, headers, q >= 0 ? path.slice(q + 1) : '');
+    if (c === null) return { status: 404, message: `No route matches ${host}${path}.`, route: 'unmatched' };
+    const a = c.action;
+    if (a.kind !== 'rule') return toBackend(a, path, headers, undefined, a.host);
+    if (a.redirect !== null)
       return {
-        status: 503,
-        message: `Service unavailable: ${backend.upstream.namespace}/${backend.upstream.service} has no ready endpoint.`,
-        route: backend.host,
+        status: a.redirect.statusCode,
+        message: 'Redirecting.',
+        route: a.host,
+        location: redirectLocation(a.redirect, host, headers, bare, q >= 0 ? path.slice(q) : '', c),
       };
-    }
-    const o = backend.origin;
+    const wb = pickWeighted(a);
+    if (wb === null)
+      return { status: 500, message: `${a.description} has no backend to send to.`, route: a.host };
+    if (wb.backend.kind === 'unavailable')
+      return { status: 500, message: `Backend unavailable: ${wb.backend.reason}.`, route: a.host };
+    const target =
+      a.rewrite?.path == null ? path : rewritePath(a.rewrite.path, bare, c) + (q >= 0 ? path.slice(q) : '');
+    return toBackend(wb.backend, target, headers, wb.edits ?? undefined, a.host);
+  };
+}
+
+function toBackend(
+  b: Backend,
+  path: string,
+  headers: http2.IncomingHttpHeaders,
+  edits: RouteEdits | undefined,
+  route: string,
+): Resolution {
+  if (b.kind === 'unavailable') return { status: 503, message: `Service unavailable: ${b.reason}.`, route };
+  const ep = b.upstream.pick(headers);
+  if (ep === null) {
     return {
-      origin: o.tls ? ep.tlsOrigin : ep.origin,
-      path,
-      route: backend.host,
-      upstream: backend.upstream,
-      options: o === PLAIN ? undefined : o,
+      status: 503,
+      message: `Service unavailable: ${b.upstream.namespace}/${b.upstream.service} has no ready endpoint.`,
+      route,
     };
+  }
+  const o = b.origin;
+  return {
+    origin: o.tls ? ep.tlsOrigin : ep.origin,
+    path,
+    route,
+    upstream: b.upstream,
+    options: o === PLAIN ? undefined : o,
+    edits,
   };
 }

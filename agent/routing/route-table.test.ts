@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LOAD_BALANCE_ANNOTATION } from './load-balancer.js';
-import { compileRoutes, normalizeHost, type Backend } from './route-table.js';
+import { compileRoutes } from './ingress-routes.js';
+import { normalizeHost, type RouteAction } from './route-table.js';
 import { UpstreamRegistry, upstreamKey, type UpstreamSpec } from './upstreams.js';
 import type { Ingress, Service } from './types.js';
 
@@ -42,8 +43,14 @@ function build(ingresses: Ingress[], services: Service[] = ['a', 'b', 'c', 'd', 
   });
 }
 
-const target = (b: Backend | null) =>
-  b === null ? null : b.kind === 'service' ? b.upstream.service : `unavailable: ${b.reason}`;
+const target = (b: RouteAction | null) =>
+  b === null
+    ? null
+    : b.kind === 'service'
+      ? b.upstream.service
+      : b.kind === 'unavailable'
+        ? `unavailable: ${b.reason}`
+        : b.description;
 
 describe('hosts', () => {
   const { table } = build([

@@ -47,7 +47,13 @@ export interface IngressClass {
 export interface Service {
   metadata?: ObjectMeta;
   spec?: {
-    ports?: Array<{ name?: string; port?: number; targetPort?: number | string; protocol?: string }>;
+    ports?: Array<{
+      name?: string;
+      port?: number;
+      targetPort?: number | string;
+      protocol?: string;
+      appProtocol?: string;
+    }>;
     type?: string;
   };
 }

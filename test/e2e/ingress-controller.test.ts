@@ -90,7 +90,7 @@ describe('the agent as an ingress controller', () => {
     expect(await visit('api.test', '/v1')).toMatchObject({ status: 200, origin: 'origin-b' });
     const miss = await visit('api.test', '/v1/more');
     expect(miss.status).toBe(404);
-    expect(miss.body).toContain('No Ingress rule matches api.test/v1/more');
+    expect(miss.body).toContain('No route matches api.test/v1/more');
   });
 
   it('writes the tunnel address into the Ingress status', async () => {

@@ -145,7 +145,7 @@ describe('observability', () => {
         host: 'obs.test',
         path: '/',
         pathType: 'Prefix',
-        ingress: `${k.namespace}/obs`,
+        source: `ingress/${k.namespace}/obs`,
         endpoints: [`${POD_IP}:${origin.port}`],
       }),
     ]);

@@ -1,0 +1,209 @@
+import type { PathTest } from '../routing/route-table-builder.js';
+import {
+  RequestConditions,
+  compileRegex,
+  type HeaderCondition,
+  type QueryCondition,
+  type ValueTest,
+} from '../routing/request-match.js';
+import type { HeaderEdits, PathModifier, RedirectSpec, RewriteSpec } from '../routing/rule-action.js';
+import type { HTTPRouteFilter, HTTPRouteMatch, HeaderFilter, PathModifierSpec } from './gateway-types.js';
+
+/** A value the agent cannot serve as written: the route's Accepted condition is False with this reason. */
+export class RuleProblem extends Error {
+  constructor(
+    readonly reason: 'UnsupportedValue' | 'IncompatibleFilters',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One HTTPRouteMatch, ready to file: how its path is tested and what else it needs. */
+export interface CompiledMatch {
+  path: PathTest;
+  conditions: RequestConditions | null;
+  hasMethod: boolean;
+  headers: number;
+  query: number;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+function valueTest(type: string | undefined, value: string, where: string): ValueTest {
+  if (type === undefined || type === 'Exact') return { exact: value };
+  if (type === 'RegularExpression') {
+    const r = compileRegex(value);
+    if ('problem' in r)
+      throw new RuleProblem(
+        'UnsupportedValue',
+        `${where}: "${value}" is not an RE2 regular expression (${r.problem})`,
+      );
+    return r;
+  }
+  throw new RuleProblem('UnsupportedValue', `${where}: match type "${type}" is not supported`);
+}
+
+export function compileMatch(m: HTTPRouteMatch, where: string): CompiledMatch {
+  const type = m.path?.type ?? 'PathPrefix';
+  const value = m.path?.value ?? '/';
+  let path: PathTest;
+  if (type === 'Exact' || type === 'PathPrefix') {
+    if (!value.startsWith('/') || value.includes('//'))
+      throw new RuleProblem('UnsupportedValue', `${where}.path: "${value}" is not an absolute path`);
+    path = { type, value };
+  } else if (type === 'RegularExpression') {
+    const r = compileRegex(value);
+    if ('problem' in r)
+      throw new RuleProblem(
+        'UnsupportedValue',
+        `${where}.path: "${value}" is not an RE2 regular expression (${r.problem})`,
+      );
+    path = { type, value, regex: r.regex };
+  } else throw new RuleProblem('UnsupportedValue', `${where}.path: type "${type}" is not supported`);
+
+  // Of two entries for one name, the first counts (the API's rule); header names compare without case.
+  const headers: HeaderCondition[] = [];
+  const seenHeaders = new Set<string>();
+  (m.headers ?? []).forEach((h, i) => {
+    const name = (h.name ?? '').toLowerCase();
+    if (seenHeaders.has(name)) return;
+    seenHeaders.add(name);
+    headers.push({ name, test: valueTest(h.type, h.value ?? '', `${where}.headers[${i}]`) });
+  });
+  const query: QueryCondition[] = [];
+  const seenQuery = new Set<string>();
+  (m.queryParams ?? []).forEach((q, i) => {
+    const name = q.name ?? '';
+    if (seenQuery.has(name)) return;
+    seenQuery.add(name);
+    query.push({ name, test: valueTest(q.type, q.value ?? '', `${where}.queryParams[${i}]`) });
+  });
+  const method = m.method ?? null;
+  if (method !== null && !METHODS.has(method))
+    throw new RuleProblem('UnsupportedValue', `${where}.method: "${method}" is not supported`);
+  const none = method === null && headers.length === 0 && query.length === 0;
+  return {
+    path,
+    conditions: none ? null : new RequestConditions(method, headers, query),
+    hasMethod: method !== null,
+    headers: headers.length,
+    query: query.length,
+  };
+}
+
+/**
+ * Headers a filter may not set, add or remove: those that frame the request or belong to one hop
+ * (a route must not be able to smuggle a second request to its origin), and Host (URLRewrite's job).
+ */
+const FORBIDDEN_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+function headerName(name: string | undefined, where: string): string {
+  const n = (name ?? '').toLowerCase();
+  if (!HEADER_NAME.test(n))
+    throw new RuleProblem('UnsupportedValue', `${where}: "${name ?? ''}" is not a header name`);
+  if (FORBIDDEN_HEADERS.has(n))
+    throw new RuleProblem('UnsupportedValue', `${where}: a filter may not change ${n}`);
+  return n;
+}
+
+function headerEdits(f: HeaderFilter | undefined, where: string): HeaderEdits {
+  const pairs = (list: HeaderFilter['set'], field: string) =>
+    (list ?? []).map((h, i): [string, string] => {
+      const name = headerName(h.name, `${where}.${field}[${i}].name`);
+      const value = h.value ?? '';
+      if (!HEADER_VALUE.test(value))
+        throw new RuleProblem('UnsupportedValue', `${where}.${field}[${i}].value holds a control character`);
+      return [name, value];
+    });
+  return {
+    set: pairs(f?.set, 'set'),
+    add: pairs(f?.add, 'add'),
+    remove: (f?.remove ?? []).map((n, i) => headerName(n, `${where}.remove[${i}]`)),
+  };
+}
+
+function pathModifier(p: PathModifierSpec | undefined, where: string): PathModifier | null {
+  if (p === undefined) return null;
+  if (p.type === 'ReplaceFullPath' && p.replaceFullPath !== undefined)
+    return { type: 'ReplaceFullPath', value: p.replaceFullPath };
+  if (p.type === 'ReplacePrefixMatch' && p.replacePrefixMatch !== undefined)
+    return { type: 'ReplacePrefixMatch', value: p.replacePrefixMatch };
+  throw new RuleProblem('UnsupportedValue', `${where}.path: type "${p.type ?? ''}" is not supported`);
+}
+
+/** A rule's (or a backendRef's) filters, each type at most once, checked and compiled. */
+export interface CompiledFilters {
+  requestHeaders: HeaderEdits | null;
+  responseHeaders: HeaderEdits | null;
+  redirect: RedirectSpec | null;
+  rewrite: RewriteSpec | null;
+}
+
+const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
+
+export function compileFilters(
+  filters: readonly HTTPRouteFilter[] | undefined,
+  where: string,
+): CompiledFilters {
+  const out: CompiledFilters = { requestHeaders: null, responseHeaders: null, redirect: null, rewrite: null };
+  (filters ?? []).forEach((f, i) => {
+    const at = `${where}[${i}]`;
+    switch (f.type) {
+      case 'RequestHeaderModifier':
+        out.requestHeaders = headerEdits(f.requestHeaderModifier, `${at}.requestHeaderModifier`);
+        break;
+      case 'ResponseHeaderModifier':
+        out.responseHeaders = headerEdits(f.responseHeaderModifier, `${at}.responseHeaderModifier`);
+        break;
+      case 'RequestRedirect': {
+        const r = f.requestRedirect ?? {};
+        const statusCode = r.statusCode ?? 302;
+        if (!REDIRECT_CODES.has(statusCode))
+          throw new RuleProblem(
+            'UnsupportedValue',
+            `${at}.requestRedirect.statusCode: ${statusCode} is not supported`,
+          );
+        if (r.scheme !== undefined && r.scheme !== 'http' && r.scheme !== 'https')
+          throw new RuleProblem(
+            'UnsupportedValue',
+            `${at}.requestRedirect.scheme: "${r.scheme}" is not supported`,
+          );
+        out.redirect = {
+          scheme: r.scheme ?? null,
+          hostname: r.hostname?.toLowerCase() ?? null,
+          port: r.port ?? null,
+          path: pathModifier(r.path, `${at}.requestRedirect`),
+          statusCode,
+        };
+        break;
+      }
+      case 'URLRewrite':
+        out.rewrite = {
+          hostname: f.urlRewrite?.hostname?.toLowerCase() ?? null,
+          path: pathModifier(f.urlRewrite?.path, `${at}.urlRewrite`),
+        };
+        break;
+      default:
+        throw new RuleProblem('UnsupportedValue', `${at}: filter type "${f.type ?? ''}" is not supported`);
+    }
+  });
+  if (out.redirect !== null && out.rewrite !== null)
+    throw new RuleProblem(
+      'IncompatibleFilters',
+      `${where}: RequestRedirect and URLRewrite cannot be used together`,
+    );
+  return out;
+}

@@ -1,0 +1,82 @@
+import type { Backend } from './route-table.js';
+
+/**
+ * Header changes from a RequestHeaderModifier or ResponseHeaderModifier filter, in the order the
+ * Gateway API applies them: set (replace), add (append to what is there), remove. Names lower case.
+ */
+export interface HeaderEdits {
+  readonly set: ReadonlyArray<readonly [string, string]>;
+  readonly add: ReadonlyArray<readonly [string, string]>;
+  readonly remove: readonly string[];
+}
+
+/** A path change of a RequestRedirect or URLRewrite filter. */
+export type PathModifier =
+  | { readonly type: 'ReplaceFullPath'; readonly value: string }
+  | { readonly type: 'ReplacePrefixMatch'; readonly value: string };
+
+/** RequestRedirect: what the Location keeps from the request (null) and what it changes. */
+export interface RedirectSpec {
+  readonly scheme: string | null;
+  readonly hostname: string | null;
+  readonly port: number | null;
+  readonly path: PathModifier | null;
+  readonly statusCode: number;
+}
+
+/** URLRewrite: the Host and path the origin gets instead of the visitor's. */
+export interface RewriteSpec {
+  readonly hostname: string | null;
+  readonly path: PathModifier | null;
+}
+
+/**
+ * The header changes a request and its response get on the way through one backend: the rule's
+ * filters then the backendRef's own, joined at compile time; `host` is URLRewrite's hostname.
+ */
+export interface RouteEdits {
+  readonly request: readonly HeaderEdits[];
+  readonly response: readonly HeaderEdits[];
+  readonly host: string | null;
+}
+
+/** One backendRef of a rule: its Service port (or why it has none: that share answers 500), weight and edits. */
+export interface WeightedBackend {
+  readonly backend: Backend;
+  readonly weight: number;
+  readonly edits: RouteEdits | null;
+}
+
+/**
+ * What a Gateway API route rule does with a request it matched, compiled once: a redirect, or one
+ * backend picked by weight with the rule's filters and then the backend's own (in its `edits`). `host` is the route
+ * hostname the rule was filed under, the bounded metric label; `source` the route (`httproute/NS/NAME`).
+ */
+export interface RuleAction {
+  readonly kind: 'rule';
+  readonly source: string;
+  readonly host: string;
+  /** `httproute/NS/NAME rule N`, for logs and /debug/routes */
+  readonly description: string;
+  readonly redirect: RedirectSpec | null;
+  readonly rewrite: RewriteSpec | null;
+  readonly backends: readonly WeightedBackend[];
+  /** the sum of the weights; 0 when the rule has no backend to send to (every request answers 500) */
+  readonly totalWeight: number;
+}
+
+/** A backend by weight: null when the weights add up to nothing. */
+export function pickWeighted(a: RuleAction, random: number = Math.random()): WeightedBackend | null {
+  if (a.totalWeight <= 0) return null;
+  let r = random * a.totalWeight;
+  for (const b of a.backends) {
+    if (r < b.weight) return b;
+    r -= b.weight;
+  }
+  // Floating point can leave r a hair above the last weight.
+  for (let i = a.backends.length - 1; i >= 0; i--) {
+    const b = a.backends[i] as WeightedBackend;
+    if (b.weight > 0) return b;
+  }
+  return null;
+}
