@@ -250,6 +250,60 @@ describe('request pipeline', () => {
     await p.close();
   });
 
+  it("applies a Gateway API route's edits: Host rewritten, request headers set/added/removed, response headers edited", async () => {
+    const edits = {
+      host: 'inner.test',
+      request: [
+        { set: [['x-set', 'new']] as const, add: [['x-add', 'two']] as const, remove: ['x-gone'] },
+        { set: [], add: [['x-backend', 'b1']] as const, remove: [] },
+      ],
+      response: [
+        {
+          set: [['x-origin', 'replaced']] as const,
+          add: [['x-extra', 'yes']] as const,
+          remove: ['content-type'],
+        },
+      ],
+    };
+    const { p } = pipeline((_host, path) => ({ origin: originUrl, path, route: 'app.test', edits }));
+    seen = [];
+    const { req, stream } = request(get('/e', { 'x-set': 'old', 'x-add': 'one', 'x-gone': 'bye' }));
+    p.serve(req);
+    const a = await answered(stream);
+    expect(a.status).toBe(200);
+    const o = seen[0] as http.IncomingMessage;
+    expect(o.headers).toMatchObject({
+      host: 'inner.test',
+      'x-set': 'new',
+      'x-add': 'one,two',
+      'x-backend': 'b1',
+      'x-forwarded-host': 'app.test',
+    });
+    expect(o.headers['x-gone']).toBeUndefined();
+    expect(header(a, 'x-origin')).toBe('replaced');
+    expect(header(a, 'x-extra')).toBe('yes');
+    expect(header(a, 'content-type')).toBeUndefined();
+    await p.close();
+  });
+
+  it("answers a route's redirect itself, with its Location, and never calls the origin", async () => {
+    const { p, requests } = pipeline(() => ({
+      status: 301,
+      message: 'Redirecting.',
+      route: 'app.test',
+      location: 'https://app.test/new',
+    }));
+    seen = [];
+    const { req, stream } = request(get('/old'));
+    p.serve(req);
+    const a = await answered(stream);
+    expect(a.status).toBe(301);
+    expect(header(a, 'location')).toBe('https://app.test/new');
+    expect(seen).toHaveLength(0);
+    expect(requests.recent().map((r) => [r.status, r.endpoint])).toEqual([[301, 'agent']]);
+    await p.close();
+  });
+
   it('answers itself when nothing routes: 404 page, recorded as unmatched', async () => {
     const { p, metrics } = pipeline();
     const { req, stream } = request({ ...get('/'), ':authority': 'nowhere.test' });
