@@ -70,6 +70,8 @@ export interface KubeSettings {
   ingressClass: string;
   watchIngressWithoutClass: boolean;
   leaderElectionId: string;
+  /** the GatewayClass controllerName to serve; null: the Gateway API is off */
+  gatewayController: string | null;
 }
 
 function fail(message: string): never {
@@ -168,6 +170,17 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
   const ingressClass = flags['ingress-class'] ?? 'cloudflare-tunnel';
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(ingressClass))
     fail(`--ingress-class "${ingressClass}" is not a valid object name`);
+  const gatewayFlag = flags['gateway-controller-name'] ?? 'tunnel-ingress.dev/gateway-controller';
+  // The API's own pattern for a GatewayClass controllerName: a domain-prefixed path.
+  if (
+    gatewayFlag !== 'off' &&
+    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(
+      gatewayFlag,
+    )
+  )
+    fail(
+      `--gateway-controller-name "${gatewayFlag}" is not a domain-prefixed path (example.com/controller) or "off"`,
+    );
   const gracePeriodMs = parseDuration(
     flags['grace-period'] ?? env.TUNNEL_GRACE_PERIOD ?? '30s',
     '--grace-period',
@@ -179,6 +192,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv): AgentConfi
     ingressClass,
     watchIngressWithoutClass: flags['watch-ingress-without-class'] === true,
     leaderElectionId: flags['leader-election-id'] ?? 'tunnel-ingress-leader',
+    gatewayController: gatewayFlag === 'off' ? null : gatewayFlag,
   };
   const ownNamespace = flags['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default';
   if (url !== undefined && cloudflare.apiTokenSecret !== undefined)

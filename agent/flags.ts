@@ -191,6 +191,12 @@ export const FLAGS = {
     arg: 'NAME',
     help: 'our IngressClass (default cloudflare-tunnel; controller tunnel-ingress.dev/agent)',
   },
+  'gateway-controller-name': {
+    type: 'string',
+    group: 'Origins',
+    arg: 'NAME',
+    help: 'the GatewayClass controllerName the agent serves (default tunnel-ingress.dev/gateway-controller); "off": no Gateway API',
+  },
   'watch-ingress-without-class': {
     type: 'boolean',
     group: 'Origins',

@@ -60,6 +60,8 @@ export interface KubeModeOptions {
  * activity list), the Ingress controller whose route table the resolver reads, and the leader-only
  * DNS controller triggered by route table swaps and by winning the Lease. Nothing starts here.
  */
+const HTTPROUTE_KIND = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute' };
+
 export function kubeMode(o: KubeModeOptions): KubeMode {
   const { kc, mods } = o.kube;
   const { config, log, metrics, activity } = o;
@@ -95,10 +97,17 @@ export function kubeMode(o: KubeModeOptions): KubeMode {
     tunnelLive: o.tunnelLive,
     metrics,
     onRoutes: () => dns?.trigger(),
+    gatewayController: o.settings.gatewayController,
   });
   const cf = config.cloudflare;
   if (o.client !== null && cf.dns) {
-    const ingressOf = (resource: string) => controller.ingress(resource.replace(/^ingress\//, ''));
+    // The object a DNS host belongs to, for its Event: an Ingress or an HTTPRoute.
+    const objectOf = (resource: string) => {
+      const slash = resource.indexOf('/');
+      const key = resource.slice(slash + 1);
+      if (resource.startsWith('ingress/')) return { obj: controller.ingress(key), kind: undefined };
+      return { obj: controller.gateway?.routeByKey.get(key), kind: HTTPROUTE_KIND };
+    };
     const d = new DnsController({
       client: o.client,
       target: o.tunnelHostname,
@@ -109,12 +118,12 @@ export function kubeMode(o: KubeModeOptions): KubeMode {
       desired: () => desiredHosts(controller.table),
       isLeader: () => leader.isLeader && controller.synced,
       onConflict: (c) => {
-        const ing = ingressOf(c.resource);
-        if (ing !== undefined) void events.record(ing, 'Warning', 'DNSConflict', dnsConflictMessage(c));
+        const { obj, kind } = objectOf(c.resource);
+        if (obj !== undefined) void events.record(obj, 'Warning', 'DNSConflict', dnsConflictMessage(c), kind);
       },
       onNoZone: (host, resource) => {
-        const ing = ingressOf(resource);
-        if (ing !== undefined) void events.record(ing, 'Warning', 'DNSNoZone', dnsNoZoneMessage(host));
+        const { obj, kind } = objectOf(resource);
+        if (obj !== undefined) void events.record(obj, 'Warning', 'DNSNoZone', dnsNoZoneMessage(host), kind);
       },
       log,
       metrics,

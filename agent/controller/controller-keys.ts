@@ -1,13 +1,17 @@
+import type { GatewayResource } from '../gateway/gateway-status-writer.js';
+
 /**
  * What the Ingress controller's queue holds: which thing to recompute from the cache, never an event.
  * - `routes`: the whole route table (any Ingress, IngressClass, Service or referenced Secret changed);
  * - `endpoints`: one Service's upstreams (its EndpointSlices changed);
- * - `status`: one Ingress's status (leader only: it changed, the table changed, the tunnel came or went).
+ * - `status`: one Ingress's status (leader only: it changed, the table changed, the tunnel came or went);
+ * - `gateway-status`: one GatewayClass's, Gateway's or HTTPRoute's status (leader only, as `status`).
  */
 export type ControllerKey =
   | { kind: 'routes' }
   | { kind: 'endpoints'; namespace: string; service: string }
-  | { kind: 'status'; namespace: string; name: string };
+  | { kind: 'status'; namespace: string; name: string }
+  | { kind: 'gateway-status'; resource: GatewayResource; namespace: string; name: string };
 
 export type KeyKind = ControllerKey['kind'];
 
@@ -15,6 +19,10 @@ export const ROUTES: ControllerKey = { kind: 'routes' };
 
 export function endpointsKey(namespace: string, service: string): ControllerKey {
   return { kind: 'endpoints', namespace, service };
+}
+
+export function gatewayStatusKey(resource: GatewayResource, namespace: string, name: string): ControllerKey {
+  return { kind: 'gateway-status', resource, namespace, name };
 }
 
 export function statusKey(namespace: string, name: string): ControllerKey {
@@ -30,5 +38,7 @@ export function keyId(k: ControllerKey): string {
       return `endpoints/${k.namespace}/${k.service}`;
     case 'status':
       return `status/${k.namespace}/${k.name}`;
+    case 'gateway-status':
+      return `${k.resource}-status/${k.namespace}/${k.name}`;
   }
 }

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeApiError, statusOf } from '../kube/errors.js';
-import type { Ingress } from '../routing/types.js';
+import type { ObjectMeta } from '../routing/types.js';
+
+/** What an Event is about: any object with metadata (an Ingress, an HTTPRoute). */
+export type EventSubject = { metadata?: ObjectMeta };
 import { LruMap } from '../../common/lru-map.js';
 
 /**
@@ -35,6 +38,8 @@ export const TRUNCATED = ' … [truncated]';
 /** How long a namespace that refused an Event as terminating (or missing) is skipped. */
 const GONE_NAMESPACE_MS = 60_000;
 
+const INGRESS_KIND = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' };
+
 /** `message` cut to at most MAX_MESSAGE_BYTES bytes of UTF-8, ending with the marker when cut. */
 export function truncateMessage(message: string): string {
   if (Buffer.byteLength(message) <= MAX_MESSAGE_BYTES) return message;
@@ -58,8 +63,8 @@ export class EventRecorder {
   private readonly goneNamespaces = new LruMap<string, number>(256);
   readonly component = 'tunnel-ingress';
   /** told of every Event written (the dashboard's activity list) */
-  onRecorded: ((ing: Ingress, type: 'Normal' | 'Warning', reason: string, message: string) => void) | null =
-    null;
+  onRecorded:
+    ((ing: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string) => void) | null = null;
 
   constructor(
     private readonly api: Pick<CoreV1Api, 'createNamespacedEvent' | 'replaceNamespacedEvent'>,
@@ -74,7 +79,14 @@ export class EventRecorder {
     return this.seen.size;
   }
 
-  async record(ing: Ingress, type: 'Normal' | 'Warning', reason: string, full: string): Promise<void> {
+  /** `involved`: the object's kind when it is not an Ingress (a Gateway API route, say). */
+  async record(
+    ing: EventSubject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    full: string,
+    involved: { apiVersion: string; kind: string } = INGRESS_KIND,
+  ): Promise<void> {
     const meta = ing.metadata ?? {};
     const namespace = meta.namespace ?? 'default';
     if (meta.deletionTimestamp !== undefined || this.namespaceGone(namespace)) return;
@@ -87,14 +99,13 @@ export class EventRecorder {
     if (!this.takeToken(object, nowMs)) return;
     const now = new Date(nowMs);
     const count = (prev?.count ?? 0) + 1;
-    const name = prev?.name ?? `${meta.name ?? 'ingress'}.${randomBytes(8).toString('hex')}`;
+    const name = prev?.name ?? `${meta.name ?? 'object'}.${randomBytes(8).toString('hex')}`;
     const body: CoreV1Event = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name, namespace },
       involvedObject: {
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'Ingress',
+        ...involved,
         name: meta.name,
         namespace,
         ...(meta.uid === undefined ? {} : { uid: meta.uid }),

@@ -17,8 +17,13 @@ import {
   type WatchedCache,
 } from '../kube/resource-watch.js';
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
-import { compileRoutes, type Diagnostic } from '../routing/ingress-routes.js';
+import { GatewayStatusWriter } from '../gateway/gateway-status-writer.js';
+import { GatewayWatches } from '../gateway/gateway-watches.js';
+import { addHttpRoutes, type RouteOutcome } from '../gateway/httproute-routes.js';
+import { addIngressRoutes, type Diagnostic } from '../routing/ingress-routes.js';
+import { RouteTableBuilder } from '../routing/route-table-builder.js';
 import { RouteTable } from '../routing/route-table.js';
+import { ServiceBackends } from '../routing/service-backends.js';
 import {
   keyOf,
   type EndpointSlice,
@@ -30,7 +35,14 @@ import { SERVICE_NAME_LABEL, UpstreamRegistry } from '../routing/upstreams.js';
 import type { EventRecorder } from './event-recorder.js';
 import type { LeaderElector } from './leader-election.js';
 import { WorkQueue } from './work-queue.js';
-import { ROUTES, endpointsKey, keyId, statusKey, type ControllerKey } from './controller-keys.js';
+import {
+  ROUTES,
+  endpointsKey,
+  gatewayStatusKey,
+  keyId,
+  statusKey,
+  type ControllerKey,
+} from './controller-keys.js';
 import { ReferencedSecrets } from './referenced-secrets.js';
 
 export interface IngressControllerOptions {
@@ -50,6 +62,8 @@ export interface IngressControllerOptions {
   watch?: WatchFactory;
   /** where Ingress status is written (default: the API server) */
   statusApi?: Pick<NetworkingV1Api, 'patchNamespacedIngressStatus'>;
+  /** the GatewayClass controllerName to answer to; null: Gateway API off */
+  gatewayController?: string | null;
 }
 
 /** Request options that send a patch as application/merge-patch+json. */
@@ -87,6 +101,10 @@ export class IngressController {
   /** the Ingress cache by namespace/name, kept from watch events so status checks need no scan */
   private readonly ingressByKey = new Map<string, Ingress>();
   private classProblem: string | null = null;
+  /** the Gateway API side, when on: its watches, the last compile's route outcomes, its status writer */
+  readonly gateway: GatewayWatches | null;
+  private readonly gatewayStatus: GatewayStatusWriter | null;
+  private routeOutcomes: ReadonlyMap<string, RouteOutcome> = new Map();
   /** when the table was last rebuilt, and how long it took */
   lastCompile = { at: 0, ms: 0, ingresses: 0, routes: 0 };
 
@@ -148,13 +166,36 @@ export class IngressController {
     // Origin CA bundles come from Secrets: only those the routes name are watched, and a change to
     // one of them may change how an Ingress reaches its pods.
     this.secrets = new ReferencedSecrets(kc, core, () => this.queue.add(ROUTES), log);
+    const gatewayController = opts.gatewayController ?? null;
+    this.gateway =
+      gatewayController === null
+        ? null
+        : new GatewayWatches({
+            kc,
+            namespace,
+            watch,
+            log,
+            controllerName: gatewayController,
+            onRoutesChange: () => this.queue.add(ROUTES),
+            onObjectChange: (resource, ns, name) => this.queue.add(gatewayStatusKey(resource, ns, name)),
+          });
+    this.gatewayStatus =
+      this.gateway === null || gatewayController === null
+        ? null
+        : new GatewayStatusWriter(kc, this.gateway, gatewayController, log);
     opts.leader.on('change', (leading) => {
       if (leading) this.queueAllStatus();
     });
   }
 
   get synced(): boolean {
-    return this.ingresses.synced && this.classes.synced && this.services.synced && this.slices.synced;
+    return (
+      this.ingresses.synced &&
+      this.classes.synced &&
+      this.services.synced &&
+      this.slices.synced &&
+      (this.gateway?.settled ?? true)
+    );
   }
 
   /** The cached Ingress `namespace/name`, for Events about it. */
@@ -169,12 +210,14 @@ export class IngressController {
   get watchRestarts(): number {
     return (
       [this.ingresses, this.classes, this.services, this.slices].reduce((n, w) => n + w.restarts, 0) +
-      this.secrets.restarts
+      this.secrets.restarts +
+      (this.gateway?.restarts ?? 0)
     );
   }
 
   start(): void {
     for (const w of [this.classes, this.services, this.slices, this.ingresses]) w.start();
+    this.gateway?.start();
     // Until every cache has listed once, a compile would see half the world; poll for that moment.
     const wait = setInterval(() => {
       if (!this.synced) return;
@@ -187,7 +230,9 @@ export class IngressController {
   async stop(): Promise<void> {
     this.queue.stop();
     await Promise.all(
-      [this.ingresses, this.classes, this.services, this.slices, this.secrets].map((w) => w.stop()),
+      [this.ingresses, this.classes, this.services, this.slices, this.secrets, this.gateway].map((w) =>
+        w?.stop(),
+      ),
     );
   }
 
@@ -211,6 +256,16 @@ export class IngressController {
   private queueAllStatus(): void {
     for (const i of this.ingresses.list())
       this.queue.add(statusKey(i.metadata?.namespace ?? '', i.metadata?.name ?? ''));
+    const g = this.gateway;
+    if (g === null || g.state !== 'on' || !this.opts.leader.isLeader) return;
+    for (const c of g.ourClasses())
+      this.queue.add(gatewayStatusKey('gatewayclass', '', c.metadata?.name ?? ''));
+    for (const gw of g.input().gateways.values())
+      this.queue.add(gatewayStatusKey('gateway', gw.namespace, gw.gateway.metadata?.name ?? ''));
+    for (const key of this.routeOutcomes.keys()) {
+      const [ns, name] = key.split('/') as [string, string];
+      this.queue.add(gatewayStatusKey('httproute', ns, name));
+    }
   }
 
   private async timedReconcile(key: ControllerKey): Promise<void> {
@@ -236,6 +291,13 @@ export class IngressController {
         return;
       case 'status':
         return this.reconcileStatus(`${key.namespace}/${key.name}`);
+      case 'gateway-status':
+        if (!this.opts.leader.isLeader || this.gatewayStatus === null) return;
+        return this.gatewayStatus.write(key.resource, key.namespace, key.name, {
+          outcomes: this.routeOutcomes,
+          tunnelHostname: this.opts.tunnelHostname,
+          live: this.opts.tunnelLive(),
+        });
     }
   }
 
@@ -254,16 +316,20 @@ export class IngressController {
     const ours = this.ingresses.list().filter((i) => isOurs(i, state, policy));
     const services = new Map<string, Service>();
     for (const s of this.services.list()) services.set(keyOf(s.metadata), s);
-    const { table, diagnostics, upstreams } = compileRoutes({
-      ingresses: ours,
-      services,
-      existing: this.upstreams.existing,
-      generation: ++this.generation,
-      secret: this.secrets.lookup,
-    });
+    // One compile of every source into one table; nothing in use changes until the apply and the swap.
+    const builder = new RouteTableBuilder();
+    const backends = new ServiceBackends(services, this.upstreams.existing);
+    const ing = addIngressRoutes(ours, builder, backends, this.secrets.lookup);
+    const gw =
+      this.gateway?.state === 'on'
+        ? addHttpRoutes(this.gateway.input(), builder, backends)
+        : { outcomes: [], sources: [] };
+    const table = builder.build(++this.generation, ing.defaultBackend, [...ing.sources, ...gw.sources]);
+    const diagnostics = ing.diagnostics;
     this.secrets.retain();
     // The compile changed nothing in use; its upstreams become the ones in use, then the table.
-    this.upstreams.apply(upstreams, (ns, svc) => this.slices.indexed(`${ns}/${svc}`));
+    this.upstreams.apply(backends.upstreams, (ns, svc) => this.slices.indexed(`${ns}/${svc}`));
+    this.routeOutcomes = new Map(gw.outcomes.map((o) => [o.key, o]));
     this.table = table;
     this.opts.onRoutes?.();
     this.opts.metrics?.routeGeneration.set(table.generation);

@@ -62,7 +62,7 @@ export interface RouteOutcome {
   parents: ParentOutcome[];
 }
 
-/** Whether a ReferenceGrant in `toNs` lets `fromKind`s of `fromNs` refer to the Service `name`. */
+/** Whether a ReferenceGrant in `toNs` lets `fromKind`s of `fromNs` refer to the `toKind` `name`. */
 export function granted(
   grants: readonly ReferenceGrant[],
   fromKind: string,

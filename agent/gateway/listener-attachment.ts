@@ -26,11 +26,53 @@ export interface ListenerView {
   invalidKinds: string[];
   /** HTTP or HTTPS: the protocols the agent serves through the edge */
   supported: boolean;
+  /** another listener on its port has its hostname, or another protocol: no route attaches */
+  conflict: 'HostnameConflict' | 'ProtocolConflict' | null;
+  /** why an HTTPS listener's certificateRefs do not resolve (the edge terminates TLS either way) */
+  certificateProblem: { reason: 'InvalidCertificateRef' | 'RefNotPermitted'; message: string } | null;
 }
 
-export function listenersOf(gw: Gateway): ListenerView[] {
+/** Whether a ReferenceGrant lets something in `fromNs` of `fromKind` refer to a `toKind` in its namespace. */
+export type GrantCheck = (
+  fromKind: string,
+  fromNs: string,
+  toNs: string,
+  toGroup: string,
+  toKind: string,
+  name: string,
+) => boolean;
+
+export function listenersOf(gw: Gateway, granted: GrantCheck = () => false): ListenerView[] {
   const gateway = keyOf(gw.metadata);
-  return (gw.spec?.listeners ?? []).map((l): ListenerView => {
+  const gwNs = gw.metadata?.namespace ?? '';
+  const all = gw.spec?.listeners ?? [];
+  const conflictOf = (l: Listener): ListenerView['conflict'] => {
+    const samePort = all.filter((o) => o !== l && o.port === l.port);
+    if (samePort.some((o) => o.protocol !== l.protocol)) return 'ProtocolConflict';
+    if (samePort.some((o) => (o.hostname ?? '').toLowerCase() === (l.hostname ?? '').toLowerCase()))
+      return 'HostnameConflict';
+    return null;
+  };
+  const certificateProblemOf = (l: Listener): ListenerView['certificateProblem'] => {
+    if (l.protocol !== 'HTTPS') return null;
+    for (const ref of l.tls?.certificateRefs ?? []) {
+      const group = ref.group ?? '';
+      const kind = ref.kind ?? 'Secret';
+      if (group !== '' || kind !== 'Secret')
+        return {
+          reason: 'InvalidCertificateRef',
+          message: `${group === '' ? 'core' : group}/${kind} is not a Secret`,
+        };
+      const ns = ref.namespace ?? gwNs;
+      if (ns !== gwNs && !granted('Gateway', gwNs, ns, '', 'Secret', ref.name ?? ''))
+        return {
+          reason: 'RefNotPermitted',
+          message: `no ReferenceGrant in namespace ${ns} lets Gateways of ${gwNs} refer to Secret ${ref.name ?? ''}`,
+        };
+    }
+    return null;
+  };
+  return all.map((l): ListenerView => {
     const protocol = l.protocol ?? '';
     const fromSpec = l.allowedRoutes?.namespaces?.from ?? 'Same';
     const selector = l.allowedRoutes?.namespaces?.selector;
@@ -56,6 +98,8 @@ export function listenersOf(gw: Gateway): ListenerView[] {
       kinds,
       invalidKinds,
       supported: protocol === 'HTTP' || protocol === 'HTTPS',
+      conflict: conflictOf(l),
+      certificateProblem: certificateProblemOf(l),
     };
   });
 }
@@ -151,7 +195,7 @@ export function attach(
       message: `the Gateway has no listener${ref.sectionName === undefined ? '' : ` named "${ref.sectionName}"`}${ref.port === undefined ? '' : ` on port ${ref.port}`}`,
     };
   const allowed = named.filter((l) => {
-    if (!l.supported || !l.kinds.has(input.kind)) return false;
+    if (!l.supported || l.conflict !== null || !l.kinds.has(input.kind)) return false;
     if (l.from === 'All') return true;
     if (l.from === 'Same') return input.namespace === gatewayNamespace;
     const labels = input.namespaceLabels(input.namespace);

@@ -1,16 +1,12 @@
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { gatewayApiCrds } from '../helpers/gateway-api.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
-import { ROOT } from '../helpers/processes.js';
-import { goBinary } from '../kube/go-build.js';
 
 /**
  * The Gateway API's standard-channel CRDs, from the sigs.k8s.io/gateway-api Go module as the Gateway
  * API issue will use them, install into the test bed's real API server with kubectl, and the API
  * server then serves and validates the new kinds (kube-sim cannot hold a CRD at all).
  */
-const GATEWAY_API = 'sigs.k8s.io/gateway-api@v1.6.3';
 const real = inject('kube').kind === 'kube-apiserver';
 
 describe.skipIf(!real)('Gateway API CRDs on the real API server', () => {
@@ -18,14 +14,7 @@ describe.skipIf(!real)('Gateway API CRDs on the real API server', () => {
   let crds: string;
 
   beforeAll(async () => {
-    const go = goBinary() as string;
-    const info = JSON.parse(
-      execFileSync(go, ['mod', 'download', '-json', GATEWAY_API], {
-        env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' },
-        cwd: path.join(ROOT, 'test', 'kube', 'go'),
-      }).toString(),
-    ) as { Dir: string };
-    crds = path.join(info.Dir, 'config', 'crd', 'standard');
+    crds = gatewayApiCrds();
     k = await startKube();
   }, 120_000);
 

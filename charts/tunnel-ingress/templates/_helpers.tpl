@@ -52,4 +52,14 @@ field-selected list and watch each), but RBAC cannot grant by names not known in
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "update"]
+{{- if .Values.gatewayAPI.enabled }}
+# The Gateway API (when its CRDs are installed): read the routes and grants, write the status of
+# our Gateways and their routes.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways", "httproutes", "grpcroutes", "referencegrants"]
+  verbs: ["list", "watch"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways/status", "httproutes/status", "grpcroutes/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}

@@ -1,0 +1,232 @@
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { describeApiError, statusOf } from '../kube/errors.js';
+import type { ChangeKind, WatchFactory, WatchedCache } from '../kube/resource-watch.js';
+import { keyOf } from '../routing/types.js';
+import {
+  GATEWAY_GROUP,
+  type Gateway,
+  type GatewayClass,
+  type HTTPRoute,
+  type Namespace,
+  type ReferenceGrant,
+} from './gateway-types.js';
+import { granted, type GatewayRoutesInput, type OurGateway } from './httproute-routes.js';
+import { listenersOf, type GrantCheck } from './listener-attachment.js';
+
+const VERSION = 'v1';
+
+/** The GatewayClass controllerName the agent answers to unless told otherwise. */
+export const DEFAULT_GATEWAY_CONTROLLER = 'tunnel-ingress.dev/gateway-controller';
+
+/** How often the agent looks again for the Gateway API's CRDs while they are not installed. */
+const PROBE_EVERY_MS = 60_000;
+
+export type GatewayObject = KubernetesObject & (GatewayClass | Gateway | HTTPRoute | ReferenceGrant);
+
+export interface GatewayWatchOptions {
+  kc: KubeConfig;
+  /** watch one namespace only (its Gateways, routes and grants; GatewayClasses are cluster-wide) */
+  namespace?: string;
+  watch: WatchFactory;
+  log: Logger;
+  controllerName: string;
+  /** something that routes depend on changed: compile again */
+  onRoutesChange(): void;
+  /** a GatewayClass, Gateway or HTTPRoute changed: its status may need writing */
+  onObjectChange(kind: 'gatewayclass' | 'gateway' | 'httproute', namespace: string, name: string): void;
+}
+
+/**
+ * The Gateway API's objects as the agent watches them, once the API server serves them: the agent
+ * starts without the CRDs (most clusters have none) and looks for them again every minute, so
+ * installing them later needs no restart. Until the first look has answered, `settled` is false and
+ * the controller does not compile (a table without the Gateway routes would drop them for a moment).
+ */
+export class GatewayWatches {
+  state: 'probing' | 'off' | 'on' = 'probing';
+  classes: WatchedCache<GatewayClass & KubernetesObject> | null = null;
+  gateways: WatchedCache<Gateway & KubernetesObject> | null = null;
+  httpRoutes: WatchedCache<HTTPRoute & KubernetesObject> | null = null;
+  grants: WatchedCache<ReferenceGrant & KubernetesObject> | null = null;
+  namespaces: WatchedCache<Namespace & KubernetesObject> | null = null;
+  /** the HTTPRoute cache by NS/NAME, kept from watch events so a status key needs no scan */
+  readonly routeByKey = new Map<string, HTTPRoute & KubernetesObject>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly custom: CustomObjectsApi;
+
+  constructor(private readonly opts: GatewayWatchOptions) {
+    this.custom = opts.kc.makeApiClient(CustomObjectsApi);
+  }
+
+  /** Whether the route compile may go ahead: the CRDs are known absent, or every cache has listed. */
+  get settled(): boolean {
+    if (this.state === 'probing') return false;
+    if (this.state === 'off') return true;
+    return [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces].every(
+      (c) => c === null || c.synced,
+    );
+  }
+
+  get restarts(): number {
+    return [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces].reduce(
+      (n, c) => n + (c?.restarts ?? 0),
+      0,
+    );
+  }
+
+  start(): void {
+    void this.probe();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    await Promise.all(
+      [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces].map((c) => c?.stop()),
+    );
+  }
+
+  private async probe(): Promise<void> {
+    let found: boolean;
+    try {
+      await this.custom.listClusterCustomObject({
+        group: GATEWAY_GROUP,
+        version: VERSION,
+        plural: 'gatewayclasses',
+        limit: 1,
+      });
+      found = true;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status !== 404) {
+        // Not an answer about the CRDs (no permission, the API server away): ask again soon, and
+        // compile Ingress routes meanwhile rather than wait.
+        this.opts.log.warn(
+          { err: describeApiError(err) },
+          'could not tell whether the Gateway API is installed',
+        );
+      }
+      found = false;
+    }
+    if (this.stopped) return;
+    if (found) {
+      this.begin();
+      return;
+    }
+    if (this.state === 'probing') {
+      this.state = 'off';
+      this.opts.log.info(
+        'the Gateway API is not installed (no gateway.networking.k8s.io/v1 GatewayClass); serving Ingress only, looking again every minute',
+      );
+      this.opts.onRoutesChange();
+    }
+    this.timer = setTimeout(() => void this.probe(), PROBE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  private begin(): void {
+    const { watch, namespace: ns, kc } = this.opts;
+    const scoped = (plural: string) =>
+      ns === undefined
+        ? `/apis/${GATEWAY_GROUP}/${VERSION}/${plural}`
+        : `/apis/${GATEWAY_GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${plural}`;
+    const list = (plural: string) => () =>
+      (ns === undefined
+        ? this.custom.listCustomObjectForAllNamespaces({ group: GATEWAY_GROUP, version: VERSION, plural })
+        : this.custom.listNamespacedCustomObject({
+            group: GATEWAY_GROUP,
+            version: VERSION,
+            namespace: ns,
+            plural,
+          })) as never;
+    const routes = () => this.opts.onRoutesChange();
+    const status =
+      (kind: 'gatewayclass' | 'gateway' | 'httproute') => (_k: ChangeKind, o: KubernetesObject) => {
+        routes();
+        this.opts.onObjectChange(kind, o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+      };
+    this.classes = watch<GatewayClass & KubernetesObject>({
+      name: 'gatewayclasses',
+      path: `/apis/${GATEWAY_GROUP}/${VERSION}/gatewayclasses`,
+      list: () =>
+        this.custom.listClusterCustomObject({
+          group: GATEWAY_GROUP,
+          version: VERSION,
+          plural: 'gatewayclasses',
+        }) as never,
+      onChange: status('gatewayclass'),
+    });
+    this.gateways = watch<Gateway & KubernetesObject>({
+      name: 'gateways',
+      path: scoped('gateways'),
+      list: list('gateways'),
+      onChange: status('gateway'),
+    });
+    this.httpRoutes = watch<HTTPRoute & KubernetesObject>({
+      name: 'httproutes',
+      path: scoped('httproutes'),
+      list: list('httproutes'),
+      onChange: (kind, o) => {
+        const key = keyOf(o.metadata);
+        if (kind === 'delete') this.routeByKey.delete(key);
+        else this.routeByKey.set(key, o);
+        status('httproute')(kind, o);
+      },
+    });
+    this.grants = watch<ReferenceGrant & KubernetesObject>({
+      name: 'referencegrants',
+      path: scoped('referencegrants'),
+      list: list('referencegrants'),
+      onChange: routes,
+    });
+    // Namespace labels are what allowedRoutes selectors read; a namespaced agent cannot list them.
+    if (ns === undefined) {
+      const core = kc.makeApiClient(CoreV1Api);
+      this.namespaces = watch<Namespace & KubernetesObject>({
+        name: 'namespaces',
+        path: '/api/v1/namespaces',
+        list: () => core.listNamespace() as never,
+        onChange: routes,
+      });
+    }
+    for (const c of [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces]) c?.start();
+    this.state = 'on';
+    this.opts.log.info(
+      'the Gateway API is installed: watching GatewayClasses, Gateways, HTTPRoutes and ReferenceGrants',
+    );
+  }
+
+  /** Our GatewayClasses: those whose controllerName is ours. */
+  ourClasses(): Array<GatewayClass & KubernetesObject> {
+    return (this.classes?.list() ?? []).filter((c) => c.spec?.controllerName === this.opts.controllerName);
+  }
+
+  /** What the HTTPRoute compile reads: our Gateways with their listeners, the routes, the grants. */
+  input(): GatewayRoutesInput {
+    const classes = new Set(this.ourClasses().map((c) => c.metadata?.name));
+    const grants = this.grants?.list() ?? [];
+    const check: GrantCheck = (...a) => granted(grants, ...a);
+    const gateways = new Map<string, OurGateway>();
+    for (const g of this.gateways?.list() ?? []) {
+      if (!classes.has(g.spec?.gatewayClassName) || g.metadata?.deletionTimestamp !== undefined) continue;
+      const key = keyOf(g.metadata);
+      gateways.set(key, {
+        key,
+        namespace: g.metadata?.namespace ?? '',
+        gateway: g,
+        listeners: listenersOf(g, check),
+      });
+    }
+    const labels = new Map<string, Record<string, string>>();
+    for (const n of this.namespaces?.list() ?? [])
+      labels.set(n.metadata?.name ?? '', n.metadata?.labels ?? {});
+    return {
+      gateways,
+      httpRoutes: this.httpRoutes?.list() ?? [],
+      grants,
+      namespaceLabels: (ns) => labels.get(ns),
+    };
+  }
+}
