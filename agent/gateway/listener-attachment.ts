@@ -1,8 +1,8 @@
 import { keyOf } from '../routing/types.js';
 import { GATEWAY_GROUP, type Gateway, type Listener, type ParentReference } from './gateway-types.js';
 
-/** The route kinds an HTTP or HTTPS listener takes when its allowedRoutes names none. */
-export const HTTP_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
+/** The route kinds an HTTP or HTTPS listener takes when its allowedRoutes names none (GRPCRoute: not yet). */
+export const HTTP_ROUTE_KINDS = ['HTTPRoute'] as const;
 export type RouteKind = (typeof HTTP_ROUTE_KINDS)[number];
 
 type LabelSelector = NonNullable<

@@ -2,14 +2,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { gatewayApiCrds } from '../helpers/gateway-api.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
-import {
-  INGRESS_CLASS,
-  countingOrigin,
-  ingress,
-  service,
-  slice,
-  type CountingOrigin,
-} from '../helpers/origins.js';
+import { countingOrigin, service, slice, type CountingOrigin } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -22,8 +15,13 @@ import {
 /**
  * The Gateway API through the tunnel, against the test bed's real API server with the standard
  * channel's CRDs installed: a GatewayClass of the agent's, a Gateway, HTTPRoutes with matches,
- * filters and a weighted split, and an Ingress beside them on the same agent. The status is read
- * with kubectl's jsonpath, as a user would. kube-sim holds no CRDs, so this runs on the real one only.
+ * filters and a weighted split, routes and backends in a second namespace (allowedRoutes selectors,
+ * ReferenceGrants), and an Ingress beside them on the same agent. The status is read with kubectl's
+ * jsonpath, as a user would. kube-sim holds no CRDs, so this runs on the real one only.
+ *
+ * The agent watches every namespace here (as the chart deploys it), so it gets a GatewayClass
+ * controllerName and an IngressClass of this test's own: other tests' objects on the shared API
+ * server name other classes and stay theirs.
  */
 const real = inject('kube').kind === 'kube-apiserver';
 
@@ -33,6 +31,8 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
   let agent: AgentProc;
   let a: CountingOrigin;
   let b: CountingOrigin;
+  let o: CountingOrigin;
+  let other: string;
   let tunnelHost: string;
   // A controllerName and class of this test's own: the API server is shared with other tests' agents.
   let controller: string;
@@ -49,8 +49,17 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
     waitUntil(async () => ((await jsonpath(what, path)) === want ? true : undefined), 15_000, label);
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([countingOrigin('origin-a'), countingOrigin('origin-b')]);
+    [a, b, o] = await Promise.all([
+      countingOrigin('origin-a'),
+      countingOrigin('origin-b'),
+      countingOrigin('origin-o'),
+    ]);
     k = await startKube();
+    other = `${k.namespace}-other`;
+    const ns = await k.api('POST', '/api/v1/namespaces', {
+      metadata: { name: other, labels: { 'ti-test': k.namespace } },
+    });
+    expect(ns.status).toBe(201);
     const crds = await k.kubectl(['apply', '--server-side', '-f', gatewayApiCrds()]);
     expect(crds.code).toBe(0);
     await k.kubectl([
@@ -61,10 +70,17 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
     ]);
     controller = `tunnel-ingress.dev/test-${k.namespace}`;
     className = `ti-${k.namespace}`;
-    edge = await startEdgeSim({ tunnels: ['gw'], routes: ['gw.test=gw', 'mixed.test=gw', 'ing.test=gw'] });
+    edge = await startEdgeSim({
+      tunnels: ['gw'],
+      routes: ['gw.test=gw', 'mixed.test=gw', 'ing.test=gw', 'xns.test=gw', 'shared.test=gw'],
+    });
     await k.apply(
       [
-        INGRESS_CLASS,
+        `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: ${className}}
+spec: {controller: tunnel-ingress.dev/agent}
+`,
         service('svc-a'),
         service('svc-b'),
         slice('svc-a-1', 'svc-a', a.port, [{}]),
@@ -81,6 +97,11 @@ spec:
   gatewayClassName: ${className}
   listeners:
     - {name: http, port: 80, protocol: HTTP}
+    - name: shared
+      port: 8080
+      protocol: HTTP
+      hostname: shared.test
+      allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {ti-test: ${k.namespace}}}}}
     - {name: tcp, port: 9000, protocol: TCP}
 `,
         `apiVersion: gateway.networking.k8s.io/v1
@@ -130,12 +151,72 @@ spec:
   parentRefs: [{name: edge, sectionName: nope}]
   rules: [{backendRefs: [{name: svc-a, port: 80}]}]
 `,
-        ingress('ing', [{ host: 'ing.test', paths: [['/', 'Prefix', 'svc-b']] }]),
+        `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: ing}
+spec:
+  ingressClassName: ${className}
+  rules: [{host: ing.test, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: svc-b, port: {number: 80}}}}]}}]
+`,
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: xns}
+spec:
+  parentRefs: [{name: edge, sectionName: http}]
+  hostnames: [xns.test]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /granted}}]
+      backendRefs: [{name: svc-o, namespace: ${other}, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /denied}}]
+      backendRefs: [{name: svc-p, namespace: ${other}, port: 80}]
+`,
+        // The second namespace: a backend, a grant for one of its Services, and two routes of its own.
+        service('svc-o').replace('metadata: {name: svc-o}', `metadata: {name: svc-o, namespace: ${other}}`),
+        service('svc-p').replace('metadata: {name: svc-p}', `metadata: {name: svc-p, namespace: ${other}}`),
+        slice('svc-o-1', 'svc-o', o.port, [{}]).replace(
+          '  name: svc-o-1',
+          `  name: svc-o-1\n  namespace: ${other}`,
+        ),
+        slice('svc-p-1', 'svc-p', o.port, [{}]).replace(
+          '  name: svc-p-1',
+          `  name: svc-p-1\n  namespace: ${other}`,
+        ),
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: {name: routes-to-svc-o, namespace: ${other}}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: ${k.namespace}}]
+  to: [{group: "", kind: Service, name: svc-o}]
+`,
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: guest, namespace: ${other}}
+spec:
+  parentRefs: [{name: edge, namespace: ${k.namespace}, sectionName: shared}]
+  rules: [{backendRefs: [{name: svc-o, port: 80}]}]
+`,
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: stranger, namespace: ${other}}
+spec:
+  parentRefs: [{name: edge, namespace: ${k.namespace}, sectionName: http}]
+  hostnames: [gw.test]
+  rules: [{backendRefs: [{name: svc-o, port: 80}]}]
+`,
       ].join('---\n'),
     );
-    agent = await startAgent(kubeAgentArgs(edge, 'gw', k, ['--gateway-controller-name', controller]), {
-      waitReady: 1,
-    });
+    // Every namespace, as the chart deploys it; the Lease in this test's own.
+    agent = await startAgent(
+      kubeAgentArgs(edge, 'gw', k.agentKubeconfig, [
+        '--leader-election-namespace',
+        k.namespace,
+        '--ingress-class',
+        className,
+        '--gateway-controller-name',
+        controller,
+      ]),
+      { waitReady: 1 },
+    );
     tunnelHost = `${(await edge.tunnels())[0]!.id}.cfargotunnel.com`;
   }, 120_000);
 
@@ -143,8 +224,10 @@ spec:
     await agent?.stop();
     await edge?.stop();
     await k?.kubectl(['delete', 'gatewayclass', className, '--ignore-not-found']);
+    await k?.kubectl(['delete', 'ingressclass', className, '--ignore-not-found']);
+    if (other !== undefined) await k?.api('DELETE', `/api/v1/namespaces/${other}`);
     await k?.stop();
-    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([a?.close(), b?.close(), o?.close()]);
   });
 
   it('accepts its GatewayClass and lists the features it supports', async () => {
@@ -170,8 +253,11 @@ spec:
     await until(
       'gateway edge',
       '{.status.listeners[?(@.name=="http")].attachedRoutes}',
-      '2',
+      '3',
       'attached routes',
+    );
+    expect(await jsonpath('gateway edge', '{.status.listeners[?(@.name=="shared")].attachedRoutes}')).toBe(
+      '1',
     );
     expect(
       await jsonpath(
