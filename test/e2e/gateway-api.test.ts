@@ -72,7 +72,15 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
     className = `ti-${k.namespace}`;
     edge = await startEdgeSim({
       tunnels: ['gw'],
-      routes: ['gw.test=gw', 'mixed.test=gw', 'ing.test=gw', 'xns.test=gw', 'shared.test=gw'],
+      routes: [
+        'gw.test',
+        'mixed.test',
+        'ing.test',
+        'xns.test',
+        'shared.test',
+        'bad-kind.test',
+        'extension.test',
+      ].map((h) => `${h}=gw`),
     });
     await k.apply(
       [
@@ -146,6 +154,24 @@ spec:
 `,
         `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
+metadata: {name: bad-kind}
+spec:
+  parentRefs: [{name: edge, sectionName: http}]
+  hostnames: [bad-kind.test]
+  rules: [{backendRefs: [{group: "", kind: ConfigMap, name: settings}]}]
+`,
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: extension}
+spec:
+  parentRefs: [{name: edge, sectionName: http}]
+  hostnames: [extension.test]
+  rules:
+    - filters: [{type: ExtensionRef, extensionRef: {group: example.com, kind: Auth, name: strict}}]
+      backendRefs: [{name: svc-a, port: 80}]
+`,
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
 metadata: {name: wrong-listener}
 spec:
   parentRefs: [{name: edge, sectionName: nope}]
@@ -193,6 +219,14 @@ kind: HTTPRoute
 metadata: {name: guest, namespace: ${other}}
 spec:
   parentRefs: [{name: edge, namespace: ${k.namespace}, sectionName: shared}]
+  rules: [{backendRefs: [{name: svc-o, port: 80}]}]
+`,
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: elsewhere, namespace: ${other}}
+spec:
+  parentRefs: [{name: edge, namespace: ${k.namespace}, sectionName: shared}]
+  hostnames: [elsewhere.test]
   rules: [{backendRefs: [{name: svc-o, port: 80}]}]
 `,
         `apiVersion: gateway.networking.k8s.io/v1
@@ -253,7 +287,7 @@ spec:
     await until(
       'gateway edge',
       '{.status.listeners[?(@.name=="http")].attachedRoutes}',
-      '3',
+      '4',
       'attached routes',
     );
     expect(await jsonpath('gateway edge', '{.status.listeners[?(@.name=="shared")].attachedRoutes}')).toBe(
@@ -324,9 +358,11 @@ spec:
     expect(Math.abs(toA - 0.75)).toBeLessThan(0.05);
   });
 
-  it('answers 500 for backends it cannot use (missing, another namespace without a ReferenceGrant)', async () => {
+  it('answers 500 for backends it cannot use, and serves nothing of a route it cannot serve as written', async () => {
     expect((await visit('mixed.test', '/missing')).status).toBe(500);
     expect((await visit('mixed.test', '/elsewhere')).status).toBe(500);
+    expect((await visit('bad-kind.test', '/')).status).toBe(500);
+    expect((await visit('extension.test', '/')).status).toBe(404);
   });
 
   it('serves an Ingress beside the Gateway routes on the same agent', async () => {

@@ -156,16 +156,26 @@ describe('Helm chart', () => {
   it('renders namespaced RBAC with watchNamespace, and no PodDisruptionBudget at one replica', async () => {
     const scoped = await render([...BASE, 'watchNamespace=apps', 'replicaCount=1']);
     const clusterRole = scoped.find((o) => o.kind === 'ClusterRole') as Obj;
-    // Only the cluster-scoped IngressClasses stay cluster-wide; no Secret of any other namespace.
+    // Only the cluster-scoped IngressClasses and GatewayClasses stay cluster-wide; no Secret of any
+    // other namespace, no Namespace list (allowedRoutes selectors then match nothing).
     expect(clusterRole.rules).toEqual([
       { apiGroups: ['networking.k8s.io'], resources: ['ingressclasses'], verbs: ['list', 'watch'] },
+      { apiGroups: ['gateway.networking.k8s.io'], resources: ['gatewayclasses'], verbs: ['list', 'watch'] },
+      { apiGroups: ['gateway.networking.k8s.io'], resources: ['gatewayclasses/status'], verbs: ['patch'] },
     ]);
     const watchRole = scoped.find((o) => o.kind === 'Role' && o.metadata.namespace === 'apps') as Obj;
     expect(watchRole.rules).toEqual(
       expect.arrayContaining([
         { apiGroups: [''], resources: ['services', 'secrets'], verbs: ['list', 'watch'] },
+        {
+          apiGroups: ['gateway.networking.k8s.io'],
+          resources: ['gateways', 'httproutes', 'referencegrants'],
+          verbs: ['list', 'watch'],
+        },
       ]),
     );
+    const off = await render([...BASE, 'gatewayAPI.enabled=false']);
+    expect(JSON.stringify(off)).not.toContain('gateway.networking.k8s.io');
     const binding = scoped.find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === 'apps') as Obj;
     expect(binding.roleRef.name).toBe(watchRole.metadata.name);
     expect(binding.subjects[0]).toMatchObject({ kind: 'ServiceAccount', namespace: 'tunnels' });
