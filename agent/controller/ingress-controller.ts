@@ -8,7 +8,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeApiError } from '../kube/errors.js';
+import { describeApiError, statusOf } from '../kube/errors.js';
 import type { AgentMetrics } from '../observability/metrics.js';
 import {
   resourceWatches,
@@ -123,7 +123,10 @@ export class IngressController {
       workers: WORKERS,
       onError: (key, err, retryInMs) => {
         opts.metrics?.reconcileErrors.inc({ kind: key.kind });
-        log.warn({ key: keyId(key), err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
+        // A status write computed from a cache a step behind the server (its own last write not seen
+        // yet) meets 409 by design and is computed again: not worth a warning.
+        const level = statusOf(err) === 409 ? 'debug' : 'warn';
+        log[level]({ key: keyId(key), err: describeApiError(err), retryInMs }, 'reconcile failed; retrying');
       },
     });
     // The caches hold what the API server returned; the routing code reads them through its own
