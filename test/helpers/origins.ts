@@ -17,8 +17,8 @@ export interface CountingOrigin {
   close(): Promise<void>;
 }
 
-export async function countingOrigin(name: string): Promise<CountingOrigin> {
-  const { server, port } = await startEchoOrigin(name, 0, POD_IP);
+export async function countingOrigin(name: string, host = POD_IP): Promise<CountingOrigin> {
+  const { server, port } = await startEchoOrigin(name, 0, host);
   const o: CountingOrigin = {
     name,
     port,

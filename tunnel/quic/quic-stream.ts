@@ -6,13 +6,26 @@ import type { QuicConnection } from './quic-connection.js';
 /**
  * quiche 0.18 loses a FIN written on its own while the stream's last data is in flight (sent, not yet
  * acknowledged): the peer never sees the stream end. A FIN written with data always goes out, and one
- * written alone after the data was acknowledged does too. So a bulk stream (a body that is only useful
- * whole) keeps the last byte of each write back until its next write or its end, to carry the FIN;
- * on any other stream (websockets, server-sent events, gRPC, read as they come) a FIN that finds its
- * data already sent waits FIN_AFTER_DATA_MS after the last write, for the acknowledgement.
+ * written alone after the data was acknowledged does too, unless its packet is lost on a stream whose
+ * reading side has ended: quiche counts such a stream complete once its data is acknowledged, forgets
+ * it, and never sends the FIN again (seen under load, where UDP buffers drop datagrams). So a bulk
+ * stream (a body that is only useful whole) keeps the last byte of each write back until its next
+ * write or its end, to carry the FIN; so does any stream whose reading side has ended (an answer:
+ * server-sent events, a gRPC stream), but only for HOLD_MS, after which the byte goes on its own; on
+ * any other stream (websockets, read as they come) and past HOLD_MS, a FIN that finds its data
+ * already sent waits FIN_AFTER_DATA_MS after the last write, for the acknowledgement, and longer
+ * while packets are being lost.
  */
 export const FIN_AFTER_DATA_MS = 80;
+/** How long an answering stream holds the last byte of a write for an end() that may follow. */
+export const HOLD_MS = 10;
+/** The longest a FIN waits for its data's acknowledgement while packets are being lost. */
+const FIN_WAIT_MAX_MS = 3000;
 const EMPTY = Buffer.alloc(0);
+
+function releaseLater(s: QuicStream): void {
+  s.releaseHeld();
+}
 
 /**
  * One QUIC stream as a Node Duplex. Reads pull from quiche only while the consumer wants data, so an
@@ -34,6 +47,10 @@ export class QuicStream extends Duplex {
   /** when data last went to quiche */
   private lastDataAt = 0;
   private finTimer: NodeJS.Timeout | null = null;
+  /** releases a byte held on a stream that is not bulk (HOLD_MS) */
+  private releaseTimer: NodeJS.Timeout | null = null;
+  /** the connection's lost-packet count when a waiting FIN last looked; -1 before */
+  private finLost = -1;
   private pending: Buffer | null = null;
   private pendingCb: ((err?: Error | null) => void) | null = null;
   private finPending: ((err?: Error | null) => void) | null = null;
@@ -91,7 +108,7 @@ export class QuicStream extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const n = chunk.length;
-    if (!this.bulk || n === 0) {
+    if ((!this.bulk && !this.readEnded) || n === 0) {
       if (this.held >= 0) this.releaseHeld();
       if (n === 0) cb();
       else this.send(chunk, cb);
@@ -107,12 +124,17 @@ export class QuicStream extends Duplex {
       out = chunk.subarray(0, n - 1);
     }
     this.held = chunk[n - 1] as number;
+    if (!this.bulk) this.releaseTimer ??= setTimeout(releaseLater, HOLD_MS, this);
     if (out.length === 0) cb();
     else this.send(out, cb);
   }
 
   /** Sends the byte held back, as when a message head must arrive whole. */
   releaseHeld(): void {
+    if (this.releaseTimer !== null) {
+      clearTimeout(this.releaseTimer);
+      this.releaseTimer = null;
+    }
     if (this.held < 0 || this.destroyed) return;
     if (this.pending !== null) {
       this.releaseWanted = true;
@@ -161,16 +183,31 @@ export class QuicStream extends Duplex {
   private sendFin(cb: (err?: Error | null) => void): void {
     let last = EMPTY;
     if (this.held >= 0) {
+      if (this.releaseTimer !== null) {
+        clearTimeout(this.releaseTimer);
+        this.releaseTimer = null;
+      }
       last = Buffer.from([this.held]);
-    } else {
-      const wait = this.lastDataAt + FIN_AFTER_DATA_MS - performance.now();
-      // Data still in quiche's buffer takes the FIN along; only data already sent makes it wait.
-      if (this.lastDataAt > 0 && this.lastDataAt <= this.conn.flushedAt && wait > 0) {
-        // Data may still be in flight: a FIN alone now would be lost (see above).
+    } else if (this.lastDataAt > 0 && this.lastDataAt <= this.conn.flushedAt) {
+      // Data still in quiche's buffer takes the FIN along; only data already sent makes it wait, for
+      // its acknowledgement: a FIN alone while it is in flight would be lost (see above).
+      const now = performance.now();
+      const lost = this.conn.native.stats().lost;
+      let wait = this.lastDataAt + FIN_AFTER_DATA_MS - now;
+      // A packet lost since the last look may be this stream's data, acknowledged only once it has
+      // been sent again: wait another period (a loaded machine's UDP buffers drop datagrams, and a
+      // FIN sent on time for the first copy was lost with the second). Bounded: then it goes anyway.
+      if (wait <= 0 && this.finLost >= 0 && lost > this.finLost && now - this.lastDataAt < FIN_WAIT_MAX_MS)
+        wait = FIN_AFTER_DATA_MS;
+      this.finLost = lost;
+      if (wait > 0) {
         this.finTimer = setTimeout(() => {
           this.finTimer = null;
-          if (this.destroyed) cb(new Error('stream destroyed'));
-          else this.sendFin(cb);
+          // After this turn's datagrams (an acknowledgement may be waiting in the socket).
+          setImmediate(() => {
+            if (this.destroyed) cb(new Error('stream destroyed'));
+            else this.sendFin(cb);
+          });
         }, wait);
         return;
       }
@@ -262,6 +299,7 @@ export class QuicStream extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.finTimer !== null) clearTimeout(this.finTimer);
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
     if (!this.readEnded || !this.writableFinished) this.abortNative(0);
     this.conn.forget(this);
     const pcb = this.pendingCb;
