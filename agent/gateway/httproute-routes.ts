@@ -253,11 +253,11 @@ function fileRules(
         host,
         m.path,
         {
-          conditions: m.conditions,
-          action,
-          prefix: m.path.type === 'PathPrefix' ? prefixKey(m.path.value) : '',
-        },
-        {
+          candidate: {
+            conditions: m.conditions,
+            action,
+            prefix: m.path.type === 'PathPrefix' ? prefixKey(m.path.value) : '',
+          },
           prefixChars: m.path.type === 'PathPrefix' ? m.path.value.length : 0,
           hasMethod: m.hasMethod,
           headers: m.headers,
@@ -266,7 +266,9 @@ function fileRules(
           owner,
           index: i * 1000 + j,
         },
-        { ingress: false, pathType: m.path.type, source },
+        false,
+        m.path.type,
+        source,
       );
     });
   });

@@ -64,6 +64,7 @@ export function addIngressRoutes(
   const sorted = [...ingresses].sort(oldestFirst);
   const warn = (ingress: string, reason: string, message: string) =>
     diagnostics.push({ ingress, type: 'Warning', reason, message });
+  const problems: BackendProblem[] = [];
 
   const resolve = (
     ing: Ingress,
@@ -111,6 +112,7 @@ export function addIngressRoutes(
 
   for (const ing of sorted) {
     const ingKey = keyOf(ing.metadata);
+    const source = `ingress/${ingKey}`;
     const created = timeOf(ing.metadata?.creationTimestamp);
     const problems: OriginProblem[] = [];
     const origin = originOptions(ing, secret, problems);
@@ -178,8 +180,8 @@ export function addIngressRoutes(
         builder.add(
           rawHost,
           exact ? { type: 'Exact', value: path } : { type: 'PathPrefix', value: path },
-          { conditions: null, action: b, prefix: exact ? '' : key },
           {
+            candidate: { conditions: null, action: b, prefix: exact ? '' : key },
             prefixChars: exact ? 0 : path.length,
             hasMethod: false,
             headers: 0,
@@ -188,7 +190,9 @@ export function addIngressRoutes(
             owner: ingKey,
             index: index++,
           },
-          { ingress: true, pathType, source: `ingress/${ingKey}` },
+          true,
+          pathType,
+          source,
         );
       });
     });

@@ -3,7 +3,7 @@ import {
   HostRoutes,
   RouteTable,
   type Backend,
-  type CandidateOrder,
+  type FiledCandidate,
   type RouteCandidate,
   type RouteEntry,
 } from './route-table.js';
@@ -14,11 +14,9 @@ export type PathTest =
   | { type: 'PathPrefix'; value: string }
   | { type: 'RegularExpression'; value: string; regex: RE2JS };
 
-type Ordered = { order: CandidateOrder; candidate: RouteCandidate };
+type Ordered = FiledCandidate;
 
-function byOrder(x: Ordered, y: Ordered): number {
-  const a = x.order;
-  const b = y.order;
+function byOrder(a: Ordered, b: Ordered): number {
   return (
     b.prefixChars - a.prefixChars ||
     Number(b.hasMethod) - Number(a.hasMethod) ||
@@ -33,11 +31,11 @@ function byOrder(x: Ordered, y: Ordered): number {
 class HostBuilder {
   readonly exact = new Map<string, Ordered[]>();
   readonly prefix = new Map<string, Ordered[]>();
-  readonly regex: Array<Ordered & { re: RE2JS }> = [];
+  readonly regex: Array<{ o: Ordered; re: RE2JS }> = [];
   ingress = false;
 
   add(path: PathTest, o: Ordered): void {
-    if (path.type === 'RegularExpression') this.regex.push({ ...o, re: path.regex });
+    if (path.type === 'RegularExpression') this.regex.push({ o, re: path.regex });
     else {
       const map = path.type === 'Exact' ? this.exact : this.prefix;
       const key = path.type === 'Exact' ? path.value : prefixKey(path.value);
@@ -48,12 +46,19 @@ class HostBuilder {
   }
 
   build(): HostRoutes {
-    const freeze = (m: Map<string, Ordered[]>) =>
-      new Map([...m].map(([k, list]) => [k, list.sort(byOrder).map((o) => o.candidate)]));
+    const freeze = (m: Map<string, Ordered[]>) => {
+      const out = new Map<string, RouteCandidate[]>();
+      for (const [k, list] of m)
+        out.set(
+          k,
+          list.length === 1 ? [(list[0] as Ordered).candidate] : list.sort(byOrder).map((o) => o.candidate),
+        );
+      return out;
+    };
     return new HostRoutes(
       freeze(this.exact),
       freeze(this.prefix),
-      this.regex.sort(byOrder).map((o) => ({ re: o.re, candidate: o.candidate })),
+      this.regex.sort((x, y) => byOrder(x.o, y.o)).map((r) => ({ re: r.re, candidate: r.o.candidate })),
       this.ingress,
     );
   }
@@ -83,33 +88,29 @@ export class RouteTableBuilder {
   add(
     host: string,
     path: PathTest,
-    candidate: RouteCandidate,
-    order: CandidateOrder,
-    opts: { ingress: boolean; pathType: string; source: string },
+    o: FiledCandidate,
+    ingress: boolean,
+    pathType: string,
+    source: string,
   ): void {
-    const o = { order, candidate };
-    const targets: HostBuilder[] = [];
-    if (host === '') targets.push((this.anyHost ??= new HostBuilder()));
+    let t: HostBuilder;
+    if (host === '') t = this.anyHost ??= new HostBuilder();
     else if (host.startsWith('*.')) {
       const suffix = host.slice(2);
-      targets.push(hostIn(this.wildcardHosts, suffix));
-      if (!opts.ingress) targets.push(hostIn(this.deepWildcardHosts, suffix));
-    } else targets.push(hostIn(this.exactHosts, host));
-    for (const t of targets) {
-      t.add(path, o);
-      if (opts.ingress) t.ingress = true;
-    }
-    this.entries.push({
-      host,
-      path: path.value,
-      pathType: opts.pathType,
-      source: opts.source,
-      action: candidate.action,
-    });
+      t = hostIn(this.wildcardHosts, suffix);
+      if (!ingress) hostIn(this.deepWildcardHosts, suffix).add(path, o);
+    } else t = hostIn(this.exactHosts, host);
+    t.add(path, o);
+    if (ingress) t.ingress = true;
+    this.entries.push({ host, path: path.value, pathType, source, action: o.candidate.action });
   }
 
   build(generation: number, defaultBackend: Backend | null, sources: readonly string[]): RouteTable {
-    const all = (m: Map<string, HostBuilder>) => new Map([...m].map(([k, b]) => [k, b.build()]));
+    const all = (m: Map<string, HostBuilder>) => {
+      const out = new Map<string, HostRoutes>();
+      for (const [k, b] of m) out.set(k, b.build());
+      return out;
+    };
     return new RouteTable(
       generation,
       all(this.exactHosts),

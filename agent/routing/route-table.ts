@@ -37,8 +37,9 @@ export interface RouteCandidate {
   readonly prefix: string;
 }
 
-/** The precedence of candidates at one path, as the Gateway API orders matches. */
-export interface CandidateOrder {
+/** A candidate as it is filed, with what orders it among others at one path (the Gateway API's precedence). */
+export interface FiledCandidate {
+  candidate: RouteCandidate;
   /** characters of the PathPrefix as written (longer first) */
   prefixChars: number;
   hasMethod: boolean;
@@ -56,7 +57,13 @@ function firstOf(
   headers: http2.IncomingHttpHeaders,
   query: string,
 ): RouteCandidate | undefined {
-  for (const c of list) if (c.conditions === null || c.conditions.test(method, headers, query)) return c;
+  // Most lists hold one candidate without conditions (every Ingress path): no loop for them.
+  const first = list[0] as RouteCandidate;
+  if (first.conditions === null) return first;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i] as RouteCandidate;
+    if (c.conditions === null || c.conditions.test(method, headers, query)) return c;
+  }
   return undefined;
 }
 
@@ -81,21 +88,23 @@ export class HostRoutes {
   ): RouteCandidate | undefined {
     const e = this.exact.get(path);
     if (e !== undefined) {
-      const c = firstOf(e, method, headers, query);
+      const c = (e[0] as RouteCandidate).conditions === null ? e[0] : firstOf(e, method, headers, query);
       if (c !== undefined) return c;
     }
-    for (const r of this.regex)
-      if (
-        r.re.matches(path) &&
-        (r.candidate.conditions === null || r.candidate.conditions.test(method, headers, query))
-      )
-        return r.candidate;
+    if (this.regex.length > 0)
+      for (const r of this.regex)
+        if (
+          r.re.matches(path) &&
+          (r.candidate.conditions === null || r.candidate.conditions.test(method, headers, query))
+        )
+          return r.candidate;
     if (this.prefix.size === 0) return undefined;
     let cand = path.length > 1 && path.charCodeAt(path.length - 1) === 47 ? path.slice(0, -1) : path;
     for (;;) {
       const list = this.prefix.get(cand);
       if (list !== undefined) {
-        const c = firstOf(list, method, headers, query);
+        const c =
+          (list[0] as RouteCandidate).conditions === null ? list[0] : firstOf(list, method, headers, query);
         if (c !== undefined) return c;
       }
       if (cand === '/') return undefined;
