@@ -64,7 +64,7 @@ export function addIngressRoutes(
   const sorted = [...ingresses].sort(oldestFirst);
   const warn = (ingress: string, reason: string, message: string) =>
     diagnostics.push({ ingress, type: 'Warning', reason, message });
-  const problems: BackendProblem[] = [];
+  const backendProblems: BackendProblem[] = [];
 
   const resolve = (
     ing: Ingress,
@@ -98,15 +98,15 @@ export function addIngressRoutes(
       warn(ingKey, 'InvalidBackend', `${where}: the backend names no Service`);
       return null;
     }
-    const problems: BackendProblem[] = [];
+    backendProblems.length = 0;
     const b = backends.resolve(
       ns,
       svcName,
       backend?.service?.port,
       { source, where, host, origin },
-      problems,
+      backendProblems,
     );
-    for (const p of problems) warn(ingKey, p.reason, p.message);
+    for (const p of backendProblems) warn(ingKey, p.reason, p.message);
     return b;
   };
 
