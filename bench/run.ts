@@ -55,7 +55,7 @@ const SECTIONS: Record<string, () => Promise<string[]>> = {
     if (r === null)
       return ['### HTTPRoute apply to the first 200: skipped (needs Go and the test bed control plane)'];
     return [
-      '### kubectl apply of an HTTPRoute to the first 200 through the edge (50 applies, each adding a rule; real kube-apiserver)',
+      '### kubectl apply of an HTTPRoute to the first 200 through the edge (50 applies, each adding a match; real kube-apiserver)',
       '',
       `- p50 **${fmt(r.p50)} ms**, p99 **${fmt(r.p99)} ms**, max ${fmt(r.max)} ms (kubectl itself takes about ${fmt(r.kubectlMs)} ms to return)`,
     ];

@@ -12,7 +12,12 @@ const DIR = path.join(ROOT, 'test-results', 'kube-targets');
 export type TargetKind = 'kube-apiserver' | 'kube-sim';
 
 export function recordTarget(kind: TargetKind): void {
-  const file = expect.getState().testPath ?? 'unknown';
+  let file: string;
+  try {
+    file = expect.getState().testPath ?? 'unknown';
+  } catch {
+    return; // not under vitest (the benchmarks start API servers too): nothing to report
+  }
   mkdirSync(DIR, { recursive: true });
   appendFileSync(path.join(DIR, `${process.pid}.jsonl`), `${JSON.stringify({ file, kind })}\n`);
 }
