@@ -12,8 +12,6 @@ import {
 } from './gateway-status.js';
 import type { GatewayWatches } from './gateway-watches.js';
 import type { RouteOutcome } from './httproute-routes.js';
-import { listenersOf } from './listener-attachment.js';
-import { granted } from './httproute-routes.js';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -78,11 +76,9 @@ export class GatewayStatusWriter {
       case 'gateway': {
         const our = this.watches.input().gateways.get(`${namespace}/${name}`);
         if (our === undefined) return;
-        const grants = this.watches.grants?.list() ?? [];
-        const listeners = listenersOf(our.gateway, (...a) => granted(grants, ...a));
         const status = gatewayStatus(
           our.gateway,
-          listeners,
+          our.listeners,
           attachedCounts([...input.outcomes.values()]),
           input.tunnelHostname,
           input.live,

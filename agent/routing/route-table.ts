@@ -88,7 +88,7 @@ export class HostRoutes {
   ): RouteCandidate | undefined {
     const e = this.exact.get(path);
     if (e !== undefined) {
-      const c = (e[0] as RouteCandidate).conditions === null ? e[0] : firstOf(e, method, headers, query);
+      const c = firstOf(e, method, headers, query);
       if (c !== undefined) return c;
     }
     if (this.regex.length > 0)
@@ -103,8 +103,7 @@ export class HostRoutes {
     for (;;) {
       const list = this.prefix.get(cand);
       if (list !== undefined) {
-        const c =
-          (list[0] as RouteCandidate).conditions === null ? list[0] : firstOf(list, method, headers, query);
+        const c = firstOf(list, method, headers, query);
         if (c !== undefined) return c;
       }
       if (cand === '/') return undefined;

@@ -131,10 +131,7 @@ export class QuicStream extends Duplex {
 
   /** Sends the byte held back, as when a message head must arrive whole. */
   releaseHeld(): void {
-    if (this.releaseTimer !== null) {
-      clearTimeout(this.releaseTimer);
-      this.releaseTimer = null;
-    }
+    this.stopReleaseTimer();
     if (this.held < 0 || this.destroyed) return;
     if (this.pending !== null) {
       this.releaseWanted = true;
@@ -144,6 +141,12 @@ export class QuicStream extends Duplex {
     const byte = Buffer.from([this.held]);
     this.held = -1;
     this.send(byte, noop);
+  }
+
+  private stopReleaseTimer(): void {
+    if (this.releaseTimer === null) return;
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
   }
 
   private send(chunk: Buffer, cb: (err?: Error | null) => void): void {
@@ -183,10 +186,7 @@ export class QuicStream extends Duplex {
   private sendFin(cb: (err?: Error | null) => void): void {
     let last = EMPTY;
     if (this.held >= 0) {
-      if (this.releaseTimer !== null) {
-        clearTimeout(this.releaseTimer);
-        this.releaseTimer = null;
-      }
+      this.stopReleaseTimer();
       last = Buffer.from([this.held]);
     } else if (this.lastDataAt > 0 && this.lastDataAt <= this.conn.flushedAt) {
       // Data still in quiche's buffer takes the FIN along; only data already sent makes it wait, for
@@ -299,7 +299,7 @@ export class QuicStream extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.finTimer !== null) clearTimeout(this.finTimer);
-    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.stopReleaseTimer();
     if (!this.readEnded || !this.writableFinished) this.abortNative(0);
     this.conn.forget(this);
     const pcb = this.pendingCb;
