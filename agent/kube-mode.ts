@@ -60,7 +60,10 @@ export interface KubeModeOptions {
  * activity list), the Ingress controller whose route table the resolver reads, and the leader-only
  * DNS controller triggered by route table swaps and by winning the Lease. Nothing starts here.
  */
-const HTTPROUTE_KIND = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute' };
+const ROUTE_KINDS: Record<string, { apiVersion: string; kind: string }> = {
+  httproute: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute' },
+  grpcroute: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute' },
+};
 
 export function kubeMode(o: KubeModeOptions): KubeMode {
   const { kc, mods } = o.kube;
@@ -101,12 +104,15 @@ export function kubeMode(o: KubeModeOptions): KubeMode {
   });
   const cf = config.cloudflare;
   if (o.client !== null && cf.dns) {
-    // The object a DNS host belongs to, for its Event: an Ingress or an HTTPRoute.
+    // The object a DNS host belongs to, for its Event: an Ingress, an HTTPRoute or a GRPCRoute.
     const objectOf = (resource: string) => {
       const slash = resource.indexOf('/');
       const key = resource.slice(slash + 1);
       if (resource.startsWith('ingress/')) return { obj: controller.ingress(key), kind: undefined };
-      return { obj: controller.gateway?.routeByKey.get(key), kind: HTTPROUTE_KIND };
+      return {
+        obj: controller.gateway?.routeBySource.get(resource),
+        kind: ROUTE_KINDS[resource.slice(0, slash)],
+      };
     };
     const d = new DnsController({
       client: o.client,

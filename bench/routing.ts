@@ -1,5 +1,5 @@
 import type { HTTPRoute } from '../agent/gateway/gateway-types.js';
-import { addHttpRoutes, type OurGateway } from '../agent/gateway/httproute-routes.js';
+import { addGatewayRoutes, type OurGateway } from '../agent/gateway/gateway-routes.js';
 import { listenersOf } from '../agent/gateway/listener-attachment.js';
 import { compileRoutes } from '../agent/routing/ingress-routes.js';
 import { RouteTableBuilder } from '../agent/routing/route-table-builder.js';
@@ -179,8 +179,8 @@ export function benchGatewayRouting(n = 5000): RoutingResult {
     const t0 = performance.now();
     const builder = new RouteTableBuilder();
     const backends = new ServiceBackends(services, upstreams.existing);
-    const r = addHttpRoutes(
-      { gateways, httpRoutes: routes, grants: [], namespaceLabels: () => undefined },
+    const r = addGatewayRoutes(
+      { gateways, httpRoutes: routes, grpcRoutes: [], grants: [], namespaceLabels: () => undefined },
       builder,
       backends,
     );

@@ -1,11 +1,11 @@
-import type { GatewayResource } from '../gateway/gateway-status-writer.js';
+import type { GatewayResource } from '../gateway/gateway-watches.js';
 
 /**
  * What the Ingress controller's queue holds: which thing to recompute from the cache, never an event.
  * - `routes`: the whole route table (any Ingress, IngressClass, Service or referenced Secret changed);
  * - `endpoints`: one Service's upstreams (its EndpointSlices changed);
  * - `status`: one Ingress's status (leader only: it changed, the table changed, the tunnel came or went);
- * - `gateway-status`: one GatewayClass's, Gateway's or HTTPRoute's status (leader only, as `status`).
+ * - `gateway-status`: one GatewayClass's, Gateway's, HTTPRoute's or GRPCRoute's status (leader only, as `status`).
  */
 export type ControllerKey =
   | { kind: 'routes' }

@@ -19,7 +19,7 @@ import {
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
 import { GatewayStatusWriter } from '../gateway/gateway-status-writer.js';
 import { GatewayWatches } from '../gateway/gateway-watches.js';
-import { addHttpRoutes, type RouteOutcome } from '../gateway/httproute-routes.js';
+import { addGatewayRoutes, type RouteOutcome } from '../gateway/gateway-routes.js';
 import { addIngressRoutes, type Diagnostic } from '../routing/ingress-routes.js';
 import { RouteTableBuilder } from '../routing/route-table-builder.js';
 import { RouteTable } from '../routing/route-table.js';
@@ -265,9 +265,9 @@ export class IngressController {
       this.queue.add(gatewayStatusKey('gatewayclass', '', c.metadata?.name ?? ''));
     for (const gw of g.input().gateways.values())
       this.queue.add(gatewayStatusKey('gateway', gw.namespace, gw.gateway.metadata?.name ?? ''));
-    for (const key of this.routeOutcomes.keys()) {
-      const [ns, name] = key.split('/') as [string, string];
-      this.queue.add(gatewayStatusKey('httproute', ns, name));
+    for (const o of this.routeOutcomes.values()) {
+      const [ns, name] = o.key.split('/') as [string, string];
+      this.queue.add(gatewayStatusKey(o.kind === 'GRPCRoute' ? 'grpcroute' : 'httproute', ns, name));
     }
   }
 
@@ -325,14 +325,14 @@ export class IngressController {
     const ing = addIngressRoutes(ours, builder, backends, this.secrets.lookup);
     const gw =
       this.gateway?.state === 'on'
-        ? addHttpRoutes(this.gateway.input(), builder, backends)
+        ? addGatewayRoutes(this.gateway.input(), builder, backends)
         : { outcomes: [], sources: [] };
     const table = builder.build(++this.generation, ing.defaultBackend, [...ing.sources, ...gw.sources]);
     const diagnostics = ing.diagnostics;
     this.secrets.retain();
     // The compile changed nothing in use; its upstreams become the ones in use, then the table.
     this.upstreams.apply(backends.upstreams, (ns, svc) => this.slices.indexed(`${ns}/${svc}`));
-    this.routeOutcomes = new Map(gw.outcomes.map((o) => [o.key, o]));
+    this.routeOutcomes = new Map(gw.outcomes.map((o) => [o.source, o]));
     this.table = table;
     this.opts.onRoutes?.();
     this.opts.metrics?.routeGeneration.set(table.generation);

@@ -10,22 +10,21 @@ import {
   sameGatewayStatus,
   SUPPORTED_FEATURES,
 } from './gateway-status.js';
-import type { GatewayWatches } from './gateway-watches.js';
-import type { RouteOutcome } from './httproute-routes.js';
+import type { RouteOutcome } from './gateway-routes.js';
+import type { GatewayResource, GatewayWatches } from './gateway-watches.js';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export type GatewayResource = 'gatewayclass' | 'gateway' | 'httproute';
-
 /** What the status of the Gateway API objects is computed from: the last compile and the tunnel. */
 export interface GatewayStatusInput {
+  /** by source (`httproute/NS/NAME`, `grpcroute/NS/NAME`) */
   outcomes: ReadonlyMap<string, RouteOutcome>;
   tunnelHostname: string;
   live: boolean;
 }
 
 /**
- * Writes the status of our GatewayClasses, Gateways and HTTPRoutes (the leader alone calls it): a
+ * Writes the status of our GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes (the leader alone calls it): a
  * merge patch of the status only, conditional on the resourceVersion it was computed from (a newer
  * object gets 409 and the key is computed again), and no write at all when nothing would change, so
  * that a status write, which comes back as a watch event, does not write again.
@@ -99,28 +98,25 @@ export class GatewayStatusWriter {
         this.log.info({ gateway: `${namespace}/${name}` }, 'Gateway status written');
         return;
       }
-      case 'httproute': {
-        const route = this.watches.routeByKey.get(`${namespace}/${name}`);
+      case 'httproute':
+      case 'grpcroute': {
+        const source = `${resource}/${namespace}/${name}`;
+        const route = this.watches.routeBySource.get(source);
         if (route === undefined) return;
-        const parents = routeParents(
-          route,
-          input.outcomes.get(`${namespace}/${name}`),
-          this.controllerName,
-          now,
-        );
+        const parents = routeParents(route, input.outcomes.get(source), this.controllerName, now);
         if (parents === null) return;
         await this.api.patchNamespacedCustomObjectStatus(
           {
             group: GATEWAY_GROUP,
             version: 'v1',
             namespace,
-            plural: 'httproutes',
+            plural: `${resource}s`,
             name,
             body: { metadata: { resourceVersion: route.metadata?.resourceVersion }, status: { parents } },
           },
           MERGE_PATCH,
         );
-        this.log.info({ httpRoute: `${namespace}/${name}` }, 'HTTPRoute status written');
+        this.log.info({ route: source }, 'route status written');
       }
     }
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Gateway, HTTPRoute } from './gateway-types.js';
 import { attachedCounts, gatewayStatus, routeParents, sameGatewayStatus } from './gateway-status.js';
-import type { RouteOutcome } from './httproute-routes.js';
+import type { RouteOutcome } from './gateway-routes.js';
 import { listenersOf } from './listener-attachment.js';
 
 const T0 = '2026-01-01T00:00:00Z';
@@ -67,6 +67,7 @@ describe('HTTPRoute status', () => {
   const outcome: RouteOutcome = {
     kind: 'HTTPRoute',
     key: 'app/r',
+    source: 'httproute/app/r',
     generation: 2,
     parents: [
       {
@@ -75,6 +76,7 @@ describe('HTTPRoute status', () => {
         accepted: { status: true, reason: 'Accepted', message: 'attached' },
         resolvedRefs: { status: false, reason: 'BackendNotFound', message: 'no such Service' },
         listeners: [],
+        hostnames: [],
       },
     ],
   };

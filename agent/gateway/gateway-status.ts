@@ -3,10 +3,11 @@ import {
   type Condition,
   type Gateway,
   type GatewayClass,
+  type GRPCRoute,
   type HTTPRoute,
   type RouteParentStatus,
 } from './gateway-types.js';
-import type { RouteOutcome } from './httproute-routes.js';
+import type { RouteOutcome } from './gateway-routes.js';
 import type { ListenerView } from './listener-attachment.js';
 
 /**
@@ -16,6 +17,7 @@ import type { ListenerView } from './listener-attachment.js';
 export const SUPPORTED_FEATURES = [
   'Gateway',
   'GatewayPort8080',
+  'GRPCRoute',
   'HTTPRoute',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
@@ -237,12 +239,12 @@ export function sameGatewayStatus(current: unknown, next: ReturnType<typeof gate
 }
 
 /**
- * An HTTPRoute's `status.parents` with ours recomputed: the entries of other controllers stay as
+ * A route's `status.parents` with ours recomputed: the entries of other controllers stay as
  * they are (the list is shared), ours are one per parentRef of one of our Gateways. Null when
  * nothing would change.
  */
 export function routeParents(
-  route: HTTPRoute,
+  route: HTTPRoute | GRPCRoute,
   outcome: RouteOutcome | undefined,
   controllerName: string,
   now: string,

@@ -126,6 +126,35 @@ export interface HTTPRoute {
   status?: { parents?: RouteParentStatus[] };
 }
 
+/** GRPCRoute's method match: service and method, exact or RE2 regular expressions; either may be absent. */
+export interface GRPCMethodMatch {
+  type?: string;
+  service?: string;
+  method?: string;
+}
+
+export interface GRPCRouteMatch {
+  method?: GRPCMethodMatch;
+  headers?: Array<{ type?: string; name?: string; value?: string }>;
+}
+
+/** GRPCRoute's filters are HTTPRoute's header modifiers, RequestMirror and ExtensionRef. */
+export interface GRPCRouteRule {
+  name?: string;
+  matches?: GRPCRouteMatch[];
+  filters?: HTTPRouteFilter[];
+  backendRefs?: HTTPBackendRef[];
+}
+
+export interface GRPCRoute {
+  metadata?: ObjectMeta;
+  spec?: { parentRefs?: ParentReference[]; hostnames?: string[]; rules?: GRPCRouteRule[] };
+  status?: { parents?: RouteParentStatus[] };
+}
+
+/** The route kinds the agent serves. */
+export type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+
 export interface RouteParentStatus {
   parentRef: ParentReference;
   controllerName: string;

@@ -7,11 +7,13 @@ import {
   GATEWAY_GROUP,
   type Gateway,
   type GatewayClass,
+  type GRPCRoute,
   type HTTPRoute,
   type Namespace,
   type ReferenceGrant,
 } from './gateway-types.js';
-import { granted, type GatewayRoutesInput, type OurGateway } from './httproute-routes.js';
+import { granted } from './backend-refs.js';
+import type { GatewayRoutesInput, OurGateway } from './gateway-routes.js';
 import { listenersOf, type GrantCheck } from './listener-attachment.js';
 
 const VERSION = 'v1';
@@ -22,7 +24,12 @@ export const DEFAULT_GATEWAY_CONTROLLER = 'tunnel-ingress.dev/gateway-controller
 /** How often the agent looks again for the Gateway API's CRDs while they are not installed. */
 const PROBE_EVERY_MS = 60_000;
 
-export type GatewayObject = KubernetesObject & (GatewayClass | Gateway | HTTPRoute | ReferenceGrant);
+export type GatewayObject = KubernetesObject &
+  (GatewayClass | Gateway | HTTPRoute | GRPCRoute | ReferenceGrant);
+
+/** What has a status the agent writes. */
+export type GatewayResource = 'gatewayclass' | 'gateway' | 'httproute' | 'grpcroute';
+type Route = (HTTPRoute | GRPCRoute) & KubernetesObject;
 
 export interface GatewayWatchOptions {
   kc: KubeConfig;
@@ -33,8 +40,8 @@ export interface GatewayWatchOptions {
   controllerName: string;
   /** something that routes depend on changed: compile again */
   onRoutesChange(): void;
-  /** a GatewayClass, Gateway or HTTPRoute changed: its status may need writing */
-  onObjectChange(kind: 'gatewayclass' | 'gateway' | 'httproute', namespace: string, name: string): void;
+  /** a GatewayClass, Gateway or route changed: its status may need writing */
+  onObjectChange(kind: GatewayResource, namespace: string, name: string): void;
 }
 
 /**
@@ -48,10 +55,15 @@ export class GatewayWatches {
   classes: WatchedCache<GatewayClass & KubernetesObject> | null = null;
   gateways: WatchedCache<Gateway & KubernetesObject> | null = null;
   httpRoutes: WatchedCache<HTTPRoute & KubernetesObject> | null = null;
+  /** null also where the cluster's Gateway API release has no GRPCRoute (before v1.1) */
+  grpcRoutes: WatchedCache<GRPCRoute & KubernetesObject> | null = null;
   grants: WatchedCache<ReferenceGrant & KubernetesObject> | null = null;
   namespaces: WatchedCache<Namespace & KubernetesObject> | null = null;
-  /** the HTTPRoute cache by NS/NAME, kept from watch events so a status key needs no scan */
-  readonly routeByKey = new Map<string, HTTPRoute & KubernetesObject>();
+  /**
+   * The routes by source (`httproute/NS/NAME`, `grpcroute/NS/NAME`), kept from watch events so that
+   * a status key or a DNS Event needs no scan.
+   */
+  readonly routeBySource = new Map<string, Route>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly custom: CustomObjectsApi;
@@ -64,16 +76,15 @@ export class GatewayWatches {
   get settled(): boolean {
     if (this.state === 'probing') return false;
     if (this.state === 'off') return true;
-    return [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces].every(
-      (c) => c === null || c.synced,
-    );
+    return this.caches().every((c) => c === null || c.synced);
+  }
+
+  private caches() {
+    return [this.classes, this.gateways, this.httpRoutes, this.grpcRoutes, this.grants, this.namespaces];
   }
 
   get restarts(): number {
-    return [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces].reduce(
-      (n, c) => n + (c?.restarts ?? 0),
-      0,
-    );
+    return this.caches().reduce((n, c) => n + (c?.restarts ?? 0), 0);
   }
 
   start(): void {
@@ -83,9 +94,7 @@ export class GatewayWatches {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
-    await Promise.all(
-      [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces].map((c) => c?.stop()),
-    );
+    await Promise.all(this.caches().map((c) => c?.stop()));
   }
 
   private async probe(): Promise<void> {
@@ -112,7 +121,9 @@ export class GatewayWatches {
     }
     if (this.stopped) return;
     if (found) {
-      this.begin();
+      const grpc = await this.hasGrpcRoutes();
+      if (this.stopped) return;
+      this.begin(grpc);
       return;
     }
     if (this.state === 'probing') {
@@ -126,7 +137,41 @@ export class GatewayWatches {
     this.timer.unref();
   }
 
-  private begin(): void {
+  /** Whether the API server serves GRPCRoutes (the CRD is in the standard channel since v1.1). */
+  private async hasGrpcRoutes(): Promise<boolean> {
+    const ns = this.opts.namespace;
+    const plural = 'grpcroutes';
+    try {
+      await (ns === undefined
+        ? this.custom.listCustomObjectForAllNamespaces({
+            group: GATEWAY_GROUP,
+            version: VERSION,
+            plural,
+            limit: 1,
+          })
+        : this.custom.listNamespacedCustomObject({
+            group: GATEWAY_GROUP,
+            version: VERSION,
+            namespace: ns,
+            plural,
+            limit: 1,
+          }));
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      // Forbidden: RBAC from before GRPCRoute support. Serving HTTPRoutes beats waiting on a watch
+      // that can never list (the agent would never be ready).
+      if (status === 403)
+        this.opts.log.warn(
+          { err: describeApiError(err) },
+          "not allowed to list GRPCRoutes (the RBAC predates them); serving HTTPRoutes only until restarted with the chart's RBAC",
+        );
+      // Anything else is not an answer: watch, and let the watch report trouble.
+      return status !== 404 && status !== 403;
+    }
+  }
+
+  private begin(grpc: boolean): void {
     const { watch, namespace: ns, kc } = this.opts;
     const scoped = (plural: string) =>
       ns === undefined
@@ -142,11 +187,16 @@ export class GatewayWatches {
             plural,
           })) as never;
     const routes = () => this.opts.onRoutesChange();
-    const status =
-      (kind: 'gatewayclass' | 'gateway' | 'httproute') => (_k: ChangeKind, o: KubernetesObject) => {
-        routes();
-        this.opts.onObjectChange(kind, o.metadata?.namespace ?? '', o.metadata?.name ?? '');
-      };
+    const status = (kind: GatewayResource) => (_k: ChangeKind, o: KubernetesObject) => {
+      routes();
+      this.opts.onObjectChange(kind, o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+    };
+    const routeChange = (kind: 'httproute' | 'grpcroute') => (change: ChangeKind, o: Route) => {
+      const source = `${kind}/${keyOf(o.metadata)}`;
+      if (change === 'delete') this.routeBySource.delete(source);
+      else this.routeBySource.set(source, o);
+      status(kind)(change, o);
+    };
     this.classes = watch<GatewayClass & KubernetesObject>({
       name: 'gatewayclasses',
       path: `/apis/${GATEWAY_GROUP}/${VERSION}/gatewayclasses`,
@@ -168,13 +218,15 @@ export class GatewayWatches {
       name: 'httproutes',
       path: scoped('httproutes'),
       list: list('httproutes'),
-      onChange: (kind, o) => {
-        const key = keyOf(o.metadata);
-        if (kind === 'delete') this.routeByKey.delete(key);
-        else this.routeByKey.set(key, o);
-        status('httproute')(kind, o);
-      },
+      onChange: routeChange('httproute'),
     });
+    if (grpc)
+      this.grpcRoutes = watch<GRPCRoute & KubernetesObject>({
+        name: 'grpcroutes',
+        path: scoped('grpcroutes'),
+        list: list('grpcroutes'),
+        onChange: routeChange('grpcroute'),
+      });
     this.grants = watch<ReferenceGrant & KubernetesObject>({
       name: 'referencegrants',
       path: scoped('referencegrants'),
@@ -191,10 +243,10 @@ export class GatewayWatches {
         onChange: routes,
       });
     }
-    for (const c of [this.classes, this.gateways, this.httpRoutes, this.grants, this.namespaces]) c?.start();
+    for (const c of this.caches()) c?.start();
     this.state = 'on';
     this.opts.log.info(
-      'the Gateway API is installed: watching GatewayClasses, Gateways, HTTPRoutes and ReferenceGrants',
+      `the Gateway API is installed: watching GatewayClasses, Gateways, HTTPRoutes${grpc ? ', GRPCRoutes' : ''} and ReferenceGrants`,
     );
   }
 
@@ -225,6 +277,7 @@ export class GatewayWatches {
     return {
       gateways,
       httpRoutes: this.httpRoutes?.list() ?? [],
+      grpcRoutes: this.grpcRoutes?.list() ?? [],
       grants,
       namespaceLabels: (ns) => labels.get(ns),
     };

@@ -1,4 +1,6 @@
 import type { PathTest } from '../routing/route-table-builder.js';
+import type { Backend } from '../routing/route-table.js';
+import type { BackendProblem } from '../routing/service-backends.js';
 import {
   RequestConditions,
   compileRegex,
@@ -7,7 +9,16 @@ import {
   type ValueTest,
 } from '../routing/request-match.js';
 import type { HeaderEdits, PathModifier, RedirectSpec, RewriteSpec } from '../routing/rule-action.js';
-import type { HTTPRouteFilter, HTTPRouteMatch, HeaderFilter, PathModifierSpec } from './gateway-types.js';
+import { resolveRef, type RefContext } from './backend-refs.js';
+import type {
+  HTTPBackendRef,
+  HTTPRoute,
+  HTTPRouteFilter,
+  HTTPRouteMatch,
+  HeaderFilter,
+  PathModifierSpec,
+  RouteKind,
+} from './gateway-types.js';
 
 /** A value the agent cannot serve as written: the route's Accepted condition is False with this reason. */
 export class RuleProblem extends Error {
@@ -30,7 +41,7 @@ export interface CompiledMatch {
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
-function valueTest(type: string | undefined, value: string, where: string): ValueTest {
+export function valueTest(type: string | undefined, value: string, where: string): ValueTest {
   if (type === undefined || type === 'Exact') return { exact: value };
   if (type === 'RegularExpression') {
     const r = compileRegex(value);
@@ -42,6 +53,19 @@ function valueTest(type: string | undefined, value: string, where: string): Valu
     return r;
   }
   throw new RuleProblem('UnsupportedValue', `${where}: match type "${type}" is not supported`);
+}
+
+/** Header matches: of two entries for one name the first counts (the API's rule); names compare without case. */
+export function headerConditions(list: HTTPRouteMatch['headers'], where: string): HeaderCondition[] {
+  const headers: HeaderCondition[] = [];
+  const seen = new Set<string>();
+  (list ?? []).forEach((h, i) => {
+    const name = (h.name ?? '').toLowerCase();
+    if (seen.has(name)) return;
+    seen.add(name);
+    headers.push({ name, test: valueTest(h.type, h.value ?? '', `${where}.headers[${i}]`) });
+  });
+  return headers;
 }
 
 export function compileMatch(m: HTTPRouteMatch, where: string): CompiledMatch {
@@ -62,15 +86,7 @@ export function compileMatch(m: HTTPRouteMatch, where: string): CompiledMatch {
     path = { type, value, regex: r.regex };
   } else throw new RuleProblem('UnsupportedValue', `${where}.path: type "${type}" is not supported`);
 
-  // Of two entries for one name, the first counts (the API's rule); header names compare without case.
-  const headers: HeaderCondition[] = [];
-  const seenHeaders = new Set<string>();
-  (m.headers ?? []).forEach((h, i) => {
-    const name = (h.name ?? '').toLowerCase();
-    if (seenHeaders.has(name)) return;
-    seenHeaders.add(name);
-    headers.push({ name, test: valueTest(h.type, h.value ?? '', `${where}.headers[${i}]`) });
-  });
+  const headers = headerConditions(m.headers, where);
   const query: QueryCondition[] = [];
   const seenQuery = new Set<string>();
   (m.queryParams ?? []).forEach((q, i) => {
@@ -154,13 +170,22 @@ export interface CompiledFilters {
 
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
+/** The filter types a GRPCRoute may use (its CRD allows no others; the check is for older objects). */
+const GRPC_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror']);
+
 export function compileFilters(
   filters: readonly HTTPRouteFilter[] | undefined,
   where: string,
+  kind: RouteKind = 'HTTPRoute',
 ): CompiledFilters {
   const out: CompiledFilters = { requestHeaders: null, responseHeaders: null, redirect: null, rewrite: null };
   (filters ?? []).forEach((f, i) => {
     const at = `${where}[${i}]`;
+    if (kind === 'GRPCRoute' && !GRPC_FILTERS.has(f.type ?? ''))
+      throw new RuleProblem(
+        'UnsupportedValue',
+        `${at}: filter type "${f.type ?? ''}" is not supported on a GRPCRoute`,
+      );
     switch (f.type) {
       case 'RequestHeaderModifier':
         out.requestHeaders = headerEdits(f.requestHeaderModifier, `${at}.requestHeaderModifier`);
@@ -205,5 +230,72 @@ export function compileFilters(
       'IncompatibleFilters',
       `${where}: RequestRedirect and URLRewrite cannot be used together`,
     );
+  return out;
+}
+
+/** One rule of a route, compiled: its matches, its filters, and its backends with their own filters. */
+export interface CompiledRule {
+  /** `httproute/NS/NAME rule N` (or the rule's name), for logs and /debug/routes */
+  description: string;
+  matches: CompiledMatch[];
+  filters: CompiledFilters;
+  backends: Array<{ backend: Backend; weight: number; filters: CompiledFilters }>;
+}
+
+/** A route's rules, compiled, with the first backendRef problem (its ResolvedRefs reason), if any. */
+export interface CompiledRules {
+  rules: CompiledRule[];
+  refProblem: BackendProblem | null;
+}
+
+export function ruleDescription(source: string, name: string | undefined, i: number): string {
+  return `${source} ${name === undefined ? `rule ${i}` : `rule "${name}"`}`;
+}
+
+/** A rule's weighted backends; a backendRef may carry header modifiers only. */
+export function compileBackendRefs(
+  refs: readonly HTTPBackendRef[] | undefined,
+  where: string,
+  c: RefContext,
+  out: CompiledRules,
+): CompiledRule['backends'] {
+  return (refs ?? []).map((ref, j) => {
+    const at = `${where}.backendRefs[${j}]`;
+    const own = compileFilters(ref.filters, `${at}.filters`, c.kind);
+    if (own.redirect !== null || own.rewrite !== null)
+      throw new RuleProblem(
+        'UnsupportedValue',
+        `${at}.filters: only header modifiers are supported on a backendRef`,
+      );
+    const r = resolveRef(ref, at, c);
+    if (r.problem !== undefined) out.refProblem ??= r.problem;
+    return { backend: r.backend, weight: ref.weight ?? 1, filters: own };
+  });
+}
+
+/** An HTTPRoute's rules; throws RuleProblem for what the agent cannot serve as written. */
+export function compileHttpRules(route: HTTPRoute, c: RefContext): CompiledRules {
+  const out: CompiledRules = { rules: [], refProblem: null };
+  (route.spec?.rules ?? [{}]).forEach((rule, i) => {
+    const where = `spec.rules[${i}]`;
+    const matches = (rule.matches === undefined || rule.matches.length === 0 ? [{}] : rule.matches).map(
+      (m, j) => compileMatch(m, `${where}.matches[${j}]`),
+    );
+    const filters = compileFilters(rule.filters, `${where}.filters`);
+    const prefixOnly = [filters.redirect?.path, filters.rewrite?.path].some(
+      (p) => p?.type === 'ReplacePrefixMatch',
+    );
+    if (prefixOnly && matches.some((m) => m.path.type !== 'PathPrefix'))
+      throw new RuleProblem(
+        'UnsupportedValue',
+        `${where}: ReplacePrefixMatch needs every match of the rule to be a PathPrefix`,
+      );
+    out.rules.push({
+      description: ruleDescription(c.source, rule.name, i),
+      matches,
+      filters,
+      backends: compileBackendRefs(rule.backendRefs, where, c, out),
+    });
+  });
   return out;
 }

@@ -1,9 +1,14 @@
 import { keyOf } from '../routing/types.js';
-import { GATEWAY_GROUP, type Gateway, type Listener, type ParentReference } from './gateway-types.js';
+import {
+  GATEWAY_GROUP,
+  type Gateway,
+  type Listener,
+  type ParentReference,
+  type RouteKind,
+} from './gateway-types.js';
 
-/** The route kinds an HTTP or HTTPS listener takes when its allowedRoutes names none (GRPCRoute: not yet). */
-export const HTTP_ROUTE_KINDS = ['HTTPRoute'] as const;
-export type RouteKind = (typeof HTTP_ROUTE_KINDS)[number];
+/** The route kinds an HTTP or HTTPS listener takes when its allowedRoutes names none: both that the agent serves. */
+export const HTTP_ROUTE_KINDS: readonly RouteKind[] = ['GRPCRoute', 'HTTPRoute'];
 
 type LabelSelector = NonNullable<
   NonNullable<NonNullable<Listener['allowedRoutes']>['namespaces']>['selector']

@@ -59,9 +59,17 @@ export function routeResolver(table: () => RouteTable): Resolver {
       };
     const wb = pickWeighted(a);
     if (wb === null)
-      return { status: 500, message: `${a.description} has no backend to send to.`, route: a.host };
+      return {
+        status: a.unavailableStatus,
+        message: `${a.description} has no backend to send to.`,
+        route: a.host,
+      };
     if (wb.backend.kind === 'unavailable')
-      return { status: 500, message: `Backend unavailable: ${wb.backend.reason}.`, route: a.host };
+      return {
+        status: a.unavailableStatus,
+        message: `Backend unavailable: ${wb.backend.reason}.`,
+        route: a.host,
+      };
     const target =
       a.rewrite?.path == null ? path : rewritePath(a.rewrite.path, bare, c) + (q >= 0 ? path.slice(q) : '');
     return toBackend(wb.backend, target, headers, wb.edits ?? undefined, a.host);

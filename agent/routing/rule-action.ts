@@ -50,7 +50,7 @@ export interface WeightedBackend {
 /**
  * What a Gateway API route rule does with a request it matched, compiled once: a redirect, or one
  * backend picked by weight with the rule's filters and then the backend's own (in its `edits`). `host` is the route
- * hostname the rule was filed under, the bounded metric label; `source` the route (`httproute/NS/NAME`).
+ * hostname the rule was filed under, the bounded metric label; `source` the route (`httproute/NS/NAME`, `grpcroute/NS/NAME`).
  */
 export interface RuleAction {
   readonly kind: 'rule';
@@ -61,8 +61,10 @@ export interface RuleAction {
   readonly redirect: RedirectSpec | null;
   readonly rewrite: RewriteSpec | null;
   readonly backends: readonly WeightedBackend[];
-  /** the sum of the weights; 0 when the rule has no backend to send to (every request answers 500) */
+  /** the sum of the weights; 0 when the rule has no backend to send to (every request answers unavailableStatus) */
   readonly totalWeight: number;
+  /** the answer for the share of an unusable backend: 500 (HTTPRoute), 503, gRPC's UNAVAILABLE (GRPCRoute) */
+  readonly unavailableStatus: number;
 }
 
 /** A backend by weight: null when the weights add up to nothing. */

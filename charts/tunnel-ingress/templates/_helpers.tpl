@@ -56,10 +56,10 @@ field-selected list and watch each), but RBAC cannot grant by names not known in
 # The Gateway API (when its CRDs are installed): read the routes and grants, write the status of
 # our Gateways and their routes.
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["gateways", "httproutes", "referencegrants"]
+  resources: ["gateways", "httproutes", "grpcroutes", "referencegrants"]
   verbs: ["list", "watch"]
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["gateways/status", "httproutes/status"]
+  resources: ["gateways/status", "httproutes/status", "grpcroutes/status"]
   verbs: ["patch"]
 {{- end }}
 {{- end }}

@@ -6,8 +6,16 @@ import { RouteTableBuilder } from '../routing/route-table-builder.js';
 import { pickWeighted, type RuleAction } from '../routing/rule-action.js';
 import { ServiceBackends } from '../routing/service-backends.js';
 import type { Ingress, Service } from '../routing/types.js';
-import type { Gateway, HTTPRoute, HTTPRouteRule, Listener, ReferenceGrant } from './gateway-types.js';
-import { addHttpRoutes, type OurGateway } from './httproute-routes.js';
+import type {
+  Gateway,
+  GRPCRoute,
+  GRPCRouteRule,
+  HTTPRoute,
+  HTTPRouteRule,
+  Listener,
+  ReferenceGrant,
+} from './gateway-types.js';
+import { addGatewayRoutes, type OurGateway } from './gateway-routes.js';
 import { intersectHostnames, listenersOf } from './listener-attachment.js';
 
 let clock = 0;
@@ -66,6 +74,7 @@ function compile(
     gateways?: OurGateway[];
     grants?: ReferenceGrant[];
     ingresses?: Ingress[];
+    grpcRoutes?: GRPCRoute[];
     labels?: Record<string, Record<string, string>>;
   } = {},
 ) {
@@ -75,10 +84,11 @@ function compile(
   );
   const ing = addIngressRoutes(opts.ingresses ?? [], builder, backends, () => undefined);
   const gws = opts.gateways ?? [gateway('edge', [ALL])];
-  const { outcomes, sources } = addHttpRoutes(
+  const { outcomes, sources } = addGatewayRoutes(
     {
       gateways: new Map(gws.map((g) => [g.key, g])),
       httpRoutes: routes,
+      grpcRoutes: opts.grpcRoutes ?? [],
       grants: opts.grants ?? [],
       namespaceLabels: (ns) => opts.labels?.[ns],
     },
@@ -527,5 +537,81 @@ describe('Ingress and Gateway API side by side', () => {
     expect(where(ask('gw.example.com', '/other'))).toBe('b');
     expect(table.serves('ingress/app/ing')).toBe(true);
     expect(table.serves('httproute/app/gw')).toBe(true);
+  });
+});
+
+function grpcRoute(
+  name: string,
+  rules: GRPCRouteRule[],
+  opts: { hostnames?: string[]; parent?: Record<string, unknown> } = {},
+): GRPCRoute {
+  return {
+    metadata: { name, namespace: 'app', creationTimestamp: created(), generation: 1 },
+    spec: {
+      parentRefs: [{ name: 'edge', namespace: 'infra', ...opts.parent }],
+      ...(opts.hostnames === undefined ? {} : { hostnames: opts.hostnames }),
+      rules,
+    },
+  };
+}
+
+const call = (service?: string, method?: string, type?: string) => ({
+  method: { ...(type === undefined ? {} : { type }), service, method },
+});
+
+describe('GRPCRoute', () => {
+  it('matches service and method (Exact and RE2), headers, with GRPCRoute precedence', () => {
+    const { ask, outcomes } = compile([], {
+      grpcRoutes: [
+        grpcRoute('g', [
+          { matches: [call('pkg.Echo', 'Say')], backendRefs: [to('a')] },
+          { matches: [call('pkg.Echo')], backendRefs: [to('b')] },
+          { matches: [call(undefined, 'Ping')], backendRefs: [to('c')] },
+          { matches: [call('pkg\\.Stream.*', 'Get.*', 'RegularExpression')], backendRefs: [to('d')] },
+          {
+            matches: [{ ...call('pkg.Echo', 'Say'), headers: [{ name: 'X-Tenant', value: 'blue' }] }],
+            backendRefs: [to('e')],
+          },
+        ]),
+      ],
+    });
+    expect(outcomes[0]).toMatchObject({ kind: 'GRPCRoute', source: 'grpcroute/app/g' });
+    expect(outcomes[0]?.parents[0]?.accepted.status).toBe(true);
+    expect(where(ask('h.test', '/pkg.Echo/Say', 'POST'))).toBe('a');
+    expect(where(ask('h.test', '/pkg.Echo/Say', 'POST', { 'x-tenant': 'blue' }))).toBe('e');
+    expect(where(ask('h.test', '/pkg.Echo/Other', 'POST'))).toBe('b');
+    // Segments compare whole: another service whose name starts alike is not pkg.Echo.
+    expect(where(ask('h.test', '/pkg.EchoV2/Ping', 'POST'))).toBe('c');
+    expect(where(ask('h.test', '/pkg.StreamV1/GetAll', 'POST'))).toBe('d');
+    expect(where(ask('h.test', '/pkg.StreamV1/Put', 'POST'))).toBe(404);
+    // A gRPC backend speaks HTTP/2 with prior knowledge.
+    expect(ask('h.test', '/pkg.Echo/Say', 'POST')).toMatchObject({ options: { h2: true } });
+  });
+
+  it('answers 503 (UNAVAILABLE) for an unusable backend and refuses filters it does not take', () => {
+    const { ask, outcomes } = compile([], {
+      grpcRoutes: [
+        grpcRoute('g', [{ backendRefs: [to('missing')] }]),
+        grpcRoute('bad', [{ filters: [{ type: 'URLRewrite', urlRewrite: {} }], backendRefs: [to('a')] }], {
+          hostnames: ['bad.test'],
+        }),
+      ],
+    });
+    expect(where(ask('h.test', '/pkg.Echo/Say', 'POST'))).toBe(503);
+    expect(outcomes[0]?.parents[0]?.resolvedRefs.reason).toBe('BackendNotFound');
+    expect(outcomes[1]?.parents[0]?.accepted).toMatchObject({ status: false, reason: 'UnsupportedValue' });
+  });
+
+  it('accepts only the older of an HTTPRoute and a GRPCRoute sharing a hostname on one listener', () => {
+    const older = route('web', [{ backendRefs: [to('a')] }], { hostnames: ['shared.test', 'web.test'] });
+    const newer = grpcRoute('rpc', [{ backendRefs: [to('b')] }], { hostnames: ['*.test'] });
+    const apart = grpcRoute('apart', [{ backendRefs: [to('c')] }], { hostnames: ['rpc.example'] });
+    const { outcomes, ask } = compile([older], { grpcRoutes: [newer, apart] });
+    const byKey = new Map(outcomes.map((o) => [o.source, o.parents[0]?.accepted]));
+    expect(byKey.get('httproute/app/web')?.status).toBe(true);
+    expect(byKey.get('grpcroute/app/rpc')).toMatchObject({ status: false, reason: 'NotAllowedByListeners' });
+    expect(byKey.get('grpcroute/app/apart')?.status).toBe(true);
+    expect(where(ask('other.test', '/pkg.Echo/Say', 'POST'))).toBe(404);
+    expect(where(ask('rpc.example', '/pkg.Echo/Say', 'POST'))).toBe('c');
   });
 });

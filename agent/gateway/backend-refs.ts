@@ -1,0 +1,102 @@
+import { H2C, PLAIN, type OriginOptions } from '../routing/origin-options.js';
+import type { Backend } from '../routing/route-table.js';
+import type { BackendProblem, ServiceBackends } from '../routing/service-backends.js';
+import {
+  GATEWAY_GROUP,
+  type BackendObjectReference,
+  type ReferenceGrant,
+  type RouteKind,
+} from './gateway-types.js';
+
+/** Whether a ReferenceGrant in `toNs` lets `fromKind`s of `fromNs` refer to the `toKind` `name`. */
+export function granted(
+  grants: readonly ReferenceGrant[],
+  fromKind: string,
+  fromNs: string,
+  toNs: string,
+  toGroup: string,
+  toKind: string,
+  name: string,
+): boolean {
+  return grants.some(
+    (g) =>
+      g.metadata?.namespace === toNs &&
+      (g.spec?.from ?? []).some(
+        (f) => (f.group ?? '') === GATEWAY_GROUP && f.kind === fromKind && f.namespace === fromNs,
+      ) &&
+      (g.spec?.to ?? []).some(
+        (t) =>
+          (t.group ?? '') === toGroup &&
+          t.kind === toKind &&
+          (t.name === undefined || t.name === '' || t.name === name),
+      ),
+  );
+}
+
+/** Where a route's backendRefs are resolved: the route, its namespace, the grants and the Services. */
+export interface RefContext {
+  kind: RouteKind;
+  namespace: string;
+  /** `httproute/NS/NAME` or `grpcroute/NS/NAME` */
+  source: string;
+  grants: readonly ReferenceGrant[];
+  backends: ServiceBackends;
+}
+
+/**
+ * A backendRef's Service port as a backend, or an unavailable one and the ResolvedRefs reason why.
+ * The origin protocol comes from the port's appProtocol; a GRPCRoute's backends speak HTTP/2 with
+ * prior knowledge whatever it says short of another protocol, since gRPC has no HTTP/1.1 form.
+ */
+export function resolveRef(
+  ref: BackendObjectReference,
+  where: string,
+  c: RefContext,
+): { backend: Backend; problem?: BackendProblem } {
+  const group = ref.group ?? '';
+  const kind = ref.kind ?? 'Service';
+  const name = ref.name ?? '';
+  const ns = c.namespace;
+  const bns = ref.namespace ?? ns;
+  const source = c.source;
+  const description = `${bns}/${name}:${ref.port ?? '?'}`;
+  const unavailable = (reason: string, message: string) => ({
+    backend: { kind: 'unavailable' as const, reason: message, source, description, host: '' },
+    problem: { reason, message: `${where}: ${message}` },
+  });
+  if (group !== '' || kind !== 'Service')
+    return unavailable(
+      'InvalidKind',
+      `${group === '' ? 'core' : group}/${kind} is not a supported backend kind (only Service)`,
+    );
+  if (bns !== ns && !granted(c.grants, c.kind, ns, bns, '', 'Service', name))
+    return unavailable(
+      'RefNotPermitted',
+      `no ReferenceGrant in namespace ${bns} lets ${c.kind}s of ${ns} refer to Service ${name}`,
+    );
+  if (ref.port === undefined)
+    return unavailable('BackendNotFound', `the reference to Service ${bns}/${name} names no port`);
+  const port = c.backends.servicePort(bns, name, { number: ref.port });
+  let origin: OriginOptions = c.kind === 'GRPCRoute' ? H2C : PLAIN;
+  const app = port?.appProtocol;
+  if (app === 'kubernetes.io/h2c') origin = H2C;
+  else if (app !== undefined && app !== '' && app !== 'http' && app !== 'kubernetes.io/ws')
+    return unavailable(
+      'UnsupportedProtocol',
+      `Service ${bns}/${name} port ${ref.port} has appProtocol "${app}", which the agent does not speak`,
+    );
+  const problems: BackendProblem[] = [];
+  const backend = c.backends.resolve(
+    bns,
+    name,
+    { number: ref.port },
+    { source, where, host: '', origin },
+    problems,
+  );
+  if (backend.kind === 'unavailable')
+    return {
+      backend,
+      problem: { reason: 'BackendNotFound', message: problems[0]?.message ?? backend.reason },
+    };
+  return { backend };
+}
