@@ -507,6 +507,69 @@ describe('actions', () => {
   });
 });
 
+describe('RequestMirror', () => {
+  it('compiles mirrors with their share; a mirror that does not resolve is left out and ResolvedRefs says why', () => {
+    const mirrorTo = (name: string, share: Record<string, unknown> = {}) => ({
+      type: 'RequestMirror',
+      requestMirror: { backendRef: { name, port: 80 }, ...share },
+    });
+    const { table, outcomes } = compile([
+      route('r', [
+        {
+          filters: [
+            mirrorTo('b'),
+            mirrorTo('c', { percent: 25 }),
+            mirrorTo('d', { fraction: { numerator: 1, denominator: 8 } }),
+          ],
+          backendRefs: [to('a')],
+        },
+      ]),
+      route('m', [{ filters: [mirrorTo('missing')], backendRefs: [to('a')] }], { hostnames: ['m.test'] }),
+      route('h2', [{ filters: [mirrorTo('h2')], backendRefs: [to('a')] }], { hostnames: ['h2.test'] }),
+    ]);
+    const action = (host: string) => table.route(host, '/', 'GET', {}, '')?.action as RuleAction;
+    expect(action('h.test').mirrors?.map((m) => [m.backend.upstream.service, m.fraction])).toEqual([
+      ['b', 1],
+      ['c', 0.25],
+      ['d', 0.125],
+    ]);
+    expect(action('m.test').mirrors).toBeNull();
+    expect(outcomes[1]?.parents[0]?.resolvedRefs.reason).toBe('BackendNotFound');
+    expect(outcomes[2]?.parents[0]?.resolvedRefs.reason).toBe('UnsupportedProtocol');
+    // A GRPCRoute cannot mirror (gRPC has no HTTP/1.1 form): refused, never skipped.
+    const g = compile([], {
+      grpcRoutes: [grpcRoute('g', [{ filters: [mirrorTo('b')], backendRefs: [to('a')] }])],
+    });
+    expect(g.outcomes[0]?.parents[0]?.accepted).toMatchObject({ status: false, reason: 'UnsupportedValue' });
+  });
+});
+
+describe('timeouts', () => {
+  it('makes one deadline of request and backendRequest; 0s turns one off; a bad duration is refused', () => {
+    const rule = (timeouts: Record<string, string>, value: string) => ({
+      matches: [prefix(value)],
+      timeouts,
+      backendRefs: [to('a')],
+    });
+    const { ask, outcomes } = compile([
+      route('r', [
+        rule({ request: '10s', backendRequest: '1s500ms' }, '/both'),
+        rule({ request: '2m' }, '/request'),
+        rule({ request: '0s', backendRequest: '250ms' }, '/backend'),
+        rule({}, '/none'),
+      ]),
+      route('bad', [rule({ request: '1.5s' }, '/')], { hostnames: ['bad.test'] }),
+      route('longer', [rule({ request: '1s', backendRequest: '2s' }, '/')], { hostnames: ['longer.test'] }),
+    ]);
+    expect(ask('h.test', '/both')).toMatchObject({ timeoutMs: 1500 });
+    expect(ask('h.test', '/request')).toMatchObject({ timeoutMs: 120_000 });
+    expect(ask('h.test', '/backend')).toMatchObject({ timeoutMs: 250 });
+    expect('timeoutMs' in ask('h.test', '/none')).toBe(false);
+    expect(outcomes[1]?.parents[0]?.accepted).toMatchObject({ status: false, reason: 'UnsupportedValue' });
+    expect(outcomes[2]?.parents[0]?.accepted.message).toContain('backendRequest is longer than request');
+  });
+});
+
 describe('Ingress and Gateway API side by side', () => {
   it('share one table: an Ingress host does not fall through, a Gateway route host does', () => {
     const ingress: Ingress = {

@@ -246,6 +246,11 @@ function fileRules(builder: RouteTableBuilder, p: Prepared, host: string): void 
       rewrite: f.rewrite,
       backends: weighted,
       totalWeight: weighted.reduce((n, b) => n + Math.max(0, b.weight), 0),
+      mirrors:
+        rule.mirrors.length === 0
+          ? null
+          : rule.mirrors.map((m) => ({ ...m, edits: joinEdits(f.rewrite?.hostname ?? null, f) })),
+      timeoutMs: rule.timeoutMs,
       unavailableStatus,
     };
     rule.matches.forEach((m, j) => {

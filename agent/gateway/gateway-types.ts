@@ -95,7 +95,11 @@ export interface HTTPRouteFilter {
     statusCode?: number;
   };
   urlRewrite?: { hostname?: string; path?: PathModifierSpec };
-  requestMirror?: { backendRef?: BackendObjectReference; percent?: number };
+  requestMirror?: {
+    backendRef?: BackendObjectReference;
+    percent?: number;
+    fraction?: { numerator?: number; denominator?: number };
+  };
   cors?: unknown;
   extensionRef?: { group?: string; kind?: string; name?: string };
 }

@@ -85,11 +85,14 @@ export function compileGrpcRules(route: GRPCRoute, c: RefContext): CompiledRules
     const matches = (rule.matches === undefined || rule.matches.length === 0 ? [{}] : rule.matches).map(
       (m, j) => compileGrpcMatch(m, `${where}.matches[${j}]`),
     );
+    const filters = compileFilters(rule.filters, `${where}.filters`, 'GRPCRoute');
     out.rules.push({
       description: ruleDescription(c.source, rule.name, i),
       matches,
-      filters: compileFilters(rule.filters, `${where}.filters`, 'GRPCRoute'),
+      filters,
       backends: compileBackendRefs(rule.backendRefs, where, c, out),
+      mirrors: [],
+      timeoutMs: 0,
     });
   });
   return out;

@@ -1,3 +1,4 @@
+import { durationMs } from '../../common/duration.js';
 import type { PathTest } from '../routing/route-table-builder.js';
 import type { Backend } from '../routing/route-table.js';
 import type { BackendProblem } from '../routing/service-backends.js';
@@ -11,9 +12,11 @@ import {
 import type { HeaderEdits, PathModifier, RedirectSpec, RewriteSpec } from '../routing/rule-action.js';
 import { resolveRef, type RefContext } from './backend-refs.js';
 import type {
+  BackendObjectReference,
   HTTPBackendRef,
   HTTPRoute,
   HTTPRouteFilter,
+  HTTPRouteRule,
   HTTPRouteMatch,
   HeaderFilter,
   PathModifierSpec,
@@ -166,19 +169,30 @@ export interface CompiledFilters {
   responseHeaders: HeaderEdits | null;
   redirect: RedirectSpec | null;
   rewrite: RewriteSpec | null;
+  /** RequestMirror filters, their backendRefs not resolved yet */
+  mirrors: Array<{ ref: BackendObjectReference; fraction: number; where: string }>;
 }
 
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 
-/** The filter types a GRPCRoute may use (its CRD allows no others; the check is for older objects). */
-const GRPC_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror']);
+/**
+ * The filter types the agent serves on a GRPCRoute. Its CRD also allows RequestMirror, which is
+ * refused here (UnsupportedValue): mirrors go over HTTP/1.1, and gRPC has no HTTP/1.1 form.
+ */
+const GRPC_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier']);
 
 export function compileFilters(
   filters: readonly HTTPRouteFilter[] | undefined,
   where: string,
   kind: RouteKind = 'HTTPRoute',
 ): CompiledFilters {
-  const out: CompiledFilters = { requestHeaders: null, responseHeaders: null, redirect: null, rewrite: null };
+  const out: CompiledFilters = {
+    requestHeaders: null,
+    responseHeaders: null,
+    redirect: null,
+    rewrite: null,
+    mirrors: [],
+  };
   (filters ?? []).forEach((f, i) => {
     const at = `${where}[${i}]`;
     if (kind === 'GRPCRoute' && !GRPC_FILTERS.has(f.type ?? ''))
@@ -215,6 +229,23 @@ export function compileFilters(
         };
         break;
       }
+      case 'RequestMirror': {
+        const m = f.requestMirror ?? {};
+        const fr = m.fraction;
+        const fraction =
+          m.percent !== undefined
+            ? m.percent / 100
+            : fr !== undefined
+              ? (fr.numerator ?? 0) / (fr.denominator ?? 100)
+              : 1;
+        if (!(fraction >= 0 && fraction <= 1))
+          throw new RuleProblem(
+            'UnsupportedValue',
+            `${at}.requestMirror: the share mirrored is not between 0 and 100 %`,
+          );
+        out.mirrors.push({ ref: m.backendRef ?? {}, fraction, where: `${at}.requestMirror.backendRef` });
+        break;
+      }
       case 'URLRewrite':
         out.rewrite = {
           hostname: f.urlRewrite?.hostname?.toLowerCase() ?? null,
@@ -240,6 +271,34 @@ export interface CompiledRule {
   matches: CompiledMatch[];
   filters: CompiledFilters;
   backends: Array<{ backend: Backend; weight: number; filters: CompiledFilters }>;
+  /** the RequestMirror backends that resolved (those that did not are dropped, and ResolvedRefs says why) */
+  mirrors: Array<{ backend: Extract<Backend, { kind: 'service' }>; fraction: number }>;
+  /** the rule's timeouts as one deadline (RuleAction.timeoutMs); 0 for none */
+  timeoutMs: number;
+}
+
+/** The Gateway API's Duration: up to four number-unit pairs (GEP-2257). */
+const DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
+/** setTimeout's limit (about 24.8 days): a longer timeout would fire at once. */
+const LONGEST_MS = 2 ** 31 - 1;
+
+function duration(value: string | undefined, where: string): number {
+  if (value === undefined) return 0;
+  const ms = DURATION.test(value) ? durationMs(value) : null;
+  if (ms === null) throw new RuleProblem('UnsupportedValue', `${where}: "${value}" is not a duration`);
+  return Math.min(ms, LONGEST_MS);
+}
+
+/**
+ * HTTPRouteRule.timeouts as one deadline from the request's arrival: the smaller of request and
+ * backendRequest that is set; "0s" turns one off, as the API says.
+ */
+export function ruleTimeout(t: HTTPRouteRule['timeouts'], where: string): number {
+  const request = duration(t?.request, `${where}.request`);
+  const backend = duration(t?.backendRequest, `${where}.backendRequest`);
+  if (request > 0 && backend > request)
+    throw new RuleProblem('UnsupportedValue', `${where}: backendRequest is longer than request`);
+  return request === 0 ? backend : backend === 0 ? request : Math.min(request, backend);
 }
 
 /** A route's rules, compiled, with the first backendRef problem (its ResolvedRefs reason), if any. */
@@ -262,7 +321,7 @@ export function compileBackendRefs(
   return (refs ?? []).map((ref, j) => {
     const at = `${where}.backendRefs[${j}]`;
     const own = compileFilters(ref.filters, `${at}.filters`, c.kind);
-    if (own.redirect !== null || own.rewrite !== null)
+    if (own.redirect !== null || own.rewrite !== null || own.mirrors.length > 0)
       throw new RuleProblem(
         'UnsupportedValue',
         `${at}.filters: only header modifiers are supported on a backendRef`,
@@ -271,6 +330,30 @@ export function compileBackendRefs(
     if (r.problem !== undefined) out.refProblem ??= r.problem;
     return { backend: r.backend, weight: ref.weight ?? 1, filters: own };
   });
+}
+
+/**
+ * A rule's RequestMirror backends. A mirror goes over HTTP/1.1 (it is a copy, sent and forgotten),
+ * so a Service port that asks for h2c cannot take one; like a backendRef that does not resolve, it
+ * is left out and ResolvedRefs says why.
+ */
+export function compileMirrors(
+  mirrors: CompiledFilters['mirrors'],
+  c: RefContext,
+  out: CompiledRules,
+): CompiledRule['mirrors'] {
+  const kept: CompiledRule['mirrors'] = [];
+  for (const m of mirrors) {
+    const r = resolveRef(m.ref, m.where, c);
+    if (r.problem !== undefined) out.refProblem ??= r.problem;
+    else if (r.backend.kind === 'service' && r.backend.origin.h2)
+      out.refProblem ??= {
+        reason: 'UnsupportedProtocol',
+        message: `${m.where}: a mirror is sent over HTTP/1.1, and this Service port asks for h2c`,
+      };
+    else if (r.backend.kind === 'service') kept.push({ backend: r.backend, fraction: m.fraction });
+  }
+  return kept;
 }
 
 /** An HTTPRoute's rules; throws RuleProblem for what the agent cannot serve as written. */
@@ -295,6 +378,8 @@ export function compileHttpRules(route: HTTPRoute, c: RefContext): CompiledRules
       matches,
       filters,
       backends: compileBackendRefs(rule.backendRefs, where, c, out),
+      mirrors: compileMirrors(filters.mirrors, c, out),
+      timeoutMs: ruleTimeout(rule.timeouts, `${where}.timeouts`),
     });
   });
   return out;

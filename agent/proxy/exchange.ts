@@ -1,10 +1,12 @@
 import type http2 from 'node:http2';
-import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../observability/metrics.js';
 import type { Upstream } from '../routing/upstreams.js';
 import { NOTHING_SENT, originError } from './origin-error.js';
 import { editResponseHeaders } from './header-edits.js';
+import { answerLocally } from './local-answer.js';
+import { feedMirrors } from './request-mirror.js';
 import { responseHeaders } from './origin-headers.js';
 import type { RequestContext } from './request-context.js';
 import type { RequestRecorder } from './request-recorder.js';
@@ -23,6 +25,9 @@ export type TunnelStream = Duplex & { [EXCHANGE]?: Exchange };
 /** Retries: at most 2, to other endpoints (cloudflared's default is no retry; an ingress does). */
 const MAX_RETRIES = 2;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** Why an exchange ended early when the edge canceled its stream (abort's default). */
+export const EDGE_CANCELED = 'the edge canceled the stream';
 
 export const UNREACHABLE =
   'Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared';
@@ -49,6 +54,8 @@ export abstract class Exchange {
   private retries = 0;
   /** endpoints tried (created on the first retry only) */
   private tried: Set<string> | null = null;
+  /** the route's timeout, while it runs */
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     protected readonly deps: ExchangeDeps,
@@ -69,10 +76,37 @@ export abstract class Exchange {
     stream[EXCHANGE] = this;
     stream.on('close', onStreamClose);
     stream.on('drain', onStreamDrain);
+    if (ctx.timeoutMs > 0)
+      this.timer = setTimeout(
+        onTimeout,
+        Math.max(1, ctx.timeoutMs - (performance.now() - ctx.started)),
+        this,
+      );
   }
 
-  /** The edge canceled: stop the origin request. */
-  abstract abort(): void;
+  /** Stop the origin request and record the exchange with `reason` (the edge canceled, by default). */
+  abstract abort(reason?: string): void;
+
+  /**
+   * The route's timeout passed before the response was complete: 504 when nothing was sent yet, a
+   * broken stream when the response had started (never a complete-looking short one).
+   */
+  timedOut(): void {
+    this.timer = null;
+    const { stream, ctx } = this;
+    if (this.finished || stream.destroyed) return;
+    const reason = `the route's timeout of ${ctx.timeoutMs} ms passed`;
+    this.deps.metrics?.originErrors.inc({ reason: 'ORIGIN_ROUTE_TIMEOUT' });
+    this.deps.log.warn(
+      { origin: this.origin, method: ctx.method, path: ctx.path, code: 'ORIGIN_ROUTE_TIMEOUT' },
+      'origin request timed out',
+    );
+    if (this.status === 0 && !ctx.responder.headersSent(stream)) {
+      answerLocally(ctx, 504, `Gateway Timeout: ${reason}.`);
+      this.status = 504;
+    } else ctx.responder.abort(stream);
+    this.abort(reason);
+  }
   /** The tunnel stream drained: read from the origin again. */
   abstract resume(): void;
 
@@ -150,6 +184,11 @@ export abstract class Exchange {
     const { stream, ctx } = this;
     if (stream.destroyed || ctx.responder.headersSent(stream)) return;
     this.status = statusCode;
+    // A websocket's request ends with its upgrade: the route's timeout does not cover the session.
+    if (statusCode === 101 && this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     this.upstream?.connected(this.endpointKey);
     ctx.responder.respond(
       stream,
@@ -202,6 +241,10 @@ export abstract class Exchange {
   protected finish(error: string | undefined): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const metrics = this.deps.metrics;
     metrics?.inflight.dec();
     if (this.upstream?.tracksLoad === true) this.upstream.release(this.endpointKey);
@@ -219,6 +262,10 @@ function onStreamClose(this: TunnelStream): void {
   if (ex !== undefined && !ex.finished) ex.abort();
 }
 
+function onTimeout(ex: Exchange): void {
+  ex.timedOut();
+}
+
 function onStreamDrain(this: TunnelStream): void {
   this[EXCHANGE]?.resume();
 }
@@ -230,12 +277,28 @@ function onStreamDrain(this: TunnelStream): void {
  * would start the stream flowing before it reads, and lose what passed in between.
  */
 export class CountedBody extends Transform {
-  constructor(private readonly ctx: RequestContext) {
+  constructor(
+    private readonly ctx: RequestContext,
+    /** RequestMirror copies of the body, fed as it passes (request-mirror.ts) */
+    private readonly copies: readonly Writable[] | null = null,
+  ) {
     super({ highWaterMark: 64 * 1024 });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.ctx.bytesIn += chunk.length;
+    if (this.copies !== null) feedMirrors(this.copies, chunk);
     cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.copies !== null) for (const c of this.copies) if (!c.destroyed) c.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    // The original's body broke off: its copies must not look complete.
+    if (this.copies !== null) for (const c of this.copies) if (!c.writableEnded) c.destroy();
+    cb(err);
   }
 }

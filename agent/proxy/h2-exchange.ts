@@ -1,6 +1,6 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Transform } from 'node:stream';
-import { Exchange } from './exchange.js';
+import { EDGE_CANCELED, Exchange } from './exchange.js';
 import { OriginError } from './origin-error.js';
 import { H2Sessions } from './h2-sessions.js';
 import type { OriginOptions } from '../routing/origin-options.js';
@@ -64,8 +64,8 @@ export class H2Exchange extends Exchange {
     if (this.body !== null) this.body.pipe(req);
   }
 
-  abort(): void {
-    this.finish('the edge canceled the stream');
+  abort(reason: string = EDGE_CANCELED): void {
+    this.finish(reason);
     const req = this.req;
     if (req !== null && !req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
   }

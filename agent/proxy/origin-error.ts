@@ -22,6 +22,8 @@ export const ORIGIN_ERRORS = {
   ORIGIN_CLOSED: 'the endpoint closed or reset the connection',
   ORIGIN_STREAM_RESET: 'an HTTP/2 origin reset the stream',
   ORIGIN_HEADERS_TIMEOUT: 'no response head within the response header timeout',
+  ORIGIN_ROUTE_TIMEOUT:
+    "the response was not complete within the route's timeout (a Gateway API rule's timeouts)",
   ORIGIN_PROTOCOL: 'the endpoint answered something that is not HTTP',
   ORIGIN_FAILED: 'any other failure',
 } as const;

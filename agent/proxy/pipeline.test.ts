@@ -125,6 +125,19 @@ beforeAll(async () => {
       res.writeHead(403, { 'content-type': 'text/plain' }).end('no websockets here');
       return;
     }
+    // Slow origins: no head for a while, or a head and then a body that stalls.
+    if (req.url === '/slow-head') {
+      const t = setTimeout(() => res.writeHead(200).end('late'), 2000);
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
+    if (req.url === '/slow-body') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first part;');
+      const t = setTimeout(() => res.end('rest'), 2000);
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
     let n = 0;
     req.on('data', (c: Buffer) => (n += c.length));
     req.on('end', () =>
@@ -302,6 +315,37 @@ describe('request pipeline', () => {
     expect(seen).toHaveLength(0);
     expect(requests.recent().map((r) => [r.status, r.endpoint])).toEqual([[301, 'agent']]);
     await p.close();
+  });
+
+  it("ends an exchange at its route's timeout: 504 before the head, a broken stream after it", async () => {
+    const { p, requests, metrics } = pipeline((_host, path) => ({
+      origin: originUrl,
+      path,
+      route: 'app.test',
+      timeoutMs: 150,
+    }));
+    const t0 = performance.now();
+    const head = request(get('/slow-head'));
+    p.serve(head.req);
+    const a = await answered(head.stream);
+    expect(a.status).toBe(504);
+    expect(a.body.toString()).toContain('timeout of 150 ms passed');
+    expect(performance.now() - t0).toBeLessThan(1500);
+    const body = request(get('/slow-body'));
+    p.serve(body.req);
+    const b = await answered(body.stream);
+    expect(b.status).toBe(200);
+    expect(b.aborted).toBe(true);
+    const recorded = requests.recent().slice(-2);
+    expect(recorded.map((r) => r.status)).toEqual([504, 200]);
+    expect(recorded.every((r) => r.error?.includes("route's timeout") === true)).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('tunnel_ingress_origin_errors_total')).toContain(
+      'reason="ORIGIN_ROUTE_TIMEOUT"} 2',
+    );
+    // Within its timeout, a request is untouched.
+    const fast = request(get('/quick'));
+    p.serve(fast.req);
+    expect((await answered(fast.stream)).status).toBe(200);
   });
 
   it('answers itself when nothing routes: 404 page, recorded as unmatched', async () => {

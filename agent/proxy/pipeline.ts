@@ -12,6 +12,7 @@ import { answerLocally } from './local-answer.js';
 import { h2Headers, originHeaders } from './origin-headers.js';
 import type { OriginPools } from './origin-pools.js';
 import { RequestContext } from './request-context.js';
+import { RequestMirrors } from './request-mirror.js';
 import { framingProblem } from './request-framing.js';
 import { normalizeRequestPath } from './request-path.js';
 import type { RequestRecorder } from './request-recorder.js';
@@ -56,9 +57,11 @@ const TCP_REFUSED = 'TCP streams are not supported';
  */
 export class RequestPipeline {
   private readonly deps: ExchangeDeps;
+  private readonly mirrors: RequestMirrors;
 
   constructor(private readonly opts: PipelineOptions) {
     this.deps = { log: opts.log, metrics: opts.metrics, recorder: opts.recorder };
+    this.mirrors = new RequestMirrors(opts.pools, opts.log, opts.metrics);
   }
 
   serve(req: TunnelRequest): void {
@@ -112,13 +115,21 @@ export class RequestPipeline {
     }
     ctx.path = target.path;
     ctx.edits = target.edits;
+    if (target.timeoutMs !== undefined) ctx.timeoutMs = target.timeoutMs;
     return target;
   }
 
-  /** Phase 3, by kind; the exchange then responds (phase 4) and records (phase 5) as the origin answers. */
+  /**
+   * Phase 3, by kind; the exchange then responds (phase 4) and records (phase 5) as the origin
+   * answers. A route's RequestMirror copies leave here too, beside the exchange, never in its way.
+   */
   exchange(ctx: RequestContext, target: Routed): void {
     const { pools, connectorId } = this.opts;
     let headers = originHeaders(ctx.headers, ctx.authority, connectorId);
+    const copies =
+      target.mirrors === undefined || ctx.kind === 'websocket'
+        ? null
+        : this.mirrors.start(ctx, target.mirrors, headers);
     if (ctx.edits !== undefined) headers = editRequestHeaders(headers, ctx.edits);
     const options = target.options ?? PLAIN;
     if (ctx.kind === 'websocket') {
@@ -134,7 +145,7 @@ export class RequestPipeline {
     if (options.h2) {
       const ex = new H2Exchange(this.deps, ctx, target.origin, target.upstream, retryable, grpc);
       pools.warnIfInsecure(options);
-      const body = ctx.hasBody ? ctx.stream.pipe(new CountedBody(ctx)) : null;
+      const body = ctx.hasBody ? ctx.stream.pipe(new CountedBody(ctx, copies)) : null;
       ex.start(
         pools.h2,
         options,
@@ -144,7 +155,7 @@ export class RequestPipeline {
       return;
     }
     const ex = new UndiciExchange(this.deps, ctx, target.origin, target.upstream, retryable, grpc);
-    const body = ctx.hasBody ? ctx.stream.pipe(new CountedBody(ctx)) : null;
+    const body = ctx.hasBody ? ctx.stream.pipe(new CountedBody(ctx, copies)) : null;
     ex.start(pools.agentFor(target.options), options.tls, headers, body);
   }
 

@@ -38,6 +38,8 @@ export class RequestContext {
   endpoint = 'agent';
   /** the Gateway API filters' header edits for this request and its response (resolve) */
   edits: RouteEdits | undefined = undefined;
+  /** the route's timeout for the whole exchange, from arrival (resolve); 0 for none */
+  timeoutMs = 0;
   /** the status the visitor got; 0 until known */
   status = 0;
   bytesIn = 0;

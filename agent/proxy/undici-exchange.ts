@@ -2,7 +2,7 @@ import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { TunnelError } from '../../tunnel/errors.js';
-import { Exchange } from './exchange.js';
+import { EDGE_CANCELED, Exchange } from './exchange.js';
 
 /**
  * A request to an origin through undici's keep-alive pools: HTTP/1.1, or HTTP/2 where TLS's ALPN
@@ -28,8 +28,8 @@ export class UndiciExchange extends Exchange implements Dispatcher.DispatchHandl
     );
   }
 
-  abort(): void {
-    this.finish('the edge canceled the stream');
+  abort(reason: string = EDGE_CANCELED): void {
+    this.finish(reason);
     this.controller?.abort(
       new TunnelError('EDGE_CANCELED', 'the edge canceled the stream', { source: 'edge' }),
     );

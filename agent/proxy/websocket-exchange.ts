@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { EXCHANGE, Exchange } from './exchange.js';
+import { EDGE_CANCELED, EXCHANGE, Exchange } from './exchange.js';
 import { answerLocally } from './local-answer.js';
 import { handshakeHeaders } from './origin-headers.js';
 
@@ -63,10 +63,10 @@ export class WebsocketExchange extends Exchange {
     out.end();
   }
 
-  abort(): void {
+  abort(reason: string = EDGE_CANCELED): void {
     // The edge went away: a spliced pair closes through its own listeners.
     if (!this.spliced) {
-      this.finish('the edge canceled the stream');
+      this.finish(reason);
       this.out?.destroy();
     }
   }

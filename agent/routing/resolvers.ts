@@ -2,7 +2,7 @@ import type http2 from 'node:http2';
 import { PLAIN, type OriginOptions } from './origin-options.js';
 import { redirectLocation, rewritePath } from './path-modifiers.js';
 import type { Backend, RouteTable } from './route-table.js';
-import { pickWeighted, type RouteEdits } from './rule-action.js';
+import { pickWeighted, type Mirror, type RouteEdits } from './rule-action.js';
 import type { Upstream } from './upstreams.js';
 
 /**
@@ -18,6 +18,10 @@ export type Resolution =
       upstream?: Upstream;
       options?: OriginOptions;
       edits?: RouteEdits;
+      /** a Gateway API rule's timeouts: the whole exchange must end within this many ms of arrival */
+      timeoutMs?: number;
+      /** a Gateway API rule's RequestMirror filters */
+      mirrors?: readonly Mirror[];
     }
   | { status: number; message: string; route: string; location?: string };
 
@@ -72,7 +76,12 @@ export function routeResolver(table: () => RouteTable): Resolver {
       };
     const target =
       a.rewrite?.path == null ? path : rewritePath(a.rewrite.path, bare, c) + (q >= 0 ? path.slice(q) : '');
-    return toBackend(wb.backend, target, headers, wb.edits ?? undefined, a.host);
+    const r = toBackend(wb.backend, target, headers, wb.edits ?? undefined, a.host);
+    if (!('status' in r)) {
+      if (a.timeoutMs > 0) r.timeoutMs = a.timeoutMs;
+      if (a.mirrors !== null) r.mirrors = a.mirrors;
+    }
+    return r;
   };
 }
 

@@ -48,6 +48,16 @@ export interface WeightedBackend {
 }
 
 /**
+ * A RequestMirror of a rule: a copy of `fraction` (0 to 1) of its requests goes to one endpoint of
+ * `backend`, with the rule's request edits; the copy's answer is thrown away.
+ */
+export interface Mirror {
+  readonly backend: Extract<Backend, { kind: 'service' }>;
+  readonly fraction: number;
+  readonly edits: RouteEdits | null;
+}
+
+/**
  * What a Gateway API route rule does with a request it matched, compiled once: a redirect, or one
  * backend picked by weight with the rule's filters and then the backend's own (in its `edits`). `host` is the route
  * hostname the rule was filed under, the bounded metric label; `source` the route (`httproute/NS/NAME`, `grpcroute/NS/NAME`).
@@ -61,8 +71,15 @@ export interface RuleAction {
   readonly redirect: RedirectSpec | null;
   readonly rewrite: RewriteSpec | null;
   readonly backends: readonly WeightedBackend[];
+  /** the rule's RequestMirror filters; null when it has none */
+  readonly mirrors: readonly Mirror[] | null;
   /** the sum of the weights; 0 when the rule has no backend to send to (every request answers unavailableStatus) */
   readonly totalWeight: number;
+  /**
+   * The rule's `timeouts` as one deadline from the request's arrival: the smaller of request and
+   * backendRequest (the agent sends to the origin at once, and retries share it); 0 for none.
+   */
+  readonly timeoutMs: number;
   /** the answer for the share of an unusable backend: 500 (HTTPRoute), 503, gRPC's UNAVAILABLE (GRPCRoute) */
   readonly unavailableStatus: number;
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { gatewayApiCrds } from '../helpers/gateway-api.js';
@@ -138,6 +139,16 @@ spec:
     - matches: [{path: {type: PathPrefix, value: /method}, method: POST}]
       backendRefs: [{name: svc-b, port: 80}]
     - matches: [{path: {type: PathPrefix, value: /method}}]
+      backendRefs: [{name: svc-a, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /echo/mirrored}}]
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: {set: [{name: X-Mirror-Test, value: "yes"}]}
+        - type: RequestMirror
+          requestMirror: {backendRef: {name: svc-b, port: 80}}
+      backendRefs: [{name: svc-a, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /slow}}]
+      timeouts: {request: 500ms, backendRequest: 400ms}
       backendRefs: [{name: svc-a, port: 80}]
 `,
         `apiVersion: gateway.networking.k8s.io/v1
@@ -345,6 +356,38 @@ spec:
     expect(r.headers.location).toBe('http://gw.test/new');
     const rw = await visit('gw.test', '/strip/deep?q=1');
     expect((JSON.parse(rw.body) as { url: string }).url).toBe('/echo/deep?q=1');
+  });
+
+  it('mirrors a request, body and edited headers, to the mirror backend and answers from the backend', async () => {
+    const copies: Array<{ url?: string; header?: string | string[]; body: string }> = [];
+    const listen = (req: IncomingMessage) => {
+      const seen = { url: req.url, header: req.headers['x-mirror-test'], body: '' };
+      req.on('data', (c: Buffer) => (seen.body += c.toString()));
+      req.on('end', () => copies.push(seen));
+    };
+    b.server.on('request', listen);
+    try {
+      const res = await request(`${edge.publicUrl}/echo/mirrored?n=1`, {
+        method: 'POST',
+        headers: { host: 'gw.test' },
+        body: 'copy me',
+      });
+      const answer = JSON.parse(await res.body.text()) as { origin: string; bodyLength: number };
+      expect(answer).toMatchObject({ origin: 'origin-a', bodyLength: 7 });
+      await waitUntil(async () => (copies.length > 0 ? true : undefined), 10_000, 'the mirrored copy');
+      expect(copies).toEqual([{ url: '/echo/mirrored?n=1', header: 'yes', body: 'copy me' }]);
+    } finally {
+      b.server.off('request', listen);
+    }
+  });
+
+  it("ends a request at its rule's timeouts with 504, and leaves a quicker one alone", async () => {
+    const t0 = Date.now();
+    const late = await visit('gw.test', '/slow/3000');
+    expect(late.status).toBe(504);
+    expect(late.body).toContain('timeout of 400 ms passed');
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect((await visit('gw.test', '/slow/20')).status).toBe(200);
   });
 
   it('splits traffic by weight: 3:1 within 5 % over 2,000 requests', async () => {
