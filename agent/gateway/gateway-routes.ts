@@ -244,6 +244,7 @@ function fileRules(builder: RouteTableBuilder, p: Prepared, host: string): void 
       description: rule.description,
       redirect: f.redirect,
       rewrite: f.rewrite,
+      cors: f.cors,
       backends: weighted,
       totalWeight: weighted.reduce((n, b) => n + Math.max(0, b.weight), 0),
       mirrors:

@@ -21,6 +21,7 @@ export const SUPPORTED_FEATURES = [
   'GRPCRouteNamedRouteRule',
   'HTTPRoute',
   'HTTPRouteBackendTimeout',
+  'HTTPRouteCORS',
   'HTTPRouteNamedRouteRule',
   'HTTPRouteRequestMirror',
   'HTTPRouteRequestMultipleMirrors',

@@ -100,7 +100,14 @@ export interface HTTPRouteFilter {
     percent?: number;
     fraction?: { numerator?: number; denominator?: number };
   };
-  cors?: unknown;
+  cors?: {
+    allowOrigins?: string[];
+    allowCredentials?: boolean;
+    allowMethods?: string[];
+    allowHeaders?: string[];
+    exposeHeaders?: string[];
+    maxAge?: number;
+  };
   extensionRef?: { group?: string; kind?: string; name?: string };
 }
 

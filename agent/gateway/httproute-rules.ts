@@ -1,4 +1,5 @@
 import { durationMs } from '../../common/duration.js';
+import { CorsPolicy, parseOriginPattern } from '../routing/cors.js';
 import type { PathTest } from '../routing/route-table-builder.js';
 import type { Backend } from '../routing/route-table.js';
 import type { BackendProblem } from '../routing/service-backends.js';
@@ -163,12 +164,43 @@ function pathModifier(p: PathModifierSpec | undefined, where: string): PathModif
   throw new RuleProblem('UnsupportedValue', `${where}.path: type "${p.type ?? ''}" is not supported`);
 }
 
+function corsList(
+  list: readonly string[] | undefined,
+  where: string,
+  check: (v: string) => boolean,
+): '*' | string[] {
+  const values = list ?? [];
+  if (values.includes('*')) {
+    if (values.length > 1) throw new RuleProblem('UnsupportedValue', `${where}: "*" must stand alone`);
+    return '*';
+  }
+  for (const v of values)
+    if (!check(v)) throw new RuleProblem('UnsupportedValue', `${where}: "${v}" is not supported`);
+  return [...values];
+}
+
+function corsPolicy(c: NonNullable<HTTPRouteFilter['cors']>, where: string): CorsPolicy {
+  const maxAge = c.maxAge ?? 5;
+  if (!Number.isInteger(maxAge) || maxAge < 1)
+    throw new RuleProblem('UnsupportedValue', `${where}.maxAge: ${maxAge} is not a number of seconds`);
+  const name = (v: string) => HEADER_NAME.test(v);
+  return new CorsPolicy({
+    origins: corsList(c.allowOrigins, `${where}.allowOrigins`, (v) => parseOriginPattern(v) !== null),
+    credentials: c.allowCredentials === true,
+    methods: corsList(c.allowMethods, `${where}.allowMethods`, (v) => METHODS.has(v)),
+    headers: corsList(c.allowHeaders, `${where}.allowHeaders`, name),
+    expose: corsList(c.exposeHeaders, `${where}.exposeHeaders`, name),
+    maxAgeSeconds: maxAge,
+  });
+}
+
 /** A rule's (or a backendRef's) filters, each type at most once, checked and compiled. */
 export interface CompiledFilters {
   requestHeaders: HeaderEdits | null;
   responseHeaders: HeaderEdits | null;
   redirect: RedirectSpec | null;
   rewrite: RewriteSpec | null;
+  cors: CorsPolicy | null;
   /** RequestMirror filters, their backendRefs not resolved yet */
   mirrors: Array<{ ref: BackendObjectReference; fraction: number; where: string }>;
 }
@@ -191,6 +223,7 @@ export function compileFilters(
     responseHeaders: null,
     redirect: null,
     rewrite: null,
+    cors: null,
     mirrors: [],
   };
   (filters ?? []).forEach((f, i) => {
@@ -229,6 +262,9 @@ export function compileFilters(
         };
         break;
       }
+      case 'CORS':
+        out.cors = corsPolicy(f.cors ?? {}, `${at}.cors`);
+        break;
       case 'RequestMirror': {
         const m = f.requestMirror ?? {};
         const fr = m.fraction;
@@ -321,7 +357,7 @@ export function compileBackendRefs(
   return (refs ?? []).map((ref, j) => {
     const at = `${where}.backendRefs[${j}]`;
     const own = compileFilters(ref.filters, `${at}.filters`, c.kind);
-    if (own.redirect !== null || own.rewrite !== null || own.mirrors.length > 0)
+    if (own.redirect !== null || own.rewrite !== null || own.cors !== null || own.mirrors.length > 0)
       throw new RuleProblem(
         'UnsupportedValue',
         `${at}.filters: only header modifiers are supported on a backendRef`,

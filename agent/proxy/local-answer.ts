@@ -4,14 +4,25 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 
 /**
  * The agent's own answer (a refused request, no route, no ready endpoint, a route's redirect with its
- * Location), sent as an origin's would be so that the visitor sees why; the edge shows it as it is.
- * Sets the context's status.
+ * Location, a CORS preflight with its headers), sent as an origin's would be so that the visitor sees
+ * why; the edge shows it as it is. A 204 has no body. Sets the context's status.
  */
-export function answerLocally(ctx: RequestContext, status: number, message: string, location?: string): void {
+export function answerLocally(
+  ctx: RequestContext,
+  status: number,
+  message: string,
+  location?: string,
+  extra?: readonly string[],
+): void {
   ctx.status = status;
   const stream = ctx.stream;
   stream.on('error', ignore);
   if (stream.destroyed) return;
+  if (status === 204) {
+    ctx.responder.respond(stream, status, extra === undefined ? [] : [...extra], undefined);
+    stream.end();
+    return;
+  }
   const body = `<!DOCTYPE html><title>${status}</title><h1>${status}</h1><p>${escapeHtml(message)}</p><p>tunnel-ingress</p>\n`;
   const length = String(Buffer.byteLength(body));
   const headers = [
@@ -23,6 +34,7 @@ export function answerLocally(ctx: RequestContext, status: number, message: stri
     'no-store',
   ];
   if (location !== undefined) headers.push('Location', location);
+  if (extra !== undefined) headers.push(...extra);
   ctx.responder.respond(stream, status, headers, length);
   stream.end(body);
 }

@@ -102,7 +102,7 @@ export class RequestPipeline {
     if ('status' in target) {
       // A visitor with no route gets the HTML page even for gRPC: its client maps 404 and 503 to
       // UNIMPLEMENTED and UNAVAILABLE.
-      answerLocally(ctx, target.status, target.message, target.location);
+      answerLocally(ctx, target.status, target.message, target.location, target.headers);
       this.opts.recorder.record(ctx);
       return null;
     }

@@ -2,7 +2,8 @@ import type http2 from 'node:http2';
 import { PLAIN, type OriginOptions } from './origin-options.js';
 import { redirectLocation, rewritePath } from './path-modifiers.js';
 import type { Backend, RouteTable } from './route-table.js';
-import { pickWeighted, type Mirror, type RouteEdits } from './rule-action.js';
+import { isPreflight } from './cors.js';
+import { pickWeighted, type HeaderEdits, type Mirror, type RouteEdits } from './rule-action.js';
 import type { Upstream } from './upstreams.js';
 
 /**
@@ -23,7 +24,7 @@ export type Resolution =
       /** a Gateway API rule's RequestMirror filters */
       mirrors?: readonly Mirror[];
     }
-  | { status: number; message: string; route: string; location?: string };
+  | { status: number; message: string; route: string; location?: string; headers?: readonly string[] };
 
 /**
  * host: lower case, no port; path: normalized, with its query; the method and headers for Gateway
@@ -54,6 +55,15 @@ export function routeResolver(table: () => RouteTable): Resolver {
     if (c === null) return { status: 404, message: `No route matches ${host}${path}.`, route: 'unmatched' };
     const a = c.action;
     if (a.kind !== 'rule') return toBackend(a, path, headers, undefined, a.host);
+    let corsEdits: HeaderEdits | null = null;
+    if (a.cors !== null) {
+      const origin = headers.origin;
+      if (typeof origin === 'string') {
+        if (isPreflight(method, headers))
+          return { status: 204, message: '', route: a.host, headers: a.cors.preflight(origin, headers) };
+        corsEdits = a.cors.response(origin);
+      }
+    }
     if (a.redirect !== null)
       return {
         status: a.redirect.statusCode,
@@ -76,7 +86,15 @@ export function routeResolver(table: () => RouteTable): Resolver {
       };
     const target =
       a.rewrite?.path == null ? path : rewritePath(a.rewrite.path, bare, c) + (q >= 0 ? path.slice(q) : '');
-    const r = toBackend(wb.backend, target, headers, wb.edits ?? undefined, a.host);
+    const edits =
+      corsEdits === null
+        ? (wb.edits ?? undefined)
+        : {
+            request: wb.edits?.request ?? [],
+            response: [...(wb.edits?.response ?? []), corsEdits],
+            host: wb.edits?.host ?? null,
+          };
+    const r = toBackend(wb.backend, target, headers, edits, a.host);
     if (!('status' in r)) {
       if (a.timeoutMs > 0) r.timeoutMs = a.timeoutMs;
       if (a.mirrors !== null) r.mirrors = a.mirrors;

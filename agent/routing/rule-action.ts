@@ -1,3 +1,4 @@
+import type { CorsPolicy } from './cors.js';
 import type { Backend } from './route-table.js';
 
 /**
@@ -70,6 +71,8 @@ export interface RuleAction {
   readonly description: string;
   readonly redirect: RedirectSpec | null;
   readonly rewrite: RewriteSpec | null;
+  /** a CORS filter: preflights answered by the agent, CORS headers on allowed cross-origin responses */
+  readonly cors: CorsPolicy | null;
   readonly backends: readonly WeightedBackend[];
   /** the rule's RequestMirror filters; null when it has none */
   readonly mirrors: readonly Mirror[] | null;

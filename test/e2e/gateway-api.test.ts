@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { gatewayApiCrds } from '../helpers/gateway-api.js';
@@ -25,6 +26,7 @@ import {
  * server name other classes and stay theirs.
  */
 const real = inject('kube').kind === 'kube-apiserver';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe.skipIf(!real)('the Gateway API through the tunnel', () => {
   let k: KubeProc;
@@ -83,6 +85,7 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
         'extension.test',
       ].map((h) => `${h}=gw`),
     });
+    const publicPort = new URL(edge.publicUrl).port;
     await k.apply(
       [
         `apiVersion: networking.k8s.io/v1
@@ -146,6 +149,14 @@ spec:
           requestHeaderModifier: {set: [{name: X-Mirror-Test, value: "yes"}]}
         - type: RequestMirror
           requestMirror: {backendRef: {name: svc-b, port: 80}}
+      backendRefs: [{name: svc-a, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /echo/cors}}]
+      filters:
+        - type: CORS
+          cors: {allowOrigins: ["http://ing.test:${publicPort}"], allowMethods: [GET, PUT], allowHeaders: [x-token], exposeHeaders: [x-origin], maxAge: 60}
+      backendRefs: [{name: svc-a, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /echo/closed}}]
+      filters: [{type: CORS, cors: {allowOrigins: ["https://elsewhere.test"]}}]
       backendRefs: [{name: svc-a, port: 80}]
     - matches: [{path: {type: PathPrefix, value: /slow}}]
       timeouts: {request: 500ms, backendRequest: 400ms}
@@ -378,6 +389,63 @@ spec:
       expect(copies).toEqual([{ url: '/echo/mirrored?n=1', header: 'yes', body: 'copy me' }]);
     } finally {
       b.server.off('request', listen);
+    }
+  });
+
+  it('answers CORS preflights itself and adds the CORS headers, as a browser (Chromium) needs them', async () => {
+    const port = new URL(edge.publicUrl).port;
+    const page = `http://ing.test:${port}`;
+    const pre = await request(`${edge.publicUrl}/echo/cors`, {
+      method: 'OPTIONS',
+      headers: {
+        host: 'gw.test',
+        origin: page,
+        'access-control-request-method': 'PUT',
+        'access-control-request-headers': 'x-token',
+      },
+    });
+    await pre.body.text();
+    expect(pre.statusCode).toBe(204);
+    expect(pre.headers).toMatchObject({
+      'access-control-allow-origin': page,
+      'access-control-allow-methods': 'GET, PUT',
+      'access-control-allow-headers': 'x-token',
+      'access-control-max-age': '60',
+    });
+    const denied = await request(`${edge.publicUrl}/echo/cors`, {
+      method: 'OPTIONS',
+      headers: { host: 'gw.test', origin: 'http://evil.test', 'access-control-request-method': 'PUT' },
+    });
+    await denied.body.text();
+    expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--host-resolver-rules=MAP *.test 127.0.0.1'],
+    });
+    try {
+      const tab = await browser.newPage();
+      await tab.goto(`${page}/`);
+      const cross = (url: string) =>
+        tab.evaluate(async (u) => {
+          try {
+            const r = await fetch(u, { method: 'PUT', headers: { 'x-token': 'abc' }, body: 'x' });
+            return { status: r.status, origin: r.headers.get('x-origin'), body: await r.text() };
+          } catch (err) {
+            return { error: String(err) };
+          }
+        }, url);
+      const ok = await cross(`http://gw.test:${port}/echo/cors/x`);
+      expect(ok).toMatchObject({ status: 200, origin: 'origin-a' });
+      expect(JSON.parse((ok as { body: string }).body)).toMatchObject({ method: 'PUT', bodyLength: 1 });
+      // A rule whose CORS filter does not allow this page: the browser refuses to send the request.
+      const before = a.hits;
+      expect(await cross(`http://gw.test:${port}/echo/closed/x`)).toMatchObject({
+        error: expect.stringContaining('Failed to fetch'),
+      });
+      expect(a.hits).toBe(before);
+    } finally {
+      await browser.close();
     }
   });
 
