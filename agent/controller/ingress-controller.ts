@@ -179,6 +179,7 @@ export class IngressController {
             watch,
             log,
             controllerName: gatewayController,
+            secrets: this.secrets.lookup,
             onRoutesChange: () => this.queue.add(ROUTES),
             onObjectChange: (resource, ns, name) => this.queue.add(gatewayStatusKey(resource, ns, name)),
           });

@@ -50,6 +50,48 @@ describe('Gateway status', () => {
     expect(s.conditions.every((c) => c.observedGeneration === 3)).toBe(true);
   });
 
+  it("checks an HTTPS listener's certificate Secret: there, and a PEM pair; no verdict while it is being read", () => {
+    const https = (name: string, secret: string) => ({
+      name,
+      port: 443,
+      protocol: 'HTTPS',
+      hostname: `${name}.test`,
+      tls: { certificateRefs: [{ name: secret }] },
+    });
+    const g: Gateway = {
+      metadata: { name: 'edge', namespace: 'infra' },
+      spec: {
+        listeners: [
+          https('ok', 'good'),
+          https('gone', 'missing'),
+          https('opaque', 'plain'),
+          https('wait', 'slow'),
+        ],
+      },
+    };
+    const PEM = '-----BEGIN X-----\nAA==\n-----END X-----\n';
+    const secrets: Record<string, Record<string, string> | 'pending' | undefined> = {
+      'infra/good': { 'tls.crt': PEM, 'tls.key': PEM },
+      'infra/plain': { password: 'hunter2' },
+      'infra/slow': 'pending',
+    };
+    const asked: string[] = [];
+    const ls = listenersOf(g, undefined, (ns, name) => {
+      asked.push(`${ns}/${name}`);
+      return secrets[`${ns}/${name}`];
+    });
+    const problem = (name: string) => ls.find((l) => l.name === name)?.certificateProblem;
+    expect(problem('ok')).toBeNull();
+    expect(problem('gone')).toEqual({
+      reason: 'InvalidCertificateRef',
+      message: 'Secret infra/missing does not exist',
+    });
+    expect(problem('opaque')?.reason).toBe('InvalidCertificateRef');
+    expect(problem('opaque')?.message).not.toContain('hunter2');
+    expect(problem('wait')).toBeNull();
+    expect(asked.sort()).toEqual(['infra/good', 'infra/missing', 'infra/plain', 'infra/slow']);
+  });
+
   it('keeps transition times while statuses stay, and needs no write when nothing changed', () => {
     const ls = listenersOf(gw);
     const first = gatewayStatus(gw, ls, new Map(), 't', false, T0);

@@ -2,6 +2,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } f
 import type { Logger } from 'pino';
 import { describeApiError, statusOf } from '../kube/errors.js';
 import type { ChangeKind, WatchFactory, WatchedCache } from '../kube/resource-watch.js';
+import type { SecretLookup } from '../routing/origin-options.js';
 import { keyOf } from '../routing/types.js';
 import {
   GATEWAY_GROUP,
@@ -38,6 +39,8 @@ export interface GatewayWatchOptions {
   watch: WatchFactory;
   log: Logger;
   controllerName: string;
+  /** the Secrets HTTPS listeners name (their certificateRefs are checked, never used) */
+  secrets: SecretLookup;
   /** something that routes depend on changed: compile again */
   onRoutesChange(): void;
   /** a GatewayClass, Gateway or route changed: its status may need writing */
@@ -268,7 +271,7 @@ export class GatewayWatches {
         key,
         namespace: g.metadata?.namespace ?? '',
         gateway: g,
-        listeners: listenersOf(g, check),
+        listeners: listenersOf(g, check, this.opts.secrets),
       });
     }
     const labels = new Map<string, Record<string, string>>();

@@ -1,3 +1,4 @@
+import { SECRET_PENDING, type SecretLookup } from '../routing/origin-options.js';
 import { keyOf } from '../routing/types.js';
 import {
   GATEWAY_GROUP,
@@ -47,7 +48,29 @@ export type GrantCheck = (
   name: string,
 ) => boolean;
 
-export function listenersOf(gw: Gateway, granted: GrantCheck = () => false): ListenerView[] {
+/**
+ * A certificateRef's Secret as the API wants it: a `kubernetes.io/tls` Secret's tls.crt and tls.key,
+ * both PEM. Pending while the agent has not read it yet (no verdict then).
+ */
+function tlsSecretProblem(secret: ReturnType<SecretLookup>, ref: string): string | null {
+  if (secret === SECRET_PENDING) return null;
+  if (secret === undefined) return `Secret ${ref} does not exist`;
+  const pem = (v: string | undefined) => v !== undefined && v.includes('-----BEGIN ');
+  if (!pem(secret['tls.crt']) || !pem(secret['tls.key']))
+    return `Secret ${ref} holds no PEM tls.crt and tls.key`;
+  return null;
+}
+
+/**
+ * Each listener of a Gateway with what it takes worked out. An HTTPS listener's certificateRefs are
+ * checked as the API says (kind, ReferenceGrant, the Secret there and a TLS pair in it; `secrets`
+ * reads it, never logging it) although the edge terminates TLS with its own certificates.
+ */
+export function listenersOf(
+  gw: Gateway,
+  granted: GrantCheck = () => false,
+  secrets: SecretLookup = () => SECRET_PENDING,
+): ListenerView[] {
   const gateway = keyOf(gw.metadata);
   const gwNs = gw.metadata?.namespace ?? '';
   const all = gw.spec?.listeners ?? [];
@@ -74,6 +97,8 @@ export function listenersOf(gw: Gateway, granted: GrantCheck = () => false): Lis
           reason: 'RefNotPermitted',
           message: `no ReferenceGrant in namespace ${ns} lets Gateways of ${gwNs} refer to Secret ${ref.name ?? ''}`,
         };
+      const problem = tlsSecretProblem(secrets(ns, ref.name ?? ''), `${ns}/${ref.name ?? ''}`);
+      if (problem !== null) return { reason: 'InvalidCertificateRef', message: problem };
     }
     return null;
   };

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createPki } from '../../common/pki.js';
 import { gatewayApiCrds } from '../helpers/gateway-api.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
 import { countingOrigin, service, slice, type CountingOrigin } from '../helpers/origins.js';
@@ -26,6 +27,17 @@ import {
  * server name other classes and stay theirs.
  */
 const real = inject('kube').kind === 'kube-apiserver';
+
+/** A kubernetes.io/tls Secret, as an HTTPS listener's certificateRefs name it. */
+function tlsSecret(name: string, pki: { certPem: string; keyPem: string }): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}}
+type: kubernetes.io/tls
+data: {tls.crt: ${b64(pki.certPem)}, tls.key: ${b64(pki.keyPem)}}
+`;
+}
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe.skipIf(!real)('the Gateway API through the tunnel', () => {
@@ -86,6 +98,7 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
       ].map((h) => `${h}=gw`),
     });
     const publicPort = new URL(edge.publicUrl).port;
+    const pki = await createPki({ dnsNames: ['secure.test'], caName: 'gateway test CA' });
     await k.apply(
       [
         `apiVersion: networking.k8s.io/v1
@@ -115,7 +128,10 @@ spec:
       hostname: shared.test
       allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {ti-test: ${k.namespace}}}}}
     - {name: tcp, port: 9000, protocol: TCP}
+    - {name: https, port: 443, protocol: HTTPS, hostname: secure.test, tls: {certificateRefs: [{name: edge-cert}]}}
+    - {name: https-late, port: 443, protocol: HTTPS, hostname: late.test, tls: {certificateRefs: [{name: late-cert}]}}
 `,
+        tlsSecret('edge-cert', pki),
         `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -321,6 +337,16 @@ spec:
         '{.status.listeners[?(@.name=="tcp")].conditions[?(@.type=="Accepted")].reason}',
       ),
     ).toBe('UnsupportedProtocol');
+  });
+
+  it("checks HTTPS listeners' certificate Secrets, and sees one created later", async () => {
+    const resolved = (listener: string, field: string) =>
+      `{.status.listeners[?(@.name=="${listener}")].conditions[?(@.type=="ResolvedRefs")].${field}}`;
+    await until('gateway edge', resolved('https', 'status'), 'True', 'https ResolvedRefs');
+    await until('gateway edge', resolved('https-late', 'reason'), 'InvalidCertificateRef', 'late: no Secret');
+    expect(await jsonpath('gateway edge', resolved('https-late', 'message'))).toContain('does not exist');
+    await k.apply(tlsSecret('late-cert', await createPki({ dnsNames: ['late.test'], caName: 'late CA' })));
+    await until('gateway edge', resolved('https-late', 'status'), 'True', 'late: Secret there');
   });
 
   it('reports each route per parent: Accepted, NoMatchingParent, ResolvedRefs with its reason', async () => {
