@@ -180,7 +180,15 @@ export function benchGatewayRouting(n = 5000): RoutingResult {
     const builder = new RouteTableBuilder();
     const backends = new ServiceBackends(services, upstreams.existing);
     const r = addGatewayRoutes(
-      { gateways, httpRoutes: routes, grpcRoutes: [], grants: [], namespaceLabels: () => undefined },
+      {
+        gateways,
+        httpRoutes: routes,
+        grpcRoutes: [],
+        tlsPolicies: [],
+        configMaps: () => undefined,
+        grants: [],
+        namespaceLabels: () => undefined,
+      },
       builder,
       backends,
     );

@@ -19,6 +19,7 @@ import {
 import { classState, isOurs, type ClassPolicy } from '../routing/ingress-selection.js';
 import { GatewayStatusWriter } from '../gateway/gateway-status-writer.js';
 import { GatewayWatches } from '../gateway/gateway-watches.js';
+import type { PolicyOutcome } from '../gateway/backend-tls.js';
 import { addGatewayRoutes, type RouteOutcome } from '../gateway/gateway-routes.js';
 import { addIngressRoutes, type Diagnostic } from '../routing/ingress-routes.js';
 import { RouteTableBuilder } from '../routing/route-table-builder.js';
@@ -43,7 +44,7 @@ import {
   statusKey,
   type ControllerKey,
 } from './controller-keys.js';
-import { ReferencedSecrets } from './referenced-secrets.js';
+import { ReferencedObjects } from './referenced-objects.js';
 
 export interface IngressControllerOptions {
   kc: KubeConfig;
@@ -95,7 +96,9 @@ export class IngressController {
   private readonly classes: WatchedCache<IngressClass & KubernetesObject>;
   private readonly services: WatchedCache<Service & KubernetesObject>;
   private readonly slices: WatchedCache<EndpointSlice & KubernetesObject>;
-  private readonly secrets: ReferencedSecrets;
+  private readonly secrets: ReferencedObjects;
+  /** the ConfigMaps BackendTLSPolicies name (CA bundles) */
+  private readonly configMaps: ReferencedObjects;
   private readonly statusApi: Pick<NetworkingV1Api, 'patchNamespacedIngressStatus'>;
   private lastDiagnostics: Diagnostic[] = [];
   /** the Ingress cache by namespace/name, kept from watch events so status checks need no scan */
@@ -105,6 +108,7 @@ export class IngressController {
   readonly gateway: GatewayWatches | null;
   private readonly gatewayStatus: GatewayStatusWriter | null;
   private routeOutcomes: ReadonlyMap<string, RouteOutcome> = new Map();
+  private policyOutcomes: ReadonlyMap<string, PolicyOutcome> = new Map();
   /** when the table was last rebuilt, and how long it took */
   lastCompile = { at: 0, ms: 0, ingresses: 0, routes: 0 };
 
@@ -168,7 +172,8 @@ export class IngressController {
     });
     // Origin CA bundles come from Secrets: only those the routes name are watched, and a change to
     // one of them may change how an Ingress reaches its pods.
-    this.secrets = new ReferencedSecrets(kc, core, () => this.queue.add(ROUTES), log);
+    this.secrets = new ReferencedObjects(kc, core, () => this.queue.add(ROUTES), log);
+    this.configMaps = new ReferencedObjects(kc, core, () => this.queue.add(ROUTES), log, 'configmaps');
     const gatewayController = opts.gatewayController ?? null;
     this.gateway =
       gatewayController === null
@@ -180,6 +185,7 @@ export class IngressController {
             log,
             controllerName: gatewayController,
             secrets: this.secrets.lookup,
+            configMaps: this.configMaps.lookup,
             onRoutesChange: () => this.queue.add(ROUTES),
             onObjectChange: (resource, ns, name) => this.queue.add(gatewayStatusKey(resource, ns, name)),
           });
@@ -215,6 +221,7 @@ export class IngressController {
     return (
       [this.ingresses, this.classes, this.services, this.slices].reduce((n, w) => n + w.restarts, 0) +
       this.secrets.restarts +
+      this.configMaps.restarts +
       (this.gateway?.restarts ?? 0)
     );
   }
@@ -234,9 +241,15 @@ export class IngressController {
   async stop(): Promise<void> {
     this.queue.stop();
     await Promise.all(
-      [this.ingresses, this.classes, this.services, this.slices, this.secrets, this.gateway].map((w) =>
-        w?.stop(),
-      ),
+      [
+        this.ingresses,
+        this.classes,
+        this.services,
+        this.slices,
+        this.secrets,
+        this.configMaps,
+        this.gateway,
+      ].map((w) => w?.stop()),
     );
   }
 
@@ -270,6 +283,10 @@ export class IngressController {
       const [ns, name] = o.key.split('/') as [string, string];
       this.queue.add(gatewayStatusKey(o.kind === 'GRPCRoute' ? 'grpcroute' : 'httproute', ns, name));
     }
+    for (const key of this.policyOutcomes.keys()) {
+      const [ns, name] = key.split('/') as [string, string];
+      this.queue.add(gatewayStatusKey('backendtlspolicy', ns, name));
+    }
   }
 
   private async timedReconcile(key: ControllerKey): Promise<void> {
@@ -299,6 +316,7 @@ export class IngressController {
         if (!this.opts.leader.isLeader || this.gatewayStatus === null) return;
         return this.gatewayStatus.write(key.resource, key.namespace, key.name, {
           outcomes: this.routeOutcomes,
+          policies: this.policyOutcomes,
           tunnelHostname: this.opts.tunnelHostname,
           live: this.opts.tunnelLive(),
         });
@@ -327,13 +345,15 @@ export class IngressController {
     const gw =
       this.gateway?.state === 'on'
         ? addGatewayRoutes(this.gateway.input(), builder, backends)
-        : { outcomes: [], sources: [] };
+        : { outcomes: [], sources: [], policies: [] };
     const table = builder.build(++this.generation, ing.defaultBackend, [...ing.sources, ...gw.sources]);
     const diagnostics = ing.diagnostics;
     this.secrets.retain();
+    this.configMaps.retain();
     // The compile changed nothing in use; its upstreams become the ones in use, then the table.
     this.upstreams.apply(backends.upstreams, (ns, svc) => this.slices.indexed(`${ns}/${svc}`));
     this.routeOutcomes = new Map(gw.outcomes.map((o) => [o.source, o]));
+    this.policyOutcomes = new Map(gw.policies.map((p) => [p.key, p]));
     this.table = table;
     this.opts.onRoutes?.();
     this.opts.metrics?.routeGeneration.set(table.generation);

@@ -1,6 +1,7 @@
 import { H2C, PLAIN, type OriginOptions } from '../routing/origin-options.js';
 import type { Backend } from '../routing/route-table.js';
 import type { BackendProblem, ServiceBackends } from '../routing/service-backends.js';
+import type { BackendTlsPolicies, PolicyOutcome } from './backend-tls.js';
 import {
   GATEWAY_GROUP,
   type BackendObjectReference,
@@ -41,6 +42,10 @@ export interface RefContext {
   source: string;
   grants: readonly ReferenceGrant[];
   backends: ServiceBackends;
+  /** the BackendTLSPolicies of this compile */
+  tls: BackendTlsPolicies;
+  /** the policies the route's backends use (their status names the route's Gateways) */
+  policies: Set<PolicyOutcome>;
 }
 
 /**
@@ -85,6 +90,28 @@ export function resolveRef(
       'UnsupportedProtocol',
       `Service ${bns}/${name} port ${ref.port} has appProtocol "${app}", which the agent does not speak`,
     );
+  const policy = port === undefined ? null : c.tls.forPort(bns, name, port.name ?? '');
+  if (policy !== null) {
+    c.policies.add(policy.policy);
+    const tls = origin.h2 ? policy.h2 : policy.http;
+    // A policy that cannot be used fails the connection (5xx), as the API says; the route's refs
+    // resolved, and the policy's own status says what is wrong.
+    const waiting = tls?.pendingSecret ?? null;
+    if (tls === null || waiting !== null)
+      return {
+        backend: {
+          kind: 'unavailable',
+          reason:
+            waiting !== null
+              ? `waiting for ${waiting} (BackendTLSPolicy ${policy.policy.key})`
+              : `BackendTLSPolicy ${policy.policy.key} cannot be used: ${policy.problem ?? ''}`,
+          source,
+          description,
+          host: '',
+        },
+      };
+    origin = tls;
+  }
   const problems: BackendProblem[] = [];
   const backend = c.backends.resolve(
     bns,

@@ -7,6 +7,7 @@ import { pickWeighted, type RuleAction } from '../routing/rule-action.js';
 import { ServiceBackends } from '../routing/service-backends.js';
 import type { Ingress, Service } from '../routing/types.js';
 import type {
+  BackendTLSPolicy,
   Gateway,
   GRPCRoute,
   GRPCRouteRule,
@@ -75,6 +76,8 @@ function compile(
     grants?: ReferenceGrant[];
     ingresses?: Ingress[];
     grpcRoutes?: GRPCRoute[];
+    tlsPolicies?: BackendTLSPolicy[];
+    configMaps?: Record<string, Record<string, string> | 'pending'>;
     labels?: Record<string, Record<string, string>>;
   } = {},
 ) {
@@ -84,11 +87,13 @@ function compile(
   );
   const ing = addIngressRoutes(opts.ingresses ?? [], builder, backends, () => undefined);
   const gws = opts.gateways ?? [gateway('edge', [ALL])];
-  const { outcomes, sources } = addGatewayRoutes(
+  const { outcomes, sources, policies } = addGatewayRoutes(
     {
       gateways: new Map(gws.map((g) => [g.key, g])),
       httpRoutes: routes,
       grpcRoutes: opts.grpcRoutes ?? [],
+      tlsPolicies: opts.tlsPolicies ?? [],
+      configMaps: (ns, name) => opts.configMaps?.[`${ns}/${name}`],
       grants: opts.grants ?? [],
       namespaceLabels: (ns) => opts.labels?.[ns],
     },
@@ -105,7 +110,7 @@ function compile(
   const resolve = routeResolver(() => table);
   const ask = (host: string, path: string, method = 'GET', headers: http2.IncomingHttpHeaders = {}) =>
     resolve(host, path, method, headers);
-  return { table, outcomes, ask };
+  return { table, outcomes, ask, policies };
 }
 
 /** Which Service a resolution goes to ('a'…), or its status. */
@@ -541,6 +546,69 @@ describe('RequestMirror', () => {
       grpcRoutes: [grpcRoute('g', [{ filters: [mirrorTo('b')], backendRefs: [to('a')] }])],
     });
     expect(g.outcomes[0]?.parents[0]?.accepted).toMatchObject({ status: false, reason: 'UnsupportedValue' });
+  });
+});
+
+describe('BackendTLSPolicy', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n';
+  const policy = (
+    name: string,
+    validation: Record<string, unknown>,
+    target: Record<string, unknown> = {},
+  ) => ({
+    metadata: { name, namespace: 'app', creationTimestamp: created(), generation: 1 },
+    spec: { targetRefs: [{ group: '', kind: 'Service', name: 'a', ...target }], validation },
+  });
+  const byCm = { caCertificateRefs: [{ group: '', kind: 'ConfigMap', name: 'ca' }], hostname: 'a.internal' };
+
+  it('gives a covered backend TLS with its CA and name; the older of two policies wins; others report why', () => {
+    const { ask, policies } = compile([route('r', [{ backendRefs: [to('a')] }])], {
+      tlsPolicies: [
+        policy('first', byCm),
+        policy('second', { wellKnownCACertificates: 'System', hostname: 'b.internal' }),
+        policy(
+          'nocm',
+          { ...byCm, caCertificateRefs: [{ group: '', kind: 'ConfigMap', name: 'gone' }] },
+          { name: 'b' },
+        ),
+        policy(
+          'kind',
+          { ...byCm, caCertificateRefs: [{ group: '', kind: 'Secret', name: 'ca' }] },
+          { name: 'c' },
+        ),
+      ],
+      configMaps: { 'app/ca': { 'ca.crt': CA } },
+    });
+    expect(ask('h.test', '/')).toMatchObject({
+      options: { tls: true, caPem: CA, sni: 'a.internal', systemRoots: false },
+    });
+    const byName = new Map(policies.map((p) => [p.key, p]));
+    expect(byName.get('app/first')).toMatchObject({ accepted: { status: true } });
+    expect([...(byName.get('app/first')?.ancestors ?? [])]).toEqual(['infra/edge']);
+    expect(byName.get('app/second')?.accepted).toMatchObject({ status: false, reason: 'Conflicted' });
+    expect(byName.get('app/nocm')?.accepted.reason).toBe('NoValidCACertificate');
+    expect(byName.get('app/nocm')?.resolvedRefs.reason).toBe('InvalidCACertificateRef');
+    expect(byName.get('app/kind')?.resolvedRefs.reason).toBe('InvalidKind');
+    // Not used by any route of ours: no ancestors, so no status entry either.
+    expect(byName.get('app/nocm')?.ancestors.size).toBe(0);
+  });
+
+  it('answers for a covered backend whose policy cannot be used, and waits for a ConfigMap being read', () => {
+    const broken = compile([route('r', [{ backendRefs: [to('a')] }])], {
+      tlsPolicies: [
+        policy('nocm', { ...byCm, caCertificateRefs: [{ group: '', kind: 'ConfigMap', name: 'gone' }] }),
+      ],
+    });
+    expect(where(broken.ask('h.test', '/'))).toBe(500);
+    expect(broken.outcomes[0]?.parents[0]?.resolvedRefs.status).toBe(true);
+    const waiting = compile([route('r', [{ backendRefs: [to('a')] }])], {
+      tlsPolicies: [policy('slow', byCm)],
+      configMaps: { 'app/ca': 'pending' },
+    });
+    expect(waiting.ask('h.test', '/')).toMatchObject({
+      status: 500,
+      message: expect.stringContaining('waiting for configmap app/ca'),
+    });
   });
 });
 

@@ -4,7 +4,10 @@ import type { HeaderEdits, RouteEdits, RuleAction, WeightedBackend } from '../ro
 import type { ServiceBackends } from '../routing/service-backends.js';
 import { keyOf, timeOf } from '../routing/types.js';
 import type { RefContext } from './backend-refs.js';
+import { BackendTlsPolicies, type PolicyOutcome } from './backend-tls.js';
+import type { SecretLookup } from '../routing/origin-options.js';
 import type {
+  BackendTLSPolicy,
   Gateway,
   GRPCRoute,
   HTTPRoute,
@@ -34,6 +37,9 @@ export interface GatewayRoutesInput {
   gateways: ReadonlyMap<string, OurGateway>;
   httpRoutes: readonly HTTPRoute[];
   grpcRoutes: readonly GRPCRoute[];
+  tlsPolicies: readonly BackendTLSPolicy[];
+  /** the ConfigMaps BackendTLSPolicies name */
+  configMaps: SecretLookup;
   grants: readonly ReferenceGrant[];
   namespaceLabels(ns: string): Readonly<Record<string, string>> | undefined;
 }
@@ -79,6 +85,8 @@ interface Prepared {
   outcome: RouteOutcome;
   rules: CompiledRule[];
   created: number;
+  /** the BackendTLSPolicies its backends use */
+  policies: Set<PolicyOutcome>;
 }
 
 /**
@@ -93,14 +101,15 @@ export function addGatewayRoutes(
   input: GatewayRoutesInput,
   builder: RouteTableBuilder,
   backends: ServiceBackends,
-): { outcomes: RouteOutcome[]; sources: string[] } {
+): { outcomes: RouteOutcome[]; sources: string[]; policies: PolicyOutcome[] } {
+  const tls = new BackendTlsPolicies(input.tlsPolicies, input.configMaps);
   const prepared: Prepared[] = [];
   for (const route of input.httpRoutes) {
-    const p = prepare('HTTPRoute', route, compileHttpRules, input, backends);
+    const p = prepare('HTTPRoute', route, compileHttpRules, input, backends, tls);
     if (p !== null) prepared.push(p);
   }
   for (const route of input.grpcRoutes) {
-    const p = prepare('GRPCRoute', route, compileGrpcRules, input, backends);
+    const p = prepare('GRPCRoute', route, compileGrpcRules, input, backends, tls);
     if (p !== null) prepared.push(p);
   }
   refuseKindConflicts(prepared);
@@ -108,12 +117,15 @@ export function addGatewayRoutes(
   for (const p of prepared) {
     const hostnames = new Set<string>();
     for (const parent of p.outcome.parents)
-      if (parent.accepted.status) for (const h of parent.hostnames) hostnames.add(h);
+      if (parent.accepted.status) {
+        for (const h of parent.hostnames) hostnames.add(h);
+        for (const policy of p.policies) policy.ancestors.add(parent.gateway);
+      }
     if (hostnames.size === 0) continue;
     sources.push(p.outcome.source);
     for (const host of hostnames) fileRules(builder, p, host);
   }
-  return { outcomes: prepared.map((p) => p.outcome), sources };
+  return { outcomes: prepared.map((p) => p.outcome), sources, policies: [...tls.outcomes.values()] };
 }
 
 function prepare<R extends HTTPRoute | GRPCRoute>(
@@ -122,6 +134,7 @@ function prepare<R extends HTTPRoute | GRPCRoute>(
   compile: (route: R, c: RefContext) => CompiledRules,
   input: GatewayRoutesInput,
   backends: ServiceBackends,
+  tls: BackendTlsPolicies,
 ): Prepared | null {
   const ns = route.metadata?.namespace ?? 'default';
   const key = keyOf(route.metadata);
@@ -134,8 +147,9 @@ function prepare<R extends HTTPRoute | GRPCRoute>(
 
   let problem: RuleProblem | null = null;
   let compiled: CompiledRules = { rules: [], refProblem: null };
+  const policies = new Set<PolicyOutcome>();
   try {
-    compiled = compile(route, { kind, namespace: ns, source, grants: input.grants, backends });
+    compiled = compile(route, { kind, namespace: ns, source, grants: input.grants, backends, tls, policies });
   } catch (err) {
     if (!(err instanceof RuleProblem)) throw err;
     problem = err;
@@ -179,6 +193,7 @@ function prepare<R extends HTTPRoute | GRPCRoute>(
     outcome: { kind, key, source, generation: route.metadata?.generation, parents },
     rules: compiled.rules,
     created: timeOf(route.metadata?.creationTimestamp),
+    policies,
   };
 }
 

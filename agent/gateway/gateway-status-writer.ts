@@ -5,11 +5,13 @@ import {
   attachedCounts,
   gatewayClassStatus,
   gatewayStatus,
+  policyAncestors,
   routeParents,
   sameConditions,
   sameGatewayStatus,
   SUPPORTED_FEATURES,
 } from './gateway-status.js';
+import type { PolicyOutcome } from './backend-tls.js';
 import type { RouteOutcome } from './gateway-routes.js';
 import type { GatewayResource, GatewayWatches } from './gateway-watches.js';
 
@@ -19,6 +21,8 @@ const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export interface GatewayStatusInput {
   /** by source (`httproute/NS/NAME`, `grpcroute/NS/NAME`) */
   outcomes: ReadonlyMap<string, RouteOutcome>;
+  /** BackendTLSPolicies by NS/NAME */
+  policies: ReadonlyMap<string, PolicyOutcome>;
   tunnelHostname: string;
   live: boolean;
 }
@@ -96,6 +100,30 @@ export class GatewayStatusWriter {
           MERGE_PATCH,
         );
         this.log.info({ gateway: `${namespace}/${name}` }, 'Gateway status written');
+        return;
+      }
+      case 'backendtlspolicy': {
+        const policy = this.watches.policyByKey.get(`${namespace}/${name}`);
+        if (policy === undefined) return;
+        const ancestors = policyAncestors(
+          policy,
+          input.policies.get(`${namespace}/${name}`),
+          this.controllerName,
+          now,
+        );
+        if (ancestors === null) return;
+        await this.api.patchNamespacedCustomObjectStatus(
+          {
+            group: GATEWAY_GROUP,
+            version: 'v1',
+            namespace,
+            plural: 'backendtlspolicies',
+            name,
+            body: { metadata: { resourceVersion: policy.metadata?.resourceVersion }, status: { ancestors } },
+          },
+          MERGE_PATCH,
+        );
+        this.log.info({ backendTLSPolicy: `${namespace}/${name}` }, 'BackendTLSPolicy status written');
         return;
       }
       case 'httproute':

@@ -5,8 +5,11 @@ import {
   type GatewayClass,
   type GRPCRoute,
   type HTTPRoute,
+  type BackendTLSPolicy,
+  type PolicyAncestorStatus,
   type RouteParentStatus,
 } from './gateway-types.js';
+import type { PolicyOutcome } from './backend-tls.js';
 import type { RouteOutcome } from './gateway-routes.js';
 import type { ListenerView } from './listener-attachment.js';
 
@@ -15,6 +18,8 @@ import type { ListenerView } from './listener-attachment.js';
  * and its tests show (docs/gateway-api.md has the table), sorted by name as the API requires.
  */
 export const SUPPORTED_FEATURES = [
+  'BackendTLSPolicy',
+  'BackendTLSPolicySANValidation',
   'Gateway',
   'GatewayPort8080',
   'GRPCRoute',
@@ -281,6 +286,61 @@ export function routeParents(
     mine.length === next.length &&
     next.every((n) => {
       const m = mine.find((x) => sameRef(x.parentRef, n.parentRef));
+      return m !== undefined && sameConditions(m.conditions, n.conditions);
+    });
+  return unchanged ? null : [...others, ...next];
+}
+
+/**
+ * A BackendTLSPolicy's `status.ancestors` with ours recomputed: one entry per Gateway of ours whose
+ * accepted routes send to a Service port the policy covers (other controllers' entries stay). Null
+ * when nothing would change.
+ */
+export function policyAncestors(
+  policy: BackendTLSPolicy,
+  outcome: PolicyOutcome | undefined,
+  controllerName: string,
+  now: string,
+): PolicyAncestorStatus[] | null {
+  const current = policy.status?.ancestors ?? [];
+  const others = current.filter((p) => p.controllerName !== controllerName);
+  const mine = current.filter((p) => p.controllerName === controllerName);
+  const generation = policy.metadata?.generation;
+  const next: PolicyAncestorStatus[] =
+    outcome === undefined
+      ? []
+      : [...outcome.ancestors].sort().map((gw) => {
+          const slash = gw.indexOf('/');
+          const ref = {
+            group: GATEWAY_GROUP,
+            kind: 'Gateway',
+            namespace: gw.slice(0, slash),
+            name: gw.slice(slash + 1),
+          };
+          const prev = mine.find((m) => sameRef(m.ancestorRef, ref));
+          return {
+            ancestorRef: ref,
+            controllerName,
+            conditions: withTimes(
+              [
+                cond('Accepted', outcome.accepted.status, outcome.accepted.reason, outcome.accepted.message),
+                cond(
+                  'ResolvedRefs',
+                  outcome.resolvedRefs.status,
+                  outcome.resolvedRefs.reason,
+                  outcome.resolvedRefs.message,
+                ),
+              ],
+              prev?.conditions,
+              generation,
+              now,
+            ),
+          };
+        });
+  const unchanged =
+    mine.length === next.length &&
+    next.every((n) => {
+      const m = mine.find((x) => sameRef(x.ancestorRef, n.ancestorRef));
       return m !== undefined && sameConditions(m.conditions, n.conditions);
     });
   return unchanged ? null : [...others, ...next];

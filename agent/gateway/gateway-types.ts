@@ -180,6 +180,28 @@ export interface ReferenceGrant {
   };
 }
 
+/** BackendTLSPolicy (v1): how the agent speaks TLS to a Service's endpoints. */
+export interface BackendTLSPolicy {
+  metadata?: ObjectMeta;
+  spec?: {
+    targetRefs?: Array<{ group?: string; kind?: string; name?: string; sectionName?: string }>;
+    validation?: {
+      caCertificateRefs?: Array<{ group?: string; kind?: string; name?: string }>;
+      wellKnownCACertificates?: string;
+      hostname?: string;
+      subjectAltNames?: Array<{ type?: string; hostname?: string; uri?: string }>;
+    };
+    options?: Record<string, string>;
+  };
+  status?: { ancestors?: PolicyAncestorStatus[] };
+}
+
+export interface PolicyAncestorStatus {
+  ancestorRef: ParentReference;
+  controllerName: string;
+  conditions: Condition[];
+}
+
 export interface Namespace {
   metadata?: ObjectMeta;
 }

@@ -7,6 +7,7 @@ import { keyOf } from '../routing/types.js';
 import {
   GATEWAY_GROUP,
   type Gateway,
+  type BackendTLSPolicy,
   type GatewayClass,
   type GRPCRoute,
   type HTTPRoute,
@@ -29,7 +30,7 @@ export type GatewayObject = KubernetesObject &
   (GatewayClass | Gateway | HTTPRoute | GRPCRoute | ReferenceGrant);
 
 /** What has a status the agent writes. */
-export type GatewayResource = 'gatewayclass' | 'gateway' | 'httproute' | 'grpcroute';
+export type GatewayResource = 'gatewayclass' | 'gateway' | 'httproute' | 'grpcroute' | 'backendtlspolicy';
 type Route = (HTTPRoute | GRPCRoute) & KubernetesObject;
 
 export interface GatewayWatchOptions {
@@ -41,6 +42,8 @@ export interface GatewayWatchOptions {
   controllerName: string;
   /** the Secrets HTTPS listeners name (their certificateRefs are checked, never used) */
   secrets: SecretLookup;
+  /** the ConfigMaps BackendTLSPolicies name (their ca.crt) */
+  configMaps: SecretLookup;
   /** something that routes depend on changed: compile again */
   onRoutesChange(): void;
   /** a GatewayClass, Gateway or route changed: its status may need writing */
@@ -60,6 +63,10 @@ export class GatewayWatches {
   httpRoutes: WatchedCache<HTTPRoute & KubernetesObject> | null = null;
   /** null also where the cluster's Gateway API release has no GRPCRoute (before v1.1) */
   grpcRoutes: WatchedCache<GRPCRoute & KubernetesObject> | null = null;
+  /** null where the release has no BackendTLSPolicy v1 (before v1.4) or the agent may not list it */
+  tlsPolicies: WatchedCache<BackendTLSPolicy & KubernetesObject> | null = null;
+  /** the BackendTLSPolicy cache by NS/NAME, for its status key */
+  readonly policyByKey = new Map<string, BackendTLSPolicy & KubernetesObject>();
   grants: WatchedCache<ReferenceGrant & KubernetesObject> | null = null;
   namespaces: WatchedCache<Namespace & KubernetesObject> | null = null;
   /**
@@ -83,7 +90,15 @@ export class GatewayWatches {
   }
 
   private caches() {
-    return [this.classes, this.gateways, this.httpRoutes, this.grpcRoutes, this.grants, this.namespaces];
+    return [
+      this.classes,
+      this.gateways,
+      this.httpRoutes,
+      this.grpcRoutes,
+      this.tlsPolicies,
+      this.grants,
+      this.namespaces,
+    ];
   }
 
   get restarts(): number {
@@ -124,9 +139,10 @@ export class GatewayWatches {
     }
     if (this.stopped) return;
     if (found) {
-      const grpc = await this.hasGrpcRoutes();
+      const grpc = await this.served('grpcroutes');
+      const tls = await this.served('backendtlspolicies');
       if (this.stopped) return;
-      this.begin(grpc);
+      this.begin(grpc, tls);
       return;
     }
     if (this.state === 'probing') {
@@ -140,10 +156,12 @@ export class GatewayWatches {
     this.timer.unref();
   }
 
-  /** Whether the API server serves GRPCRoutes (the CRD is in the standard channel since v1.1). */
-  private async hasGrpcRoutes(): Promise<boolean> {
+  /**
+   * Whether the API server serves a kind the agent may list: GRPCRoute (standard channel since v1.1),
+   * BackendTLSPolicy v1 (since v1.4).
+   */
+  private async served(plural: 'grpcroutes' | 'backendtlspolicies'): Promise<boolean> {
     const ns = this.opts.namespace;
-    const plural = 'grpcroutes';
     try {
       await (ns === undefined
         ? this.custom.listCustomObjectForAllNamespaces({
@@ -167,14 +185,14 @@ export class GatewayWatches {
       if (status === 403)
         this.opts.log.warn(
           { err: describeApiError(err) },
-          "not allowed to list GRPCRoutes (the RBAC predates them); serving HTTPRoutes only until restarted with the chart's RBAC",
+          `not allowed to list ${plural} (the RBAC predates them); going on without them until restarted with the chart's RBAC`,
         );
       // Anything else is not an answer: watch, and let the watch report trouble.
       return status !== 404 && status !== 403;
     }
   }
 
-  private begin(grpc: boolean): void {
+  private begin(grpc: boolean, tls: boolean): void {
     const { watch, namespace: ns, kc } = this.opts;
     const scoped = (plural: string) =>
       ns === undefined
@@ -230,6 +248,18 @@ export class GatewayWatches {
         list: list('grpcroutes'),
         onChange: routeChange('grpcroute'),
       });
+    if (tls)
+      this.tlsPolicies = watch<BackendTLSPolicy & KubernetesObject>({
+        name: 'backendtlspolicies',
+        path: scoped('backendtlspolicies'),
+        list: list('backendtlspolicies'),
+        onChange: (change, o) => {
+          const key = keyOf(o.metadata);
+          if (change === 'delete') this.policyByKey.delete(key);
+          else this.policyByKey.set(key, o);
+          status('backendtlspolicy')(change, o);
+        },
+      });
     this.grants = watch<ReferenceGrant & KubernetesObject>({
       name: 'referencegrants',
       path: scoped('referencegrants'),
@@ -249,7 +279,7 @@ export class GatewayWatches {
     for (const c of this.caches()) c?.start();
     this.state = 'on';
     this.opts.log.info(
-      `the Gateway API is installed: watching GatewayClasses, Gateways, HTTPRoutes${grpc ? ', GRPCRoutes' : ''} and ReferenceGrants`,
+      `the Gateway API is installed: watching GatewayClasses, Gateways, HTTPRoutes${grpc ? ', GRPCRoutes' : ''}${tls ? ', BackendTLSPolicies' : ''} and ReferenceGrants`,
     );
   }
 
@@ -281,6 +311,8 @@ export class GatewayWatches {
       gateways,
       httpRoutes: this.httpRoutes?.list() ?? [],
       grpcRoutes: this.grpcRoutes?.list() ?? [],
+      tlsPolicies: this.tlsPolicies?.list() ?? [],
+      configMaps: this.opts.configMaps,
       grants,
       namespaceLabels: (ns) => labels.get(ns),
     };

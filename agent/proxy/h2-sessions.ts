@@ -1,6 +1,6 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import type { Logger } from 'pino';
-import { originCas, type OriginOptions } from '../routing/origin-options.js';
+import { identityCheck, originCas, type OriginOptions } from '../routing/origin-options.js';
 import { OriginError } from './origin-error.js';
 
 export interface H2SessionOptions {
@@ -34,6 +34,7 @@ export class H2Sessions {
             servername: o.sni ?? servername,
             ca: originCas(o),
             rejectUnauthorized: !o.insecure,
+            ...identityCheck(o),
             ALPNProtocols: ['h2'],
           }
         : {}),

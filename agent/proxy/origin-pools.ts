@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type * as Undici from 'undici';
 import type { Agent, buildConnector } from 'undici';
-import { PLAIN, originCas, type OriginOptions } from '../routing/origin-options.js';
+import { PLAIN, identityCheck, originCas, type OriginOptions } from '../routing/origin-options.js';
 import { H2Sessions } from './h2-sessions.js';
 
 /**
@@ -107,6 +107,8 @@ function sniConnector(o: OriginOptions, timeout: number): buildConnector.connect
     allowH2: true,
     ca: originCas(o),
     rejectUnauthorized: !o.insecure,
+    // Only when set: tls.connect would take an explicit undefined over its own check.
+    ...identityCheck(o),
   });
   if (o.sni === null) return base;
   const sni = o.sni;

@@ -32,6 +32,13 @@ export interface OriginOptions {
    * 503 until it has (never the system roots instead of the Secret's CA); null otherwise.
    */
   pendingSecret?: string | null;
+  /** false: only `caPem` verifies the origin (a BackendTLSPolicy's CA bundle), not the system roots too */
+  systemRoots?: boolean;
+  /**
+   * A BackendTLSPolicy's subjectAltNames (`DNS:name`, `URI:uri`): the certificate must carry one,
+   * and the SNI name is then not checked.
+   */
+  subjectAltNames?: readonly string[] | null;
 }
 
 export const PLAIN: OriginOptions = Object.freeze({
@@ -158,7 +165,33 @@ export function originOptions(ing: Ingress, secret: SecretLookup, problems: Orig
   });
 }
 
-/** What an origin's certificate is checked against: the system roots plus the Ingress's bundle, if any. */
+/**
+ * What an origin's certificate is checked against: the system roots plus the route's bundle, if any
+ * (a BackendTLSPolicy's bundle alone).
+ */
 export function originCas(o: OriginOptions): string[] | undefined {
-  return o.caPem === null ? undefined : [...tls.rootCertificates, o.caPem];
+  if (o.caPem === null) return undefined;
+  return o.systemRoots === false ? [o.caPem] : [...tls.rootCertificates, o.caPem];
+}
+
+/**
+ * The identity check of an origin's certificate, as connect options: none (Node's own, the name
+ * against the certificate) unless a BackendTLSPolicy lists subjectAltNames, of which the certificate
+ * must then carry one. Spread into the options: tls.connect takes an explicit undefined over its own.
+ */
+export function identityCheck(o: OriginOptions): { checkServerIdentity?: typeof tls.checkServerIdentity } {
+  const sans = o.subjectAltNames;
+  if (sans === undefined || sans === null || sans.length === 0) return {};
+  return {
+    checkServerIdentity: (_host, cert) => {
+      for (const san of sans) {
+        if (san.startsWith('DNS:')) {
+          if (tls.checkServerIdentity(san.slice(4), cert) === undefined) return undefined;
+        } else if ((cert.subjectaltname ?? '').split(', ').includes(san)) return undefined;
+      }
+      return new Error(
+        `the origin's certificate has none of the subject alternative names ${sans.join(', ')}`,
+      );
+    },
+  };
 }

@@ -169,7 +169,7 @@ describe('Helm chart', () => {
         { apiGroups: [''], resources: ['services', 'secrets'], verbs: ['list', 'watch'] },
         {
           apiGroups: ['gateway.networking.k8s.io'],
-          resources: ['gateways', 'httproutes', 'grpcroutes', 'referencegrants'],
+          resources: ['gateways', 'httproutes', 'grpcroutes', 'backendtlspolicies', 'referencegrants'],
           verbs: ['list', 'watch'],
         },
       ]),

@@ -32,8 +32,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/*
 The rules for what the agent reads and writes in the namespaces it serves: in a ClusterRole for all
-namespaces, or a Role in watchNamespace. Secrets: only those an Ingress names are read (one
-field-selected list and watch each), but RBAC cannot grant by names not known in advance.
+namespaces, or a Role in watchNamespace. Secrets and ConfigMaps: only those a route names are read
+(one field-selected list and watch each: an Ingress's origin CA, an HTTPS listener's certificate, a
+BackendTLSPolicy's CA bundle), but RBAC cannot grant by names not known in advance.
 */}}
 {{- define "tunnel-ingress.namespacedRules" -}}
 - apiGroups: ["networking.k8s.io"]
@@ -53,13 +54,16 @@ field-selected list and watch each), but RBAC cannot grant by names not known in
   resources: ["events"]
   verbs: ["create", "update"]
 {{- if .Values.gatewayAPI.enabled }}
-# The Gateway API (when its CRDs are installed): read the routes and grants, write the status of
-# our Gateways and their routes.
+# The Gateway API (when its CRDs are installed): read the routes, grants and backend TLS policies
+# (and the ConfigMaps those name), write the status of our Gateways, their routes and the policies.
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["gateways", "httproutes", "grpcroutes", "referencegrants"]
+  resources: ["gateways", "httproutes", "grpcroutes", "backendtlspolicies", "referencegrants"]
   verbs: ["list", "watch"]
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["gateways/status", "httproutes/status", "grpcroutes/status"]
+  resources: ["gateways/status", "httproutes/status", "grpcroutes/status", "backendtlspolicies/status"]
   verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch"]
 {{- end }}
 {{- end }}

@@ -6,8 +6,12 @@ import { SECRET_PENDING, type SecretLookup } from '../routing/origin-options.js'
 
 export const MAX_WATCHED_SECRETS = 1024;
 
+/** Which kind of object: Secrets (base64 data) or ConfigMaps (plain data). */
+export type ReferencedKind = 'secrets' | 'configmaps';
+
 /**
- * The Secrets the routes use (origin CA bundles), and only those: one watch per referenced Secret,
+ * The Secrets the routes use (origin CA bundles, HTTPS listeners' certificates), and only those, or
+ * likewise the ConfigMaps (a BackendTLSPolicy's CA bundle): one watch per referenced object,
  * in its own namespace, narrowed by `fieldSelector=metadata.name=NAME`, as the kubelet watches the
  * Secrets its pods mount. Before, every Secret in the cluster was cached (tenants' Helm releases,
  * tokens, certificates) and each change to any of them rebuilt the route table. Now a Secret no
@@ -18,7 +22,7 @@ export const MAX_WATCHED_SECRETS = 1024;
  * list (found or not) compiles the routes again. The number watched is bounded; past it, a name is
  * reported as missing (and its Ingress gets the usual Event) rather than watched.
  */
-export class ReferencedSecrets {
+export class ReferencedObjects {
   private readonly watches = new Map<string, ResourceWatch<KubernetesObject>>();
   private readonly wanted = new Set<string>();
 
@@ -28,6 +32,7 @@ export class ReferencedSecrets {
     /** a watched Secret appeared, changed, went away, or was first listed */
     private readonly onChange: () => void,
     private readonly log: Logger,
+    private readonly kind: ReferencedKind = 'secrets',
     private readonly max = MAX_WATCHED_SECRETS,
   ) {}
 
@@ -42,7 +47,7 @@ export class ReferencedSecrets {
     return n;
   }
 
-  /** For the route compiler: a Secret's data, SECRET_PENDING until it is known, undefined if absent. */
+  /** For the route compiler: an object's data, SECRET_PENDING until it is known, undefined if absent. */
   readonly lookup: SecretLookup = (namespace, name) => {
     const key = `${namespace}/${name}`;
     this.wanted.add(key);
@@ -50,7 +55,8 @@ export class ReferencedSecrets {
     if (w === undefined) return this.watches.size >= this.max ? undefined : SECRET_PENDING;
     if (!w.synced) return SECRET_PENDING;
     const o = w.list()[0] as { data?: Record<string, string> } | undefined;
-    return o === undefined ? undefined : decodeSecretData(o.data);
+    if (o === undefined) return undefined;
+    return this.kind === 'secrets' ? decodeSecretData(o.data) : { ...o.data };
   };
 
   /** After a compile: watch exactly the Secrets it looked up (up to the bound), and forget the rest. */
@@ -65,7 +71,7 @@ export class ReferencedSecrets {
       if (this.watches.size >= this.max) {
         this.log.warn(
           { secret: key, max: this.max },
-          'too many Secrets referenced by Ingresses; not watching more',
+          `too many ${this.kind} referenced by routes; not watching more`,
         );
         break;
       }
@@ -80,11 +86,14 @@ export class ReferencedSecrets {
     const name = key.slice(slash + 1);
     const fieldSelector = `metadata.name=${name}`;
     const w = new ResourceWatch<KubernetesObject>(
-      `secret ${key}`,
+      `${this.kind === 'secrets' ? 'secret' : 'configmap'} ${key}`,
       this.kc,
-      `/api/v1/namespaces/${namespace}/secrets`,
+      `/api/v1/namespaces/${namespace}/${this.kind}`,
       async () => {
-        const list = await this.core.listNamespacedSecret({ namespace, fieldSelector });
+        const list =
+          this.kind === 'secrets'
+            ? await this.core.listNamespacedSecret({ namespace, fieldSelector })
+            : await this.core.listNamespacedConfigMap({ namespace, fieldSelector });
         // Found or not, the routes that wait on it can now be compiled for good (once the informer has
         // taken the list in, hence the next turn of the loop).
         setImmediate(this.onChange);
