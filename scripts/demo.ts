@@ -210,6 +210,9 @@ Try:
   curl -s -H 'Authorization: Bearer ${DEMO_API_TOKEN}' ${edgeApi}/client/v4/zones/${zoneId}/dns_records
                                                              # the CNAME + ownership TXT the agent made per host
 
+The Gateway API (a Gateway, an HTTPRoute with header filters and a 3:1 split): kube-sim holds no CRDs,
+so that part runs on the test bed's real control plane: docs/gateway-api.md, "Trying it locally".
+
 Logs: ${rel(LOGS)}/   Press Ctrl-C to stop everything.
 `);
   if (smoke) await stop(0);

@@ -36,6 +36,7 @@ export const SUPPORTED_FEATURES = [
   'HTTPRoute307RedirectStatusCode',
   'HTTPRoute308RedirectStatusCode',
   'HTTPRouteBackendProtocolH2C',
+  'HTTPRouteBackendProtocolWebSocket',
   'HTTPRouteBackendRequestHeaderModification',
   'HTTPRouteHostRewrite',
   'HTTPRouteMethodMatching',

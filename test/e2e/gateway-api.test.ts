@@ -1,11 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { chromium } from 'playwright-core';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
 import { gatewayApiCrds } from '../helpers/gateway-api.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
-import { countingOrigin, service, slice, type CountingOrigin } from '../helpers/origins.js';
+import { POD_IP, countingOrigin, service, slice, type CountingOrigin } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
 import {
   kubeAgentArgs,
@@ -47,6 +50,8 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
   let a: CountingOrigin;
   let b: CountingOrigin;
   let o: CountingOrigin;
+  let wsOrigin: http.Server;
+  let wss: WebSocketServer;
   let other: string;
   let tunnelHost: string;
   // A controllerName and class of this test's own: the API server is shared with other tests' agents.
@@ -69,6 +74,11 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
       countingOrigin('origin-b'),
       countingOrigin('origin-o'),
     ]);
+    // A websocket origin: echoes each message with the path it was opened on.
+    wsOrigin = http.createServer((_req, res) => res.writeHead(426).end());
+    wss = new WebSocketServer({ server: wsOrigin });
+    wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`${req.url ?? ''}:${String(m)}`)));
+    await new Promise<void>((r) => wsOrigin.listen(0, POD_IP, r));
     k = await startKube();
     other = `${k.namespace}-other`;
     const ns = await k.api('POST', '/api/v1/namespaces', {
@@ -110,6 +120,12 @@ spec: {controller: tunnel-ingress.dev/agent}
         service('svc-b'),
         slice('svc-a-1', 'svc-a', a.port, [{}]),
         slice('svc-b-1', 'svc-b', b.port, [{}]),
+        `apiVersion: v1
+kind: Service
+metadata: {name: svc-ws}
+spec: {ports: [{name: http, port: 80, appProtocol: kubernetes.io/ws}]}
+`,
+        slice('svc-ws-1', 'svc-ws', (wsOrigin.address() as AddressInfo).port, [{}]),
         `apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: ${className}}
@@ -174,6 +190,9 @@ spec:
     - matches: [{path: {type: PathPrefix, value: /echo/closed}}]
       filters: [{type: CORS, cors: {allowOrigins: ["https://elsewhere.test"]}}]
       backendRefs: [{name: svc-a, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /socket}}]
+      filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /rewritten}}}]
+      backendRefs: [{name: svc-ws, port: 80}]
     - matches: [{path: {type: PathPrefix, value: /slow}}]
       timeouts: {request: 500ms, backendRequest: 400ms}
       backendRefs: [{name: svc-a, port: 80}]
@@ -300,6 +319,9 @@ spec:
     if (other !== undefined) await k?.api('DELETE', `/api/v1/namespaces/${other}`);
     await k?.stop();
     await Promise.all([a?.close(), b?.close(), o?.close()]);
+    wss?.close();
+    wsOrigin?.closeAllConnections();
+    await new Promise((r) => wsOrigin?.close(r));
   });
 
   it('accepts its GatewayClass and lists the features it supports', async () => {
@@ -473,6 +495,28 @@ spec:
     } finally {
       await browser.close();
     }
+  });
+
+  it("carries a websocket to a kubernetes.io/ws backend, through the rule's rewrite, both ways", async () => {
+    const ws = new WebSocket(`${edge.publicUrl.replace('http', 'ws')}/socket/chat`, {
+      headers: { host: 'gw.test' },
+    });
+    const replies: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const got = new Promise<void>((resolve) =>
+      ws.on('message', (m) => {
+        replies.push(String(m));
+        if (replies.length === 2) resolve();
+      }),
+    );
+    ws.send('one');
+    ws.send('two');
+    await got;
+    ws.close();
+    expect(replies).toEqual(['/rewritten/chat:one', '/rewritten/chat:two']);
   });
 
   it("ends a request at its rule's timeouts with 504, and leaves a quicker one alone", async () => {
