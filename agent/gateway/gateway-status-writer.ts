@@ -77,7 +77,7 @@ export class GatewayStatusWriter {
         return;
       }
       case 'gateway': {
-        const our = this.watches.input().gateways.get(`${namespace}/${name}`);
+        const our = this.watches.gateway(namespace, name);
         if (our === undefined) return;
         const status = gatewayStatus(
           our.gateway,

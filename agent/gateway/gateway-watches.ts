@@ -65,6 +65,8 @@ export class GatewayWatches {
   grpcRoutes: WatchedCache<GRPCRoute & KubernetesObject> | null = null;
   /** null where the release has no BackendTLSPolicy v1 (before v1.4) or the agent may not list it */
   tlsPolicies: WatchedCache<BackendTLSPolicy & KubernetesObject> | null = null;
+  /** namespace labels by name (for allowedRoutes selectors), kept from watch events */
+  private readonly namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
   /** the BackendTLSPolicy cache by NS/NAME, for its status key */
   readonly policyByKey = new Map<string, BackendTLSPolicy & KubernetesObject>();
   grants: WatchedCache<ReferenceGrant & KubernetesObject> | null = null;
@@ -273,7 +275,12 @@ export class GatewayWatches {
         name: 'namespaces',
         path: '/api/v1/namespaces',
         list: () => core.listNamespace() as never,
-        onChange: routes,
+        onChange: (change, n) => {
+          const name = n.metadata?.name ?? '';
+          if (change === 'delete') this.namespaceLabels.delete(name);
+          else this.namespaceLabels.set(name, n.metadata?.labels ?? {});
+          routes();
+        },
       });
     }
     for (const c of this.caches()) c?.start();
@@ -288,25 +295,43 @@ export class GatewayWatches {
     return (this.classes?.list() ?? []).filter((c) => c.spec?.controllerName === this.opts.controllerName);
   }
 
-  /** What the HTTPRoute compile reads: our Gateways with their listeners, the routes, the grants. */
+  /** One of our Gateways with its listeners worked out now, or undefined (the status writer's view). */
+  gateway(namespace: string, name: string): OurGateway | undefined {
+    const g = this.gateways
+      ?.list()
+      .find((x) => x.metadata?.namespace === namespace && x.metadata?.name === name);
+    if (g === undefined) return undefined;
+    return this.view(g, new Set(this.ourClasses().map((c) => c.metadata?.name)), this.grantCheck());
+  }
+
+  private grantCheck(): GrantCheck {
+    const grants = this.grants?.list() ?? [];
+    return (...a) => granted(grants, ...a);
+  }
+
+  private view(g: Gateway & KubernetesObject, classes: ReadonlySet<string | undefined>, check: GrantCheck) {
+    if (!classes.has(g.spec?.gatewayClassName) || g.metadata?.deletionTimestamp !== undefined)
+      return undefined;
+    const key = keyOf(g.metadata);
+    return {
+      key,
+      namespace: g.metadata?.namespace ?? '',
+      gateway: g,
+      listeners: listenersOf(g, check, this.opts.secrets),
+    };
+  }
+
+  /** What the route compile reads: our Gateways with their listeners, the routes, the grants. */
   input(): GatewayRoutesInput {
     const classes = new Set(this.ourClasses().map((c) => c.metadata?.name));
     const grants = this.grants?.list() ?? [];
-    const check: GrantCheck = (...a) => granted(grants, ...a);
+    const check = this.grantCheck();
     const gateways = new Map<string, OurGateway>();
     for (const g of this.gateways?.list() ?? []) {
-      if (!classes.has(g.spec?.gatewayClassName) || g.metadata?.deletionTimestamp !== undefined) continue;
-      const key = keyOf(g.metadata);
-      gateways.set(key, {
-        key,
-        namespace: g.metadata?.namespace ?? '',
-        gateway: g,
-        listeners: listenersOf(g, check, this.opts.secrets),
-      });
+      const v = this.view(g, classes, check);
+      if (v !== undefined) gateways.set(v.key, v);
     }
-    const labels = new Map<string, Record<string, string>>();
-    for (const n of this.namespaces?.list() ?? [])
-      labels.set(n.metadata?.name ?? '', n.metadata?.labels ?? {});
+    const labels = this.namespaceLabels;
     return {
       gateways,
       httpRoutes: this.httpRoutes?.list() ?? [],

@@ -1,4 +1,5 @@
 import { SECRET_PENDING, type SecretLookup } from '../routing/origin-options.js';
+import type { granted } from './backend-refs.js';
 import { keyOf } from '../routing/types.js';
 import {
   GATEWAY_GROUP,
@@ -38,15 +39,9 @@ export interface ListenerView {
   certificateProblem: { reason: 'InvalidCertificateRef' | 'RefNotPermitted'; message: string } | null;
 }
 
-/** Whether a ReferenceGrant lets something in `fromNs` of `fromKind` refer to a `toKind` in its namespace. */
-export type GrantCheck = (
-  fromKind: string,
-  fromNs: string,
-  toNs: string,
-  toGroup: string,
-  toKind: string,
-  name: string,
-) => boolean;
+/** granted() with the grants of the moment bound: whether a ReferenceGrant allows the reference. */
+export type GrantCheck = (...args: DropFirst<Parameters<typeof granted>>) => boolean;
+type DropFirst<T extends unknown[]> = T extends [unknown, ...infer R] ? R : never;
 
 /**
  * A certificateRef's Secret as the API wants it: a `kubernetes.io/tls` Secret's tls.crt and tls.key,

@@ -69,13 +69,14 @@ export function addIngressRoutes(
   const resolve = (
     ing: Ingress,
     ingKey: string,
+    /** `ingress/NS/NAME`, made once per Ingress */
+    source: string,
     backend: IngressBackend | undefined,
     where: string,
     host: string,
     origin: OriginOptions = PLAIN,
   ): Backend | null => {
     const ns = ing.metadata?.namespace ?? 'default';
-    const source = `ingress/${ingKey}`;
     if (origin.pendingSecret != null) {
       return {
         kind: 'unavailable',
@@ -110,9 +111,11 @@ export function addIngressRoutes(
     return b;
   };
 
+  const sources: string[] = [];
   for (const ing of sorted) {
     const ingKey = keyOf(ing.metadata);
     const source = `ingress/${ingKey}`;
+    sources.push(source);
     const created = timeOf(ing.metadata?.creationTimestamp);
     const problems: OriginProblem[] = [];
     const origin = originOptions(ing, secret, problems);
@@ -124,7 +127,15 @@ export function addIngressRoutes(
         `origin certificates are not verified (${ORIGIN_INSECURE}: "true")`,
       );
     if (ing.spec?.defaultBackend !== undefined) {
-      const b = resolve(ing, ingKey, ing.spec.defaultBackend, 'spec.defaultBackend', 'default', origin);
+      const b = resolve(
+        ing,
+        ingKey,
+        source,
+        ing.spec.defaultBackend,
+        'spec.defaultBackend',
+        'default',
+        origin,
+      );
       if (b !== null) {
         if (defaultBackend === null) defaultBackend = b;
         else
@@ -174,7 +185,7 @@ export function addIngressRoutes(
           );
           return;
         }
-        const b = resolve(ing, ingKey, p.backend, where, rawHost || '*', origin);
+        const b = resolve(ing, ingKey, source, p.backend, where, rawHost || '*', origin);
         if (b === null) return;
         owners.set(ownerKey, ingKey);
         builder.add(
@@ -197,7 +208,7 @@ export function addIngressRoutes(
       });
     });
   }
-  return { diagnostics, defaultBackend, sources: sorted.map((i) => `ingress/${keyOf(i.metadata)}`) };
+  return { diagnostics, defaultBackend, sources };
 }
 
 /**

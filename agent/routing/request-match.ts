@@ -47,11 +47,11 @@ export class RequestConditions {
   ) {}
 
   /**
-   * `query` is the request's query string without the `?` ('' when there is none). A repeated
+   * `target` is the request's path with its query string (the query follows the first `?`). A repeated
    * header is tested as the proxy sees it (node:http2 joins repeats with ", "); a repeated query
    * parameter by its first value, as the Gateway API recommends.
    */
-  test(method: string, headers: http2.IncomingHttpHeaders, query: string): boolean {
+  test(method: string, headers: http2.IncomingHttpHeaders, target: string): boolean {
     if (this.method !== null && this.method !== method) return false;
     for (const h of this.headers) {
       const v = headers[h.name];
@@ -59,7 +59,8 @@ export class RequestConditions {
       if (!passes(h.test, typeof v === 'string' ? v : v.join(', '))) return false;
     }
     if (this.query.length > 0) {
-      const params = new URLSearchParams(query);
+      const q = target.indexOf('?');
+      const params = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
       for (const q of this.query) {
         const v = params.get(q.name);
         if (v === null || !passes(q.test, v)) return false;

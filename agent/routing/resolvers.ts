@@ -51,7 +51,7 @@ export function routeResolver(table: () => RouteTable): Resolver {
   return (host, path, method, headers): Resolution => {
     const q = path.indexOf('?');
     const bare = q >= 0 ? path.slice(0, q) : path;
-    const c = table().route(host, bare, method, headers, q >= 0 ? path.slice(q + 1) : '');
+    const c = table().route(host, bare, method, headers, path);
     if (c === null) return { status: 404, message: `No route matches ${host}${path}.`, route: 'unmatched' };
     const a = c.action;
     if (a.kind !== 'rule') return toBackend(a, path, headers, undefined, a.host);

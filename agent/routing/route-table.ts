@@ -55,14 +55,14 @@ function firstOf(
   list: readonly RouteCandidate[],
   method: string,
   headers: http2.IncomingHttpHeaders,
-  query: string,
+  target: string,
 ): RouteCandidate | undefined {
   // Most lists hold one candidate without conditions (every Ingress path): no loop for them.
   const first = list[0] as RouteCandidate;
   if (first.conditions === null) return first;
   for (let i = 0; i < list.length; i++) {
     const c = list[i] as RouteCandidate;
-    if (c.conditions === null || c.conditions.test(method, headers, query)) return c;
+    if (c.conditions === null || c.conditions.test(method, headers, target)) return c;
   }
   return undefined;
 }
@@ -84,18 +84,18 @@ export class HostRoutes {
     path: string,
     method: string,
     headers: http2.IncomingHttpHeaders,
-    query: string,
+    target: string,
   ): RouteCandidate | undefined {
     const e = this.exact.get(path);
     if (e !== undefined) {
-      const c = firstOf(e, method, headers, query);
+      const c = firstOf(e, method, headers, target);
       if (c !== undefined) return c;
     }
     if (this.regex.length > 0)
       for (const r of this.regex)
         if (
           r.re.matches(path) &&
-          (r.candidate.conditions === null || r.candidate.conditions.test(method, headers, query))
+          (r.candidate.conditions === null || r.candidate.conditions.test(method, headers, target))
         )
           return r.candidate;
     if (this.prefix.size === 0) return undefined;
@@ -103,7 +103,7 @@ export class HostRoutes {
     for (;;) {
       const list = this.prefix.get(cand);
       if (list !== undefined) {
-        const c = firstOf(list, method, headers, query);
+        const c = firstOf(list, method, headers, target);
         if (c !== undefined) return c;
       }
       if (cand === '/') return undefined;
@@ -163,17 +163,21 @@ export class RouteTable {
     return new RouteTable(0, new Map(), new Map(), new Map(), null, null, [], []);
   }
 
-  /** `host` lower case without port; `path` normalized, without query string. */
+  /**
+   * `host` lower case without port; `path` normalized, without query string; `target` the request's
+   * path with its query string, which only a route with query parameter matches reads (so that no
+   * other request pays for cutting the query out).
+   */
   route(
     host: string,
     path: string,
     method: string,
     headers: http2.IncomingHttpHeaders,
-    query: string,
+    target: string,
   ): RouteCandidate | null {
     const exact = this.exactHosts.get(host);
     if (exact !== undefined) {
-      const c = exact.match(path, method, headers, query);
+      const c = exact.match(path, method, headers, target);
       if (c !== undefined) return c;
       if (exact.ingress) return this.fallback;
     }
@@ -181,7 +185,7 @@ export class RouteTable {
     if (dot > 0) {
       const wild = this.wildcardHosts.get(host.slice(dot + 1));
       if (wild !== undefined) {
-        const c = wild.match(path, method, headers, query);
+        const c = wild.match(path, method, headers, target);
         if (c !== undefined) return c;
         if (wild.ingress) return this.fallback;
       }
@@ -189,12 +193,12 @@ export class RouteTable {
         for (dot = host.indexOf('.', dot + 1); dot > 0; dot = host.indexOf('.', dot + 1)) {
           const deep = this.deepWildcardHosts.get(host.slice(dot + 1));
           if (deep === undefined) continue;
-          const c = deep.match(path, method, headers, query);
+          const c = deep.match(path, method, headers, target);
           if (c !== undefined) return c;
         }
     }
     if (this.anyHost !== null) {
-      const c = this.anyHost.match(path, method, headers, query);
+      const c = this.anyHost.match(path, method, headers, target);
       if (c !== undefined) return c;
     }
     return this.fallback;
