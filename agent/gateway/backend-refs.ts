@@ -46,6 +46,11 @@ export interface RefContext {
   tls: BackendTlsPolicies;
   /** the policies the route's backends use (their status names the route's Gateways) */
   policies: Set<PolicyOutcome>;
+  /**
+   * The route's backends resolved so far, by reference: the rules of one route mostly name the same
+   * Service ports, and a reference resolves the same way wherever it appears in the route.
+   */
+  resolved?: Map<string, { backend: Backend; problem?: BackendProblem }>;
 }
 
 /**
@@ -54,6 +59,20 @@ export interface RefContext {
  * prior knowledge whatever it says short of another protocol, since gRPC has no HTTP/1.1 form.
  */
 export function resolveRef(
+  ref: BackendObjectReference,
+  where: string,
+  c: RefContext,
+): { backend: Backend; problem?: BackendProblem } {
+  const key = `${ref.group ?? ''}|${ref.kind ?? ''}|${ref.namespace ?? ''}|${ref.name ?? ''}|${ref.port ?? ''}`;
+  const known = c.resolved?.get(key);
+  // A problem's message names where it was met: only a clean resolution is reused.
+  if (known !== undefined) return known;
+  const r = resolveUncached(ref, where, c);
+  if (r.problem === undefined) (c.resolved ??= new Map()).set(key, r);
+  return r;
+}
+
+function resolveUncached(
   ref: BackendObjectReference,
   where: string,
   c: RefContext,

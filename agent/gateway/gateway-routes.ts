@@ -74,6 +74,8 @@ export interface RouteOutcome {
 }
 
 function joinEdits(host: string | null, ...filters: CompiledFilters[]): RouteEdits | null {
+  if (host === null && filters.every((f) => f.requestHeaders === null && f.responseHeaders === null))
+    return null;
   const request = filters.map((f) => f.requestHeaders).filter((e): e is HeaderEdits => e !== null);
   const response = filters.map((f) => f.responseHeaders).filter((e): e is HeaderEdits => e !== null);
   if (host === null && request.length === 0 && response.length === 0) return null;

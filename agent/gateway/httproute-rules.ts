@@ -213,11 +213,22 @@ const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
  */
 const GRPC_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier']);
 
+/** No filters: shared, since most rules and nearly every backendRef have none. */
+const NO_FILTERS: CompiledFilters = Object.freeze({
+  requestHeaders: null,
+  responseHeaders: null,
+  redirect: null,
+  rewrite: null,
+  cors: null,
+  mirrors: Object.freeze([]) as never,
+});
+
 export function compileFilters(
   filters: readonly HTTPRouteFilter[] | undefined,
   where: string,
   kind: RouteKind = 'HTTPRoute',
 ): CompiledFilters {
+  if (filters === undefined || filters.length === 0) return NO_FILTERS;
   const out: CompiledFilters = {
     requestHeaders: null,
     responseHeaders: null,
@@ -368,6 +379,8 @@ export function compileBackendRefs(
   });
 }
 
+const NO_MIRRORS: CompiledRule['mirrors'] = Object.freeze([]) as never;
+
 /**
  * A rule's RequestMirror backends. A mirror goes over HTTP/1.1 (it is a copy, sent and forgotten),
  * so a Service port that asks for h2c cannot take one; like a backendRef that does not resolve, it
@@ -378,6 +391,7 @@ export function compileMirrors(
   c: RefContext,
   out: CompiledRules,
 ): CompiledRule['mirrors'] {
+  if (mirrors.length === 0) return NO_MIRRORS;
   const kept: CompiledRule['mirrors'] = [];
   for (const m of mirrors) {
     const r = resolveRef(m.ref, m.where, c);
