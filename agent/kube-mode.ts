@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CloudflareClient } from './cloudflare/cloudflare-client.js';
 import { desiredHosts, dnsConflictMessage, dnsNoZoneMessage } from './cloudflare/desired-hosts.js';
 import { DnsController } from './cloudflare/dns-controller.js';
+import { RolloutPurger, readyAddresses } from './cloudflare/rollout-purger.js';
 import type { AgentConfig, KubeSettings } from './config.js';
 import type { IngressController } from './controller/ingress-controller.js';
 import type { LeaderElector } from './controller/leader-election.js';
@@ -86,6 +87,7 @@ export function kubeMode(o: KubeModeOptions): KubeMode {
       `${ing.metadata?.namespace ?? ''}/${ing.metadata?.name ?? ''}`,
     );
   let dns: DnsController | null = null;
+  let purger: RolloutPurger | null = null;
   const controller = new IngressController({
     kc,
     namespace: o.settings.watchNamespace,
@@ -99,10 +101,24 @@ export function kubeMode(o: KubeModeOptions): KubeMode {
     tunnelHostname: o.tunnelHostname,
     tunnelLive: o.tunnelLive,
     metrics,
-    onRoutes: () => dns?.trigger(),
+    onRoutes: () => {
+      dns?.trigger();
+      purger?.sync();
+    },
+    onEndpoints: (ns, svc, slices) => purger?.endpoints(ns, svc, readyAddresses(slices)),
     gatewayController: o.settings.gatewayController,
   });
   const cf = config.cloudflare;
+  if (o.client !== null)
+    purger = new RolloutPurger({
+      client: o.client,
+      isLeader: () => leader.isLeader && controller.synced,
+      ingresses: () => controller.servedIngresses(),
+      slices: (ns, svc) => controller.slicesOf(ns, svc),
+      event: (ing, type, reason, message) => void events.record(ing, type, reason, message),
+      log,
+      metrics,
+    });
   if (o.client !== null && cf.dns) {
     // The object a DNS host belongs to, for its Event: an Ingress, an HTTPRoute or a GRPCRoute.
     const objectOf = (resource: string) => {

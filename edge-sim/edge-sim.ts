@@ -8,6 +8,11 @@ import { TunnelListener } from './tunnel-listener.js';
 import { TunnelStore } from './tunnel-store.js';
 import { CloudflareApi, parseApiToken } from './cloudflare-api/cloudflare-api.js';
 import { DnsStore, closestName } from './cloudflare-api/dns-store.js';
+import { CacheFront } from './cache/cache-front.js';
+import { EdgeCache } from './cache/edge-cache.js';
+
+/** The edge cache's default size: objects past it are evicted least recently used first. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Starts every edge-sim listener; used by the CLI, the demo and the tests. */
 export interface EdgeSimOptions {
@@ -32,6 +37,10 @@ export interface EdgeSimOptions {
   zones?: string[];
   /** API requests per five minutes per token (default 1,200; 0: no limit) */
   apiRateLimit?: number;
+  /** the edge cache's size in bytes (default 64 MiB); 0 turns the cache off */
+  cacheBytes?: number;
+  /** hosts whose every GET is eligible for the cache (a "Cache Everything" rule) */
+  cacheEverything?: string[];
   /** more tunnel listeners, each a region with its own location name (NAME=HOST:PORT) */
   regions?: Array<{ name: string } & HostPort>;
   log: Logger;
@@ -42,6 +51,8 @@ export interface EdgeSim {
   dns: DnsStore;
   cloudflare?: CloudflareApi;
   registry: ConnectionRegistry;
+  /** null with the cache off */
+  cache: EdgeCache | null;
   addresses: { tunnel: HostPort; public?: HostPort; api?: HostPort; regions: Record<string, HostPort> };
   close(): Promise<void>;
 }
@@ -86,6 +97,8 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     },
   };
   const registry = new ConnectionRegistry();
+  const cacheBytes = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
+  const cache = cacheBytes > 0 ? new EdgeCache(cacheBytes) : null;
   const cloudflare =
     (opts.apiTokens ?? []).length === 0
       ? undefined
@@ -96,6 +109,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
           registry,
           log: opts.log,
           rateLimit: opts.apiRateLimit,
+          cache,
         });
   const tunnelListener = new TunnelListener({
     ...opts.tunnelListen,
@@ -128,7 +142,21 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
   }
   closers.push(() => tunnelListener.close());
   if (opts.publicListen !== undefined) {
-    const pub = new PublicListener({ ...opts.publicListen, location, routes, registry, log: opts.log });
+    const everything = new Set((opts.cacheEverything ?? []).map((h) => h.toLowerCase()));
+    const pub = new PublicListener({
+      ...opts.publicListen,
+      location,
+      routes,
+      registry,
+      log: opts.log,
+      cache:
+        cache === null
+          ? undefined
+          : {
+              front: new CacheFront(cache, (conn) => registry.release(conn), opts.log),
+              everything: (host) => everything.has(host),
+            },
+    });
     addresses.public = await pub.listen();
     closers.push(() => pub.close());
   }
@@ -142,6 +170,7 @@ export async function startEdgeSim(opts: EdgeSimOptions): Promise<EdgeSim> {
     dns,
     cloudflare,
     registry,
+    cache,
     addresses,
     close: async () => {
       await Promise.all(closers.map((c) => c()));

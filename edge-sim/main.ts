@@ -20,11 +20,22 @@ const USAGE = `edge-sim: a local stand-in for Cloudflare's tunnel edge
   --no-http2                 do not serve HTTP/2 (TCP) on the tunnel port, as where only UDP gets through
   --no-quic-trailers         do not offer the QUIC trailers extension (docs/protocol.md), as Cloudflare's
                              edge does not: gRPC then needs the HTTP/2 transport
+  --cache-size SIZE          the edge cache's memory (bytes, or with k/m/g; default 64m); LRU eviction past it
+  --no-cache                 no edge cache: every answer comes from the origin, without CF-Cache-Status
+  --cache-everything HOST    every GET for HOST is eligible for the cache, as a "Cache Everything" rule (repeatable)
   --region-listen NAME=HOST:PORT  another tunnel listener: a second region whose location is NAME (repeatable)
   --log-level LEVEL          pino level (default info)
   --version                 print the version
   -h, --help                this text
 `;
+
+/** A size in bytes, or with a k, m or g suffix (powers of 1,024). */
+function parseSize(value: string, flag: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(value.trim());
+  if (m === null) throw new Error(`${flag} wants a size such as 64m, got "${value}"`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] as string).toLowerCase()] as number;
+  return Number(m[1]) * unit;
+}
 
 async function main(): Promise<void> {
   const values = parseCli('edge-sim', USAGE, {
@@ -42,6 +53,9 @@ async function main(): Promise<void> {
     'no-http2': { type: 'boolean' },
     'no-quic-trailers': { type: 'boolean' },
     'region-listen': { type: 'string', multiple: true, default: [] },
+    'cache-size': { type: 'string', default: '64m' },
+    'no-cache': { type: 'boolean' },
+    'cache-everything': { type: 'string', multiple: true, default: [] },
     'log-level': { type: 'string', default: 'info' },
   });
   if (values === null) return;
@@ -66,6 +80,8 @@ async function main(): Promise<void> {
     quic: values['no-quic'] !== true,
     http2: values['no-http2'] !== true,
     quicTrailers: values['no-quic-trailers'] !== true,
+    cacheBytes: values['no-cache'] === true ? 0 : parseSize(values['cache-size'], '--cache-size'),
+    cacheEverything: values['cache-everything'],
     regions: values['region-listen'].map((spec) => {
       const eq = spec.indexOf('=');
       if (eq <= 0) throw new Error(`--region-listen wants NAME=HOST:PORT, got "${spec}"`);

@@ -17,6 +17,8 @@ import type { ConnectionRegistry, EdgeConnection, EdgeStream } from './connectio
 import { ERRORS, reasonPhrase, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
 import { listen, type HostPort } from '../common/net.js';
 import { WebsocketRelay, websocketHeaders, writeErrorPage } from './websocket-relay.js';
+import type { CacheFront } from './cache/cache-front.js';
+import { eligible } from './cache/cache-policy.js';
 
 export interface RouteResolver {
   /** The tunnel id serving `host` (lower-case, no port), or undefined. */
@@ -30,6 +32,8 @@ export interface PublicListenerOptions {
   routes: RouteResolver;
   registry: ConnectionRegistry;
   log: Logger;
+  /** the edge cache (absent with --no-cache: every answer passes as it comes, with no CF-Cache-Status) */
+  cache?: { front: CacheFront; everything(host: string): boolean };
 }
 
 /** Visitor request headers the edge replaces rather than forwards. */
@@ -307,6 +311,29 @@ export class PublicListener {
       return;
     }
     const headers = this.tunnelHeaders(req, ray, target);
+    const cache = this.opts.cache;
+    if (cache !== undefined && eligible(req.method ?? 'GET', target.path, cache.everything(host))) {
+      req.resume();
+      const fail = () => this.sendError(res, ERRORS.badGateway, host, ray);
+      cache.front
+        .serve({
+          method: req.method ?? 'GET',
+          headers: req.headers,
+          res: res as ServerResponse,
+          host,
+          path: target.path,
+          ray,
+          tunnelHeaders: headers,
+          pick: () => this.opts.registry.pick(tunnelId),
+          fail,
+        })
+        .catch((err: unknown) => {
+          this.opts.log.warn({ err: (err as Error).message, host }, 'cache answer failed');
+          if (!res.headersSent) fail();
+          else res.destroy();
+        });
+      return;
+    }
     const hasBody = h2
       ? !req.stream.endAfterHeaders
       : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
@@ -319,7 +346,7 @@ export class PublicListener {
       this.sendError(res, ERRORS.badGateway, host, ray);
       return;
     }
-    new Relay(this, conn, req, res, stream, host, ray, hasBody);
+    new Relay(this, conn, req, res, stream, host, ray, hasBody, cache === undefined ? null : 'DYNAMIC');
   }
 
   /** A visitor's websocket handshake (other upgrades are refused, as HTTP/2 origins cannot take them). */
@@ -432,6 +459,8 @@ class Relay {
     private readonly host: string,
     private readonly ray: string,
     hasBody: boolean,
+    /** CF-Cache-Status for an answer the cache does not hold (DYNAMIC), null with no cache */
+    private readonly cacheStatus: string | null,
   ) {
     conn.inflight++;
     stream.on('response', (h) => this.onResponse(h));
@@ -467,10 +496,20 @@ class Relay {
     let grpcStatus = false;
     for (const pair of pairs) {
       const lower = pair[0].toLowerCase();
-      if (isHopByHop(lower) || lower === 'server' || lower === 'cf-ray') continue;
+      // Cloudflare strips Cache-Tag and Cloudflare-CDN-Cache-Control before the visitor (§5, §11).
+      if (
+        isHopByHop(lower) ||
+        lower === 'server' ||
+        lower === 'cf-ray' ||
+        lower === 'cache-tag' ||
+        lower === 'cloudflare-cdn-cache-control' ||
+        lower === 'cf-cache-status'
+      )
+        continue;
       if (lower === 'grpc-status') grpcStatus = true;
       kept.push(pair);
     }
+    if (this.cacheStatus !== null) kept.push(['CF-Cache-Status', this.cacheStatus]);
     kept.push(['Server', 'cloudflare'], ['CF-RAY', this.ray]);
     this.responded = true;
     if (grpcStatus && 'stream' in this.req) {

@@ -55,6 +55,14 @@ export class CloudflareClient {
   }
 
   /** Every record of a zone, walking pages by result_info (no extra call for the empty page). */
+  /** Purges a zone's edge cache by one selector (the token needs Zone → Cache Purge). */
+  async purgeCache(
+    zoneId: string,
+    selector: { hosts: string[] } | { prefixes: string[] } | { tags: string[] },
+  ): Promise<void> {
+    await this.pacer.run(() => this.sdk.cache.purge({ zone_id: zoneId, ...selector }));
+  }
+
   async listRecords(zoneId: string): Promise<ZoneRecord[]> {
     const out: ZoneRecord[] = [];
     for (let page = 1; ; page++) {

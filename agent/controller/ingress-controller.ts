@@ -59,6 +59,8 @@ export interface IngressControllerOptions {
   metrics?: AgentMetrics;
   /** a new route table is in use (DNS follows it) */
   onRoutes?(): void;
+  /** a Service's EndpointSlices changed (after its upstreams were refreshed) */
+  onEndpoints?(namespace: string, service: string, slices: readonly EndpointSlice[]): void;
   /** how the resources are watched (default: informers against the API server; tests: a fake cache) */
   watch?: WatchFactory;
   /** where Ingress status is written (default: the API server) */
@@ -108,6 +110,8 @@ export class IngressController {
   readonly gateway: GatewayWatches | null;
   private readonly gatewayStatus: GatewayStatusWriter | null;
   private routeOutcomes: ReadonlyMap<string, RouteOutcome> = new Map();
+  /** the Ingresses of the last compile (ours) */
+  private served: readonly Ingress[] = [];
   private policyOutcomes: ReadonlyMap<string, PolicyOutcome> = new Map();
   /** when the table was last rebuilt, and how long it took */
   lastCompile = { at: 0, ms: 0, ingresses: 0, routes: 0 };
@@ -209,6 +213,16 @@ export class IngressController {
   }
 
   /** The cached Ingress `namespace/name`, for Events about it. */
+  /** A Service's EndpointSlices as cached now. */
+  slicesOf(namespace: string, service: string): readonly EndpointSlice[] {
+    return this.slices.indexed(`${namespace}/${service}`);
+  }
+
+  /** The Ingresses the agent serves, as of the last compile. */
+  servedIngresses(): readonly Ingress[] {
+    return this.served;
+  }
+
   ingress(key: string): Ingress | undefined {
     return this.ingressByKey.get(key);
   }
@@ -303,13 +317,12 @@ export class IngressController {
     switch (key.kind) {
       case 'routes':
         return this.rebuildRoutes();
-      case 'endpoints':
-        this.upstreams.refresh(
-          key.namespace,
-          key.service,
-          this.slices.indexed(`${key.namespace}/${key.service}`),
-        );
+      case 'endpoints': {
+        const slices = this.slices.indexed(`${key.namespace}/${key.service}`);
+        this.upstreams.refresh(key.namespace, key.service, slices);
+        this.opts.onEndpoints?.(key.namespace, key.service, slices);
         return;
+      }
       case 'status':
         return this.reconcileStatus(`${key.namespace}/${key.name}`);
       case 'gateway-status':
@@ -336,6 +349,7 @@ export class IngressController {
         );
     }
     const ours = this.ingresses.list().filter((i) => isOurs(i, state, policy));
+    this.served = ours;
     const services = new Map<string, Service>();
     for (const s of this.services.list()) services.set(keyOf(s.metadata), s);
     // One compile of every source into one table; nothing in use changes until the apply and the swap.

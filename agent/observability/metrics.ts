@@ -25,6 +25,12 @@ export class AgentMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly cachePurges = new client.Counter({
+    name: 'tunnel_ingress_cache_purges_total',
+    help: 'Edge cache purges after a Service rolled out (purge-on-rollout Ingresses), by result: ok, error',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly mirrors = new client.Counter({
     name: 'tunnel_ingress_mirror_requests_total',
     help: "Copies of requests sent to a Gateway API route's RequestMirror backend, by result: sent (answered, whatever the status), failed (no endpoint, an error, too slow, or its body too far behind the original), dropped (over the in-flight bound)",

@@ -9,6 +9,8 @@ import { DnsApi } from './dns-api.js';
 import type { DnsStore } from './dns-store.js';
 import { ApiError, sendError, sendResult } from './envelope.js';
 import { TunnelsApi, type Reply } from './tunnels-api.js';
+import { PurgeApi } from './purge-api.js';
+import type { EdgeCache } from '../cache/edge-cache.js';
 
 export const API_PREFIX = '/client/v4';
 const MAX_BODY = 1024 * 1024;
@@ -33,6 +35,8 @@ export interface CloudflareApiOptions {
   log: Logger;
   /** requests per five minutes per token; 0 turns the limit off (default 1,200, as Cloudflare) */
   rateLimit?: number;
+  /** the edge cache purge_cache acts on (null: the cache is off, purges remove nothing) */
+  cache?: EdgeCache | null;
 }
 
 type Ctx = { account: string; q: URLSearchParams; body: Record<string, unknown>; m: string[] };
@@ -54,6 +58,8 @@ export class CloudflareApi {
   /** every call, for tests and the benchmark to count (capped) */
   readonly calls: ApiCall[] = [];
   private readonly limiter: RateLimiter;
+  /** purge_cache, and the purges done (for tests and the bench) */
+  readonly purges: PurgeApi;
   private readonly routes: Route[];
 
   constructor(private readonly opts: CloudflareApiOptions) {
@@ -61,6 +67,8 @@ export class CloudflareApi {
     const t = new TunnelsApi({ store: opts.store, registry: opts.registry, log: opts.log });
     const d = new DnsApi(opts.dns);
     const hostnames = new HostnameRoutes(opts.dns, opts.store);
+    this.purges = new PurgeApi(opts.dns, opts.cache ?? null);
+    const purges = this.purges;
     const ACCT = '/accounts/([^/]+)/cfd_tunnel';
     const TUN = `${ACCT}/([0-9a-fA-F-]{36})`;
     const ZONE = '/zones/([0-9a-f]{1,32})/dns_records';
@@ -92,6 +100,9 @@ export class CloudflareApi {
       r('GET', '/zones', 'zones.list', (c) => d.listZones(c.account, c.q)),
       r('PUT', '/zones/([0-9a-f]{1,32})/tunnels/([0-9a-fA-F-]{36})/routes', 'tunnels.route', (c) =>
         hostnames.put(c.account, c.m[1] as string, c.m[2] as string, c.body),
+      ),
+      r('POST', '/zones/([0-9a-f]{1,32})/purge_cache', 'cache.purge', (c) =>
+        purges.purge(c.account, c.m[1] as string, c.body),
       ),
       r('GET', ZONE, 'dns.list', (c) => d.listRecords(c.account, c.m[1] as string, c.q)),
       r('POST', ZONE, 'dns.create', (c) => d.createRecord(c.account, c.m[1] as string, c.body)),
