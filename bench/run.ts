@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { benchApplyToLive, benchGatewayApplyToLive } from './apply-to-live.js';
+import { benchCache } from './cache.js';
 import { benchConnectors } from './connectors.js';
 import { benchDns } from './dns.js';
 import { benchFaults } from './faults.js';
@@ -10,7 +11,7 @@ import { benchGatewayRouting, benchRouting } from './routing.js';
 import { benchRollout, benchStreams } from './streams.js';
 
 /**
- * `npm run bench [-- SECTION…]`: sections http, connectors, streams, rollout, quic, routing, apply, gateway-apply, dns, faults (connectors compares real cloudflared too where CLOUDFLARED_BIN names it). Nothing here asserts a number; the
+ * `npm run bench [-- SECTION…]`: sections http, connectors, streams, rollout, quic, routing, apply, gateway-apply, dns, faults, cache (connectors compares real cloudflared too where CLOUDFLARED_BIN names it). Nothing here asserts a number; the
  * figures go into docs/performance.md with the machine they were taken on.
  */
 const SECTIONS: Record<string, () => Promise<string[]>> = {
@@ -41,6 +42,7 @@ const SECTIONS: Record<string, () => Promise<string[]>> = {
       })(),
     ];
   },
+  cache: benchCache,
   dns: () => benchDns(Number(process.env.TI_DNS_HOSTS ?? 1000)),
   async apply() {
     const r = await benchApplyToLive(50);
