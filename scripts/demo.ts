@@ -204,6 +204,7 @@ Try:
   curl -H 'Host: shop.localhost' ${publicUrl}/api/orders     # path /api → Service api
   curl -H 'Host: api.localhost' ${publicUrl}/v1/echo         # Ingress "api"; run it twice to see both endpoints
   curl -H 'Host: other.localhost' ${publicUrl}/              # no rule: the default backend
+  curl -sI -H 'Host: shop.localhost' ${publicUrl}/app.js | grep -i cf-cache   # twice: MISS, then HIT (docs/edge-cache.md)
   KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl get ingress,endpointslices
   KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl edit ingress shop   # changes are live within a second
   KUBECONFIG=${rel(kubeconfig)} .tools/bin/kubectl get events          # problems with Ingresses land here
