@@ -6,6 +6,7 @@ import {
   type GRPCRoute,
   type HTTPRoute,
   type BackendTLSPolicy,
+  type ParentReference,
   type PolicyAncestorStatus,
   type RouteParentStatus,
 } from './gateway-types.js';
@@ -252,10 +253,56 @@ export function sameGatewayStatus(current: unknown, next: ReturnType<typeof gate
   });
 }
 
+/** One entry of ours in a shared status list: whose it is about, and its two conditions. */
+interface OurEntry {
+  ref: ParentReference;
+  accepted: { status: boolean; reason: string; message: string };
+  resolvedRefs: { status: boolean; reason: string; message: string };
+}
+
 /**
- * A route's `status.parents` with ours recomputed: the entries of other controllers stay as
- * they are (the list is shared), ours are one per parentRef of one of our Gateways. Null when
- * nothing would change.
+ * A status list shared between controllers (a route's `parents`, a policy's `ancestors`) with our
+ * entries recomputed: other controllers' entries stay as they are, ours are `wanted`, each keeping its
+ * conditions' transition times. Null when nothing would change.
+ */
+function withOurEntries<T extends { controllerName: string; conditions: Condition[] }>(
+  current: readonly T[],
+  refOf: (t: T) => ParentReference,
+  wanted: readonly OurEntry[],
+  make: (ref: ParentReference, conditions: Condition[]) => T,
+  controllerName: string,
+  generation: number | undefined,
+  now: string,
+): T[] | null {
+  const others = current.filter((p) => p.controllerName !== controllerName);
+  const mine = current.filter((p) => p.controllerName === controllerName);
+  const next = wanted.map((w) => {
+    const prev = mine.find((m) => sameRef(refOf(m), w.ref));
+    return make(
+      w.ref,
+      withTimes(
+        [
+          cond('Accepted', w.accepted.status, w.accepted.reason, w.accepted.message),
+          cond('ResolvedRefs', w.resolvedRefs.status, w.resolvedRefs.reason, w.resolvedRefs.message),
+        ],
+        prev?.conditions,
+        generation,
+        now,
+      ),
+    );
+  });
+  const unchanged =
+    mine.length === next.length &&
+    next.every((n) => {
+      const m = mine.find((x) => sameRef(refOf(x), refOf(n)));
+      return m !== undefined && sameConditions(m.conditions, n.conditions);
+    });
+  return unchanged ? null : [...others, ...next];
+}
+
+/**
+ * A route's `status.parents` with ours recomputed: one per parentRef of one of our Gateways. Null
+ * when nothing would change.
  */
 export function routeParents(
   route: HTTPRoute | GRPCRoute,
@@ -263,39 +310,20 @@ export function routeParents(
   controllerName: string,
   now: string,
 ): RouteParentStatus[] | null {
-  const current = route.status?.parents ?? [];
-  const others = current.filter((p) => p.controllerName !== controllerName);
-  const mine = current.filter((p) => p.controllerName === controllerName);
-  const generation = route.metadata?.generation;
-  const next: RouteParentStatus[] = (outcome?.parents ?? []).map((p) => {
-    const prev = mine.find((m) => sameRef(m.parentRef, p.ref));
-    return {
-      parentRef: p.ref,
-      controllerName,
-      conditions: withTimes(
-        [
-          cond('Accepted', p.accepted.status, p.accepted.reason, p.accepted.message),
-          cond('ResolvedRefs', p.resolvedRefs.status, p.resolvedRefs.reason, p.resolvedRefs.message),
-        ],
-        prev?.conditions,
-        generation,
-        now,
-      ),
-    };
-  });
-  const unchanged =
-    mine.length === next.length &&
-    next.every((n) => {
-      const m = mine.find((x) => sameRef(x.parentRef, n.parentRef));
-      return m !== undefined && sameConditions(m.conditions, n.conditions);
-    });
-  return unchanged ? null : [...others, ...next];
+  return withOurEntries(
+    route.status?.parents ?? [],
+    (p) => p.parentRef,
+    outcome?.parents ?? [],
+    (parentRef, conditions) => ({ parentRef, controllerName, conditions }),
+    controllerName,
+    route.metadata?.generation,
+    now,
+  );
 }
 
 /**
  * A BackendTLSPolicy's `status.ancestors` with ours recomputed: one entry per Gateway of ours whose
- * accepted routes send to a Service port the policy covers (other controllers' entries stay). Null
- * when nothing would change.
+ * accepted routes send to a Service port the policy covers. Null when nothing would change.
  */
 export function policyAncestors(
   policy: BackendTLSPolicy,
@@ -303,48 +331,31 @@ export function policyAncestors(
   controllerName: string,
   now: string,
 ): PolicyAncestorStatus[] | null {
-  const current = policy.status?.ancestors ?? [];
-  const others = current.filter((p) => p.controllerName !== controllerName);
-  const mine = current.filter((p) => p.controllerName === controllerName);
-  const generation = policy.metadata?.generation;
-  const next: PolicyAncestorStatus[] =
+  const wanted: OurEntry[] =
     outcome === undefined
       ? []
       : [...outcome.ancestors].sort().map((gw) => {
           const slash = gw.indexOf('/');
-          const ref = {
-            group: GATEWAY_GROUP,
-            kind: 'Gateway',
-            namespace: gw.slice(0, slash),
-            name: gw.slice(slash + 1),
-          };
-          const prev = mine.find((m) => sameRef(m.ancestorRef, ref));
           return {
-            ancestorRef: ref,
-            controllerName,
-            conditions: withTimes(
-              [
-                cond('Accepted', outcome.accepted.status, outcome.accepted.reason, outcome.accepted.message),
-                cond(
-                  'ResolvedRefs',
-                  outcome.resolvedRefs.status,
-                  outcome.resolvedRefs.reason,
-                  outcome.resolvedRefs.message,
-                ),
-              ],
-              prev?.conditions,
-              generation,
-              now,
-            ),
+            ref: {
+              group: GATEWAY_GROUP,
+              kind: 'Gateway',
+              namespace: gw.slice(0, slash),
+              name: gw.slice(slash + 1),
+            },
+            accepted: outcome.accepted,
+            resolvedRefs: outcome.resolvedRefs,
           };
         });
-  const unchanged =
-    mine.length === next.length &&
-    next.every((n) => {
-      const m = mine.find((x) => sameRef(x.ancestorRef, n.ancestorRef));
-      return m !== undefined && sameConditions(m.conditions, n.conditions);
-    });
-  return unchanged ? null : [...others, ...next];
+  return withOurEntries(
+    policy.status?.ancestors ?? [],
+    (p) => p.ancestorRef,
+    wanted,
+    (ancestorRef, conditions) => ({ ancestorRef, controllerName, conditions }),
+    controllerName,
+    policy.metadata?.generation,
+    now,
+  );
 }
 
 function sameRef(a: RouteParentStatus['parentRef'], b: RouteParentStatus['parentRef']): boolean {

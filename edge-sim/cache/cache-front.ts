@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { EdgeConnection } from '../connection-registry.js';
 import { rangeOf } from './byte-range.js';
-import { cacheTags, decide } from './cache-policy.js';
+import { cacheTags, decide, type StoreDecision } from './cache-policy.js';
 import type { CachedObject, EdgeCache } from './edge-cache.js';
 import { tunnelFetch, valuesOf, type Fetched } from './tunnel-fetch.js';
 
@@ -93,6 +93,29 @@ function encodingClass(ae: string | string[] | undefined): string {
 }
 
 const httpDate = (ms: number) => new Date(ms).toUTCString();
+
+/** What an origin answer stores: everything of a cached object but its key and what the key is made of. */
+function stored(
+  f: Fetched,
+  body: Buffer,
+  d: Extract<StoreDecision, { store: true }>,
+  now: number,
+): Omit<CachedObject, 'key' | 'host' | 'url' | 'keyHeaders'> {
+  const values = valuesOf(f.pairs);
+  return {
+    status: f.status,
+    headers: f.pairs.filter(([k]) => !NOT_STORED.has(k.toLowerCase())),
+    body,
+    tags: cacheTags(values('cache-tag')),
+    storedAt: now,
+    freshUntil: now + d.ttlMs,
+    revalidateAlways: d.revalidateAlways,
+    swrMs: d.swrMs,
+    sieMs: d.sieMs,
+    etag: values('etag')[0] ?? null,
+    lastModified: values('last-modified')[0] ?? null,
+  };
+}
 const weak = (etag: string) => etag.replace(/^W\//, '');
 
 /**
@@ -184,17 +207,7 @@ export class CacheFront {
       host: c.host,
       url: c.host + c.path,
       keyHeaders,
-      status: f.status,
-      headers: f.pairs.filter(([k]) => !NOT_STORED.has(k.toLowerCase())),
-      body,
-      tags: cacheTags(values('cache-tag')),
-      storedAt: now,
-      freshUntil: now + d.ttlMs,
-      revalidateAlways: d.revalidateAlways,
-      swrMs: d.swrMs,
-      sieMs: d.sieMs,
-      etag: values('etag')[0] ?? null,
-      lastModified: values('last-modified')[0] ?? null,
+      ...stored(f, body, d, now),
     };
     this.cache.set(o, base, varies);
     this.send(c, o, status);
@@ -319,21 +332,7 @@ export class CacheFront {
       const chunks: Buffer[] = [];
       for await (const chunk of f.body) chunks.push(chunk as Buffer);
       if (!d.store) return;
-      const now = Date.now();
-      const body = Buffer.concat(chunks);
-      Object.assign(o, {
-        status: f.status,
-        headers: f.pairs.filter(([k]) => !NOT_STORED.has(k.toLowerCase())),
-        body,
-        tags: cacheTags(values('cache-tag')),
-        storedAt: now,
-        freshUntil: now + d.ttlMs,
-        revalidateAlways: d.revalidateAlways,
-        swrMs: d.swrMs,
-        sieMs: d.sieMs,
-        etag: values('etag')[0] ?? null,
-        lastModified: values('last-modified')[0] ?? null,
-      });
+      Object.assign(o, stored(f, Buffer.concat(chunks), d, Date.now()));
     } catch (err) {
       this.log.debug({ key: o.key, err: (err as Error).message }, 'background revalidation failed');
     } finally {

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
-import { gatewayApiCrds } from '../helpers/gateway-api.js';
+import { setUpGatewayApi, statusReader } from '../helpers/gateway-api.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
 import { POD_IP, countingOrigin, service, slice, type CountingOrigin } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
@@ -63,10 +63,10 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
     const body = await res.body.text();
     return { status: res.statusCode, headers: res.headers, body, origin: res.headers['x-origin'] };
   };
-  const jsonpath = async (what: string, path: string) =>
-    (await k.kubectl(['get', ...what.split(' '), '-o', `jsonpath=${path}`])).stdout;
+  let status: ReturnType<typeof statusReader>;
+  const jsonpath = (what: string, path: string) => status.jsonpath(what, path);
   const until = (what: string, path: string, want: string, label: string) =>
-    waitUntil(async () => ((await jsonpath(what, path)) === want ? true : undefined), 15_000, label);
+    status.until(what, path, want, label);
 
   beforeAll(async () => {
     [a, b, o] = await Promise.all([
@@ -85,16 +85,9 @@ describe.skipIf(!real)('the Gateway API through the tunnel', () => {
       metadata: { name: other, labels: { 'ti-test': k.namespace } },
     });
     expect(ns.status).toBe(201);
-    const crds = await k.kubectl(['apply', '--server-side', '-f', gatewayApiCrds()]);
-    expect(crds.code).toBe(0);
-    await k.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=30s',
-      'crd/httproutes.gateway.networking.k8s.io',
-    ]);
-    controller = `tunnel-ingress.dev/test-${k.namespace}`;
-    className = `ti-${k.namespace}`;
+    let gatewayClass: string;
+    ({ controller, className, gatewayClass } = await setUpGatewayApi(k));
+    status = statusReader(k, controller);
     edge = await startEdgeSim({
       tunnels: ['gw'],
       routes: [
@@ -126,11 +119,7 @@ metadata: {name: svc-ws}
 spec: {ports: [{name: http, port: 80, appProtocol: kubernetes.io/ws}]}
 `,
         slice('svc-ws-1', 'svc-ws', (wsOrigin.address() as AddressInfo).port, [{}]),
-        `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: ${className}}
-spec: {controllerName: ${controller}}
-`,
+        gatewayClass,
         `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: edge}
@@ -372,8 +361,7 @@ spec:
   });
 
   it('reports each route per parent: Accepted, NoMatchingParent, ResolvedRefs with its reason', async () => {
-    const cond = (type: string, field: string) =>
-      `{.status.parents[?(@.controllerName=="${controller}")].conditions[?(@.type=="${type}")].${field}}`;
+    const cond = status.cond;
     await until('httproute web', cond('Accepted', 'status'), 'True', 'web Accepted');
     expect(await jsonpath('httproute web', cond('ResolvedRefs', 'reason'))).toBe('ResolvedRefs');
     await until('httproute refs', cond('ResolvedRefs', 'reason'), 'BackendNotFound', 'refs ResolvedRefs');

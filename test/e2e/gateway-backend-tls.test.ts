@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPki } from '../../common/pki.js';
 import { handle } from '../../examples/origin/echo-origin.js';
-import { gatewayApiCrds } from '../helpers/gateway-api.js';
+import { setUpGatewayApi, statusReader } from '../helpers/gateway-api.js';
 import { startKube, type KubeProc } from '../helpers/kube.js';
 import { POD_IP, slice } from '../helpers/origins.js';
 import { waitUntil } from '../helpers/processes.js';
@@ -50,14 +50,13 @@ describe.skipIf(!real)('BackendTLSPolicy through the tunnel', () => {
   let origin: https.Server;
   let controller: string;
   let className: string;
-  const jsonpath = async (what: string, path: string) =>
-    (await k.kubectl(['get', ...what.split(' '), '-o', `jsonpath=${path}`])).stdout;
+  let status: ReturnType<typeof statusReader>;
+  const jsonpath = (what: string, path: string) => status.jsonpath(what, path);
   const visit = async (path: string) => {
     const res = await request(`${edge.publicUrl}${path}`, { headers: { host: 'tls.test' } });
     return { status: res.statusCode, body: await res.body.text() };
   };
-  const ours = (type: string, field: string) =>
-    `{.status.ancestors[?(@.controllerName=="${controller}")].conditions[?(@.type=="${type}")].${field}}`;
+  const ours = (type: string, field: string) => status.cond(type, field);
 
   beforeAll(async () => {
     const pki = await createPki({ dnsNames: ['backend.internal'], caName: 'backend CA' });
@@ -67,16 +66,9 @@ describe.skipIf(!real)('BackendTLSPolicy through the tunnel', () => {
     await new Promise<void>((r) => origin.listen(0, POD_IP, r));
     const port = (origin.address() as AddressInfo).port;
     k = await startKube();
-    const crds = await k.kubectl(['apply', '--server-side', '-f', gatewayApiCrds()]);
-    expect(crds.code).toBe(0);
-    await k.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=30s',
-      'crd/backendtlspolicies.gateway.networking.k8s.io',
-    ]);
-    controller = `tunnel-ingress.dev/test-${k.namespace}`;
-    className = `ti-${k.namespace}`;
+    let gatewayClass: string;
+    ({ controller, className, gatewayClass } = await setUpGatewayApi(k, 'backendtlspolicies'));
+    status = statusReader(k, controller, 'ancestors');
     edge = await startEdgeSim({ tunnels: ['t'], routes: ['tls.test=t'] });
     const caConfigMap = `apiVersion: v1
 kind: ConfigMap
@@ -116,11 +108,7 @@ ${pki.caPem
           'svc-nocm',
           '{caCertificateRefs: [{group: "", kind: ConfigMap, name: no-such-ca}], hostname: backend.internal}',
         ),
-        `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: ${className}}
-spec: {controllerName: ${controller}}
-`,
+        gatewayClass,
         `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: edge}
@@ -184,12 +172,7 @@ ${['good', 'sans', 'wrong', 'nocm']
 
   it('answers 500 without a valid CA, and reports each policy per Gateway', async () => {
     expect((await visit('/nocm')).status).toBe(500);
-    const until = (what: string, path: string, want: string) =>
-      waitUntil(
-        async () => ((await jsonpath(what, path)) === want ? true : undefined),
-        15_000,
-        `${what} ${want}`,
-      );
+    const until = (what: string, path: string, want: string) => status.until(what, path, want);
     await until('backendtlspolicy good', ours('Accepted', 'status'), 'True');
     expect(await jsonpath('backendtlspolicy good', ours('ResolvedRefs', 'status'))).toBe('True');
     expect(

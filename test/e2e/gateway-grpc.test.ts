@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { gatewayApiCrds } from '../helpers/gateway-api.js';
+import { setUpGatewayApi, statusReader } from '../helpers/gateway-api.js';
 import {
   echoClient,
   startGrpcServer,
@@ -44,12 +44,11 @@ describe.skipIf(!real).each(['http2', 'quic'])('GRPCRoute over %s', (protocol) =
     clients.push(c);
     return c;
   };
-  const jsonpath = async (what: string, path: string) =>
-    (await k.kubectl(['get', ...what.split(' '), '-o', `jsonpath=${path}`])).stdout;
-  const cond = (type: string, field: string) =>
-    `{.status.parents[?(@.controllerName=="${controller}")].conditions[?(@.type=="${type}")].${field}}`;
+  let status: ReturnType<typeof statusReader>;
+  const jsonpath = (what: string, path: string) => status.jsonpath(what, path);
+  const cond = (type: string, field: string) => status.cond(type, field);
   const until = (what: string, path: string, want: string, label: string) =>
-    waitUntil(async () => ((await jsonpath(what, path)) === want ? true : undefined), 15_000, label);
+    status.until(what, path, want, label);
   const call = (c: EchoClientT, path: string, req: Msg, md = new grpc.Metadata()) =>
     new Promise<{ err: grpc.ServiceError | null; reply?: Msg; headers?: grpc.Metadata }>((resolve) => {
       let headers: grpc.Metadata | undefined;
@@ -68,16 +67,9 @@ describe.skipIf(!real).each(['http2', 'quic'])('GRPCRoute over %s', (protocol) =
   beforeAll(async () => {
     [a, b] = await Promise.all([startGrpcServer(), startGrpcServer()]);
     k = await startKube();
-    const crds = await k.kubectl(['apply', '--server-side', '-f', gatewayApiCrds()]);
-    expect(crds.code).toBe(0);
-    await k.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=30s',
-      'crd/grpcroutes.gateway.networking.k8s.io',
-    ]);
-    controller = `tunnel-ingress.dev/test-${k.namespace}`;
-    className = `ti-${k.namespace}`;
+    let gatewayClass: string;
+    ({ controller, className, gatewayClass } = await setUpGatewayApi(k, 'grpcroutes'));
+    status = statusReader(k, controller);
     edge = await startEdgeSim({
       tunnels: ['g'],
       routes: ['rpc.test', 'missing.test', 'both.test'].map((h) => `${h}=g`),
@@ -94,11 +86,7 @@ metadata: {name: rpc-h2c}
 spec: {ports: [{name: http, port: 80, appProtocol: kubernetes.io/h2c}]}
 `,
         slice('rpc-h2c-1', 'rpc-h2c', a.port, [{}]),
-        `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: ${className}}
-spec: {controllerName: ${controller}}
-`,
+        gatewayClass,
         `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: edge}
