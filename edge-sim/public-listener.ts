@@ -11,12 +11,12 @@ import type { Readable } from 'node:stream';
 import { RESPONSE_BODY } from '../tunnel/quic/trailers-framing.js';
 import { trailerHeaders } from '../tunnel/header-packing.js';
 import type { Logger } from 'pino';
-import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../tunnel/header-packing.js';
 import { connectionTokens, isHopByHop } from '../tunnel/hop-by-hop.js';
 import type { ConnectionRegistry, EdgeConnection, EdgeStream } from './connection-registry.js';
 import { ERRORS, reasonPhrase, renderErrorPage, type EdgeErrorPage } from './error-pages.js';
 import { listen, type HostPort } from '../common/net.js';
 import { WebsocketRelay, websocketHeaders, writeErrorPage } from './websocket-relay.js';
+import { EDGE_ONLY, readAnswerHead } from './answer-head.js';
 import type { CacheFront } from './cache/cache-front.js';
 import { eligible } from './cache/cache-policy.js';
 
@@ -476,36 +476,20 @@ class Relay {
   }
 
   private onResponse(h: IncomingHttpHeaders): void {
-    const meta = h[RESPONSE_META];
-    if (typeof meta === 'string' && meta.includes('"cloudflared"')) {
+    const head = readAnswerHead(h);
+    if (head.kind !== 'answer') {
       this.responded = true;
       this.listener.fail(this.res, this.host, this.ray);
-      this.stream.close(http2.constants.NGHTTP2_CANCEL);
-      return;
-    }
-    let pairs: Array<[string, string]>;
-    try {
-      pairs = unpackHeaders(typeof h[RESPONSE_HEADERS] === 'string' ? (h[RESPONSE_HEADERS] as string) : '');
-    } catch {
-      this.responded = true;
-      this.listener.fail(this.res, this.host, this.ray);
-      this.stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      this.stream.close(
+        head.kind === 'malformed' ? http2.constants.NGHTTP2_PROTOCOL_ERROR : http2.constants.NGHTTP2_CANCEL,
+      );
       return;
     }
     const kept: Array<[string, string]> = [];
     let grpcStatus = false;
-    for (const pair of pairs) {
+    for (const pair of head.pairs) {
       const lower = pair[0].toLowerCase();
-      // Cloudflare strips Cache-Tag and Cloudflare-CDN-Cache-Control before the visitor (§5, §11).
-      if (
-        isHopByHop(lower) ||
-        lower === 'server' ||
-        lower === 'cf-ray' ||
-        lower === 'cache-tag' ||
-        lower === 'cloudflare-cdn-cache-control' ||
-        lower === 'cf-cache-status'
-      )
-        continue;
+      if (EDGE_ONLY.has(lower)) continue;
       if (lower === 'grpc-status') grpcStatus = true;
       kept.push(pair);
     }
@@ -513,13 +497,13 @@ class Relay {
     kept.push(['Server', 'cloudflare'], ['CF-RAY', this.ray]);
     this.responded = true;
     if (grpcStatus && 'stream' in this.req) {
-      this.trailersOnly(Number(h[':status']), kept);
+      this.trailersOnly(head.status, kept);
       return;
     }
     const flat = kept.flat();
     try {
       // Both accept a flat name/value list (Node's typings know only the object form).
-      (this.res as ServerResponse).writeHead(Number(h[':status']), flat);
+      (this.res as ServerResponse).writeHead(head.status, flat);
     } catch {
       this.listener.fail(this.res, this.host, this.ray);
       this.stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);

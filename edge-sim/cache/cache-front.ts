@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { EDGE_ONLY } from '../answer-head.js';
 import type { EdgeConnection } from '../connection-registry.js';
 import { rangeOf } from './byte-range.js';
 import { cacheTags, decide, type StoreDecision } from './cache-policy.js';
@@ -42,16 +43,12 @@ const KEY_HEADERS = [
   'forwarded',
 ];
 
-/** Origin headers the edge keeps out of the stored object (it recomputes or strips them). */
-const NOT_STORED = new Set([
-  'content-length',
-  'transfer-encoding',
-  'cache-tag',
-  'cloudflare-cdn-cache-control',
-  'age',
-  'cf-cache-status',
-  'set-cookie',
-]);
+/**
+ * Origin headers the edge keeps out of the stored object: recomputed when served (Content-Length,
+ * Age), never stored (Set-Cookie), or read by the edge alone (EDGE_ONLY). readAnswerHead() has
+ * already dropped hop-by-hop ones and those the edge sets.
+ */
+const NOT_STORED: ReadonlySet<string> = new Set(['content-length', 'age', 'set-cookie', ...EDGE_ONLY]);
 /** Visitor validators and ranges: the edge needs the whole object from the origin on a miss (§9). */
 const NOT_FORWARDED_ON_MISS = [
   'if-none-match',
@@ -271,12 +268,7 @@ export class CacheFront {
     extra: string[] | null,
   ): void {
     const flat: string[] = [];
-    for (const [k, v] of pairs) {
-      const lower = k.toLowerCase();
-      if (lower === 'cache-tag' || lower === 'cloudflare-cdn-cache-control' || lower === 'cf-cache-status')
-        continue;
-      flat.push(k, v);
-    }
+    for (const [k, v] of pairs) if (!EDGE_ONLY.has(k.toLowerCase())) flat.push(k, v);
     if (extra !== null) flat.push(...extra);
     flat.push('CF-Cache-Status', cacheStatus, 'Server', 'cloudflare', 'CF-RAY', c.ray);
     try {

@@ -1,14 +1,13 @@
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
-import { RESPONSE_HEADERS, RESPONSE_META, unpackHeaders } from '../../tunnel/header-packing.js';
-import { isHopByHop } from '../../tunnel/hop-by-hop.js';
 import { RESPONSE_BODY } from '../../tunnel/quic/trailers-framing.js';
+import { readAnswerHead } from '../answer-head.js';
 import type { EdgeConnection, EdgeStream } from '../connection-registry.js';
 
 /** An origin's answer through the tunnel, head parsed, body still streaming. */
 export interface Fetched {
   status: number;
-  /** the origin's headers without hop-by-hop ones, Server and CF-RAY (the edge sets its own) */
+  /** the origin's headers as readAnswerHead() leaves them */
   pairs: Array<[string, string]>;
   body: Readable;
   stream: EdgeStream;
@@ -55,26 +54,22 @@ export function tunnelFetch(
     });
     stream.once('response', (h: IncomingHttpHeaders) => {
       answered = true;
-      const meta = h[RESPONSE_META];
-      if (typeof meta === 'string' && meta.includes('"cloudflared"')) {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        reject(new TunnelFetchError('the connector could not reach the origin'));
+      const head = readAnswerHead(h);
+      if (head.kind !== 'answer') {
+        stream.close(
+          head.kind === 'malformed' ? http2.constants.NGHTTP2_PROTOCOL_ERROR : http2.constants.NGHTTP2_CANCEL,
+        );
+        reject(
+          new TunnelFetchError(
+            head.kind === 'malformed'
+              ? 'the connector sent headers that do not unpack'
+              : 'the connector could not reach the origin',
+          ),
+        );
         return;
       }
-      let pairs: Array<[string, string]>;
-      try {
-        pairs = unpackHeaders(typeof h[RESPONSE_HEADERS] === 'string' ? (h[RESPONSE_HEADERS] as string) : '');
-      } catch {
-        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
-        reject(new TunnelFetchError('the connector sent headers that do not unpack'));
-        return;
-      }
-      const kept = pairs.filter(([k]) => {
-        const lower = k.toLowerCase();
-        return !isHopByHop(lower) && lower !== 'server' && lower !== 'cf-ray';
-      });
       const body = (stream as EdgeStream & { [RESPONSE_BODY]?: Readable })[RESPONSE_BODY] ?? stream;
-      resolve({ status: Number(h[':status']), pairs: kept, body, stream });
+      resolve({ status: head.status, pairs: head.pairs, body, stream });
     });
   });
 }
