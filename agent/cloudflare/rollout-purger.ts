@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { AgentMetrics } from '../observability/metrics.js';
 import type { EndpointSlice, Ingress } from '../routing/types.js';
 import { keyOf } from '../routing/types.js';
+import { takesTraffic } from '../routing/upstreams.js';
 import type { CloudflareClient, ZoneInfo } from './cloudflare-client.js';
+import { zoneFor } from './dns-plan.js';
 
 /** `"true"`: purge the edge cache for the Ingress's hosts when a Service behind it has rolled out. */
 export const PURGE_ON_ROLLOUT = 'tunnel-ingress.dev/purge-on-rollout';
@@ -29,7 +31,21 @@ export interface RolloutPurgerOptions {
 }
 
 /** What one Ingress asks to purge: its hosts, or the prefixes or tags its annotations list. */
-function selectorOf(ing: Ingress): { hosts: string[] } | { prefixes: string[] } | { tags: string[] } | null {
+interface Selector {
+  field: 'hosts' | 'prefixes' | 'tags';
+  items: string[];
+}
+
+/** An Ingress's hosts that name one host (wildcards cannot be purged by host). */
+function concreteHosts(ing: Ingress): string[] {
+  return [
+    ...new Set(
+      (ing.spec?.rules ?? []).map((r) => r.host ?? '').filter((h) => h !== '' && !h.startsWith('*')),
+    ),
+  ];
+}
+
+function selectorOf(ing: Ingress): Selector | null {
   const a = ing.metadata?.annotations ?? {};
   if (a[PURGE_ON_ROLLOUT] !== 'true') return null;
   const list = (v: string | undefined) =>
@@ -38,15 +54,11 @@ function selectorOf(ing: Ingress): { hosts: string[] } | { prefixes: string[] } 
       .map((s) => s.trim())
       .filter((s) => s !== '');
   const prefixes = list(a[PURGE_PREFIXES]);
-  if (prefixes.length > 0) return { prefixes };
+  if (prefixes.length > 0) return { field: 'prefixes', items: prefixes };
   const tags = list(a[PURGE_TAGS]);
-  if (tags.length > 0) return { tags };
-  const hosts = [
-    ...new Set(
-      (ing.spec?.rules ?? []).map((r) => r.host ?? '').filter((h) => h !== '' && !h.startsWith('*')),
-    ),
-  ];
-  return hosts.length > 0 ? { hosts } : null;
+  if (tags.length > 0) return { field: 'tags', items: tags };
+  const hosts = concreteHosts(ing);
+  return hosts.length > 0 ? { field: 'hosts', items: hosts } : null;
 }
 
 /** The Services (in the Ingress's namespace) an Ingress sends to. */
@@ -65,8 +77,7 @@ export function readyAddresses(slices: readonly EndpointSlice[]): string[] {
   const out = new Set<string>();
   for (const s of slices)
     for (const ep of s.endpoints ?? []) {
-      const c = ep.conditions ?? {};
-      if (c.ready === false || c.serving === false || c.terminating === true) continue;
+      if (!takesTraffic(ep)) continue;
       for (const address of ep.addresses ?? [])
         for (const p of s.ports ?? [])
           if ((p.protocol ?? 'TCP') === 'TCP') out.add(`${address}:${p.port ?? 0}`);
@@ -132,10 +143,13 @@ export class RolloutPurger {
   }
 
   private async zoneOf(host: string): Promise<ZoneInfo | undefined> {
-    const find = (zones: ZoneInfo[]) =>
-      zones
-        .filter((z) => host === z.name || host.endsWith(`.${z.name}`))
-        .sort((a, b) => b.name.length - a.name.length)[0];
+    const find = (zones: ZoneInfo[]) => {
+      const name = zoneFor(
+        host,
+        zones.map((z) => z.name),
+      );
+      return zones.find((z) => z.name === name);
+    };
     let z = this.zones === null ? undefined : find(this.zones);
     if (z === undefined) {
       this.zones = await this.opts.client.listZones();
@@ -146,36 +160,35 @@ export class RolloutPurger {
 
   private async purge(
     ing: Ingress,
-    selector: { hosts: string[] } | { prefixes: string[] } | { tags: string[] },
+    selector: Selector,
     key: string,
     service: string,
     ready: readonly string[],
   ): Promise<void> {
     if (this.inFlight.has(key)) return;
     this.inFlight.add(key);
-    const what =
-      'hosts' in selector ? selector.hosts : 'prefixes' in selector ? selector.prefixes : selector.tags;
-    const field = 'hosts' in selector ? 'hosts' : 'prefixes' in selector ? 'prefixes' : 'tags';
+    const { field, items: what } = selector;
     try {
       // By zone: hosts and prefixes by their own host; tags in every zone of the Ingress's hosts.
-      const byZone = new Map<string, string[]>();
-      const hosts =
+      const byZone = new Map<string, Set<string>>();
+      const placed: Array<[host: string, items: readonly string[]]> =
         field === 'tags'
-          ? (ing.spec?.rules ?? []).map((r) => r.host ?? '').filter((h) => h !== '' && !h.startsWith('*'))
-          : what.map((w) => w.split('/')[0] as string);
-      for (const [i, host] of hosts.entries()) {
+          ? concreteHosts(ing).map((h) => [h, what])
+          : what.map((w) => [w.split('/')[0] as string, [w]]);
+      for (const [host, items] of placed) {
         const zone = await this.zoneOf(host.toLowerCase());
         if (zone === undefined) continue;
-        const items = byZone.get(zone.id) ?? [];
-        if (field === 'tags') {
-          for (const t of what) if (!items.includes(t)) items.push(t);
-        } else if (!items.includes(what[i] as string)) items.push(what[i] as string);
-        byZone.set(zone.id, items);
+        const set = byZone.get(zone.id) ?? new Set<string>();
+        for (const item of items) set.add(item);
+        byZone.set(zone.id, set);
       }
+      const hosts = placed.map(([h]) => h);
       if (byZone.size === 0) throw new Error(`no zone of the account holds ${hosts.join(', ')}`);
-      for (const [zoneId, items] of byZone)
+      for (const [zoneId, set] of byZone) {
+        const items = [...set];
         for (let i = 0; i < items.length; i += PER_CALL)
           await this.opts.client.purgeCache(zoneId, { [field]: items.slice(i, i + PER_CALL) } as never);
+      }
       this.baselines.set(key, new Set(ready));
       this.opts.metrics?.cachePurges.inc({ result: 'ok' });
       this.opts.log.info(

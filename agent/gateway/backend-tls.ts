@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import { SECRET_PENDING, type OriginOptions, type SecretLookup } from '../routing/origin-options.js';
+import {
+  HOSTNAME,
+  SECRET_PENDING,
+  type OriginOptions,
+  type SecretLookup,
+} from '../routing/origin-options.js';
 import { keyOf, timeOf } from '../routing/types.js';
 import type { BackendTLSPolicy } from './gateway-types.js';
 
@@ -29,8 +34,6 @@ export interface PortTls {
   h2: OriginOptions | null;
   problem: string | null;
 }
-
-const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
  * The BackendTLSPolicies of the moment, compiled once per route compile: by target (a Service, or one

@@ -170,26 +170,26 @@ function prepare<R extends HTTPRoute | GRPCRoute>(
       hostnames: routeHosts,
       namespaceLabels: input.namespaceLabels,
     });
-    const refused = 'reason' in att ? att : problem;
-    parents.push(
-      refused !== null
-        ? {
-            ref,
-            gateway: gw.key,
-            accepted: { status: false, reason: refused.reason, message: refused.message },
-            resolvedRefs,
-            listeners: [],
-            hostnames: [],
-          }
-        : {
-            ref,
-            gateway: gw.key,
-            accepted: { status: true, reason: 'Accepted', message: 'attached' },
-            resolvedRefs,
-            listeners: (att as Exclude<typeof att, { reason: string }>).listeners,
-            hostnames: (att as Exclude<typeof att, { reason: string }>).hostnames,
-          },
-    );
+    if ('reason' in att || problem !== null) {
+      const why = 'reason' in att ? att : (problem as RuleProblem);
+      parents.push({
+        ref,
+        gateway: gw.key,
+        accepted: { status: false, reason: why.reason, message: why.message },
+        resolvedRefs,
+        listeners: [],
+        hostnames: [],
+      });
+      continue;
+    }
+    parents.push({
+      ref,
+      gateway: gw.key,
+      accepted: { status: true, reason: 'Accepted', message: 'attached' },
+      resolvedRefs,
+      listeners: att.listeners,
+      hostnames: att.hostnames,
+    });
   }
   return {
     outcome: { kind, key, source, generation: route.metadata?.generation, parents },

@@ -110,6 +110,12 @@ export abstract class Exchange {
   /** The tunnel stream drained: read from the origin again. */
   abstract resume(): void;
 
+  private stopTimer(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
   protected get endpointKey(): string {
     return endpointKeyOf(this.origin);
   }
@@ -185,10 +191,7 @@ export abstract class Exchange {
     if (stream.destroyed || ctx.responder.headersSent(stream)) return;
     this.status = statusCode;
     // A websocket's request ends with its upgrade: the route's timeout does not cover the session.
-    if (statusCode === 101 && this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    if (statusCode === 101) this.stopTimer();
     this.upstream?.connected(this.endpointKey);
     ctx.responder.respond(
       stream,
@@ -241,10 +244,7 @@ export abstract class Exchange {
   protected finish(error: string | undefined): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.stopTimer();
     const metrics = this.deps.metrics;
     metrics?.inflight.dec();
     if (this.upstream?.tracksLoad === true) this.upstream.release(this.endpointKey);

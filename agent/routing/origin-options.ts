@@ -82,7 +82,8 @@ export const ORIGIN_INSECURE = 'tunnel-ingress.dev/origin-insecure-skip-verify';
 
 const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'H2C', 'GRPC', 'GRPCS']);
 
-const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A DNS host name, lower case (an SNI name, a BackendTLSPolicy's hostname). */
+export const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export interface OriginProblem {
   reason: string;

@@ -176,6 +176,12 @@ export class Upstream {
 }
 
 /** Ready endpoints for one port name across a Service's slices: ready, serving and not terminating. */
+/** Whether a slice's endpoint takes traffic: not unready, unserving or terminating (absent counts as yes). */
+export function takesTraffic(ep: NonNullable<EndpointSlice['endpoints']>[number]): boolean {
+  const c = ep.conditions ?? {};
+  return c.ready !== false && c.serving !== false && c.terminating !== true;
+}
+
 export function readyEndpoints(slices: readonly EndpointSlice[], portName: string): Endpoint[] {
   const out: Endpoint[] = [];
   const seen = new Set<string>();
@@ -187,8 +193,7 @@ export function readyEndpoints(slices: readonly EndpointSlice[], portName: strin
     );
     if (port?.port === undefined) continue;
     for (const ep of slice.endpoints ?? []) {
-      const c = ep.conditions ?? {};
-      if (c.ready === false || c.serving === false || c.terminating === true) continue;
+      if (!takesTraffic(ep)) continue;
       const address = ep.addresses?.[0];
       if (address === undefined) continue;
       const host = address.includes(':') ? `[${address}]` : address;
